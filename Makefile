@@ -1,0 +1,56 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KB := $(VENV)/bin/kb
+export NO_MKDOCS_2_WARNING := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench site index check preview clean install install-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The stamp is newer than pyproject.toml once installed: a second `make run` does not reinstall.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+index: install
+	$(KB) build --index-only
+
+site: install
+	$(KB) build --site-only
+
+check: install
+	$(KB) check
+
+run: install
+	$(KB) build
+	$(KB) serve
+
+preview: install
+	$(KB) preview
+
+test: install-dev
+	$(KB) build --site-only
+	$(KB) check
+	$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc
+
+bench: install
+	$(KB) build --index-only
+	$(PY) -m kb.bench --out BENCHMARKS.md
+
+clean:
+	rm -rf site index/*.faiss index/cards.jsonl index/manifest.json index/.build-* .pytest_cache

