@@ -201,22 +201,13 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
     return loaded
 
 
-def _previous_vectors(index_dir: Path, model_id: str, dim: int) -> dict[str, np.ndarray]:
-    """hash -> vector from the current index, if it was built with the same model."""
-    try:
-        old = load_index(index_dir, model_id=model_id)
-    except IndexError_:
-        return {}
-    if int(old.manifest["dim"]) != dim:
+def _vectors_by_hash(old: LoadedIndex | None, dim: int) -> dict[str, np.ndarray]:
+    """content hash -> vector from a previous index (same model checked by the caller)."""
+    if old is None or int(old.manifest["dim"]) != dim or not old.faiss_index.ntotal:
         return {}
     hashes = old.manifest.get("cards", {})
-    vectors = old.faiss_index.reconstruct_n(0, old.faiss_index.ntotal) if old.faiss_index.ntotal else None
-    out: dict[str, np.ndarray] = {}
-    for i, card in enumerate(old.cards):
-        h = hashes.get(card.id)
-        if h and vectors is not None:
-            out[h] = vectors[i]
-    return out
+    vectors = old.faiss_index.reconstruct_n(0, old.faiss_index.ntotal)
+    return {hashes[card.id]: vectors[i] for i, card in enumerate(old.cards) if card.id in hashes}
 
 
 def calibrate(
@@ -263,6 +254,60 @@ def _situaciones(docs_dir: Path, root: Path) -> list[str]:
         if guide.indexed:
             out.extend(str(s) for s in guide.meta.get("situaciones") or [] if isinstance(s, str))
     return out
+
+
+def embed_cards(
+    cards: list[Card],
+    embedder,
+    *,
+    reuse: dict[str, np.ndarray] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 16,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `cards` (rows in card order); `reuse` maps content hash -> known vector.
+
+    Returns (vectors, how many were embedded now)."""
+    reuse = reuse or {}
+    hashes = [c.content_hash() for c in cards]
+    vectors = np.zeros((len(cards), embedder.dim), dtype=np.float32)
+    todo = [i for i, h in enumerate(hashes) if h not in reuse]
+    for i, h in enumerate(hashes):
+        if h in reuse:
+            vectors[i] = reuse[h]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        vectors[chunk] = embedder.encode_passages([cards[i].embedding_text() for i in chunk])
+        if progress:
+            progress(min(start + batch, len(todo)), len(todo))
+    return vectors, len(todo)
+
+
+def calibrate_for(index: "faiss.Index", embedder, docs_dir: Path, root: Path) -> dict:
+    """Calibrate the low-confidence threshold for this index (see `calibrate`)."""
+    return calibrate(
+        index,
+        embedder.encode_queries(_situaciones(docs_dir, root)),
+        embedder.encode_queries(out_of_scope_queries()),
+    )
+
+
+def memory_index(docs_dir: Path, embedder, root: Path | None = None, cards: list[Card] | None = None) -> LoadedIndex:
+    """A calibrated index of the guides as they are now, in memory only.
+
+    Used where the on-disk index may be stale on purpose: `kb check --golden`
+    (does search find what the trainer just wrote?) and `kb eval --model X`.
+    Raises ContentError when the guides are broken."""
+    root = root or docs_dir.parent
+    cards = load_cards(docs_dir, root) if cards is None else cards
+    vectors, _ = embed_cards(cards, embedder)
+    index = build_faiss(vectors)
+    manifest = {
+        "model": embedder.model_id, "dim": embedder.dim, "count": len(cards),
+        "calibration": calibrate_for(index, embedder, docs_dir, root),
+    }
+    loaded = LoadedIndex(docs_dir, manifest, cards, index)
+    loaded.vectors_by_id = {card.id: i for i, card in enumerate(cards)}
+    return loaded
 
 
 def build_index(
@@ -315,24 +360,10 @@ def build_index(
         ):
             return BuildReport(len(cards), 0, len(cards), time.perf_counter() - started, previous.path,
                                previous.threshold, unchanged=True)
-        reuse = _previous_vectors(index_dir, embedder.model_id, embedder.dim)
-        vectors = np.zeros((len(cards), embedder.dim), dtype=np.float32)
-        todo = [i for i, h in enumerate(hashes) if h not in reuse]
-        for i, h in enumerate(hashes):
-            if h in reuse:
-                vectors[i] = reuse[h]
-        batch = 16
-        for start in range(0, len(todo), batch):
-            chunk = todo[start : start + batch]
-            vectors[chunk] = embedder.encode_passages([cards[i].embedding_text() for i in chunk])
-            if progress:
-                progress(min(start + batch, len(todo)), len(todo))
+        reuse = _vectors_by_hash(previous, embedder.dim)
+        vectors, embedded = embed_cards(cards, embedder, reuse=reuse, progress=progress)
         index = build_faiss(vectors)
-        calibration = calibrate(
-            index,
-            embedder.encode_queries(_situaciones(docs_dir, root)),
-            embedder.encode_queries(out_of_scope_queries()),
-        )
+        calibration = calibrate_for(index, embedder, docs_dir, root)
 
         builds = index_dir / "builds"
         builds.mkdir(exist_ok=True)
@@ -368,7 +399,7 @@ def build_index(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _prune(builds, keep=final)
-        return BuildReport(len(cards), len(todo), len(cards) - len(todo), time.perf_counter() - started, final,
+        return BuildReport(len(cards), embedded, len(cards) - embedded, time.perf_counter() - started, final,
                            calibration["threshold"])
     finally:
         lock.release()
