@@ -186,6 +186,8 @@ def markdown_config(mkdocs_yml: Path | None) -> tuple[list[str], dict]:
             if isinstance(options, dict):
                 # Settings given as !!python tags load as None: leave those to the extension's default.
                 configs[str(name)] = {k: v for k, v in options.items() if v is not None}
+    if not any(e in extensions for e in ("fenced_code", "pymdownx.superfences")):
+        extensions.append("fenced_code")
     for required in ("toc", "attr_list", "admonition"):
         if required not in extensions:
             extensions.append(required)
@@ -291,6 +293,8 @@ def _heading_attrs(raw: str) -> tuple[str, dict[str, str]]:
 def read_guide(file: Path, docs_dir: Path, root: Path | None = None, mkdocs_yml: Path | None = None) -> Guide:
     """Read one guide. Problems are collected on the guide, never raised, so `kb check` can list them all."""
     root = root or docs_dir.parent
+    if mkdocs_yml is None and (root / "mkdocs.yml").is_file():
+        mkdocs_yml = root / "mkdocs.yml"
     try:
         rel = str(file.relative_to(root))
     except ValueError:

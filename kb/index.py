@@ -248,7 +248,8 @@ def out_of_scope_queries() -> list[str]:
     return [line.strip() for line in data.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
 
 
-def _situaciones(docs_dir: Path, root: Path) -> list[str]:
+def situaciones_of(docs_dir: Path, root: Path) -> list[str]:
+    """Every `situaciones` entry of the indexed guides: real in-scope questions for calibration."""
     out = []
     for guide in read_guides(docs_dir, root):
         if guide.indexed:
@@ -286,7 +287,7 @@ def calibrate_for(index: "faiss.Index", embedder, docs_dir: Path, root: Path) ->
     """Calibrate the low-confidence threshold for this index (see `calibrate`)."""
     return calibrate(
         index,
-        embedder.encode_queries(_situaciones(docs_dir, root)),
+        embedder.encode_queries(situaciones_of(docs_dir, root)),
         embedder.encode_queries(out_of_scope_queries()),
     )
 
