@@ -59,3 +59,23 @@ def make_docs(tmp: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return tmp
+
+
+@pytest.fixture(scope="session")
+def built_index(settings, embedder, tmp_path_factory):
+    """Settings whose index (KB_INDEX) is a fresh build of the real docs in a temporary folder.
+
+    Also sets KB_INDEX for the session, so AppTest and subprocesses see the same index."""
+    from kb.index import build_index
+
+    index_dir = tmp_path_factory.mktemp("index")
+    build_index(settings.docs_dir, index_dir, embedder, root=settings.root)
+    os.environ["KB_INDEX"] = str(index_dir)
+    return settings.with_(index_dir=index_dir)
+
+
+@pytest.fixture(scope="session")
+def searcher(built_index):
+    from kb.search import Searcher
+
+    return Searcher.load(built_index)

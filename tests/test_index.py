@@ -1,0 +1,175 @@
+"""Building and loading the index: incremental, atomic, and never silently wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from kb.content import ContentError
+from kb.index import (
+    IndexDamaged,
+    IndexMissing,
+    IndexStale,
+    build_faiss,
+    build_index,
+    current_path,
+    load_index,
+)
+from tests.conftest import make_docs
+
+
+def guide(title: str, fase: str, sections: dict[str, str]) -> str:
+    body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())
+    return (
+        f"---\ntitle: {title}\ndescription: Guía de prueba.\ntags: [prueba, llamada]\nfase: {fase}\n"
+        f"situaciones:\n  - el cliente me grita por teléfono\n  - quiere que le devuelvan el dinero\n---\n\n{body}\n"
+    )
+
+
+SMALL = {
+    "guias/enfado.md": guide("Cliente enfadado", "calma", {
+        "No interrumpir": "Cuando el cliente grita, déjele terminar sin cortarle; si le interrumpe, empezará otra vez.",
+        "Mantener la calma": "No discuta ni muestre nervios: su tono tranquilo acaba contagiando al cliente.",
+        "Hacer una pausa { data-fase=\"autocuidado\" }": "Después de una llamada dura, levántese, beba agua y respire antes de la siguiente.",
+    }),
+    "guias/reembolsos.md": guide("Reembolsos", "solucion", {
+        "Qué se puede y qué no": "Explique con claridad qué opciones tiene: cambiar el producto sí, devolver el dinero no.",
+        "Dos opciones al menos": "Ofrezca al menos dos alternativas para que el cliente elija la que prefiera.",
+        "Escalar al supervisor": "Si no tiene autoridad para resolverlo, pase el caso a su responsable sin dudar.",
+    }),
+}
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = make_docs(tmp_path, SMALL)
+    return root, root / "docs", root / "index"
+
+
+def snapshot(index_dir):
+    """Bytes of every file of the current build (to prove a failed build changed nothing)."""
+    path = current_path(index_dir).resolve()
+    return os.readlink(current_path(index_dir)), {p.name: p.read_bytes() for p in path.iterdir()}
+
+
+def test_first_build_embeds_every_card_and_writes_a_manifest(project, embedder):
+    root, docs, index_dir = project
+    report = build_index(docs, index_dir, embedder, root=root)
+    assert (report.cards, report.embedded, report.reused) == (6, 6, 0)
+    loaded = load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
+    manifest = loaded.manifest
+    assert manifest["model"] == embedder.model_id and manifest["dim"] == embedder.dim == loaded.faiss_index.d
+    assert manifest["count"] == 6 and manifest["index_type"] == "flat"
+    assert set(manifest["cards"]) == {c.id for c in loaded.cards}
+    assert 0 < manifest["calibration"]["threshold"] < 1
+    assert manifest["built_at"] and manifest["kb_version"]
+
+
+def test_rebuild_with_no_change_does_nothing(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    before = snapshot(index_dir)
+    report = build_index(docs, index_dir, embedder, root=root)
+    assert report.unchanged and report.embedded == 0
+    assert snapshot(index_dir) == before
+
+
+def test_editing_one_section_re_embeds_only_that_card(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    file = docs / "guias" / "reembolsos.md"
+    file.write_text(file.read_text().replace("a su responsable", "a su supervisora"), encoding="utf-8")
+    report = build_index(docs, index_dir, embedder, root=root)
+    assert (report.embedded, report.reused) == (1, 5)
+    loaded = load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
+    assert any("supervisora" in c.text for c in loaded.cards)
+
+
+def test_reused_vectors_equal_fresh_ones(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    (docs / "guias" / "enfado.md").write_text(
+        (docs / "guias" / "enfado.md").read_text() + "\n## Nueva sección\n\nTexto nuevo sobre clientes que insultan.\n"
+    )
+    build_index(docs, index_dir, embedder, root=root)
+    loaded = load_index(index_dir)
+    stored = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
+    fresh = embedder.encode_passages([c.embedding_text() for c in loaded.cards])
+    assert abs(stored - fresh).max() < 1e-4
+
+
+def test_a_failed_build_keeps_the_previous_index_byte_identical(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    before = snapshot(index_dir)
+    (docs / "guias" / "roto.md").write_text("---\ntitle: [sin cerrar\n---\n## A\n\ntexto\n", encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        build_index(docs, index_dir, embedder, root=root)
+    assert str(caught.value.problems[0]).startswith("docs/guias/roto.md:2:")
+    assert snapshot(index_dir) == before
+    assert not list((index_dir / "builds").glob(".tmp-*"))
+
+
+def test_missing_index_is_reported(project):
+    _, _, index_dir = project
+    with pytest.raises(IndexMissing, match="kb build"):
+        load_index(index_dir)
+
+
+def test_edited_docs_make_the_index_stale(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    file = docs / "guias" / "enfado.md"
+    file.write_text(file.read_text() + "\nUna línea más.\n", encoding="utf-8")
+    with pytest.raises(IndexStale, match="desactualizado"):
+        load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
+
+
+def test_another_model_makes_the_index_stale(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    with pytest.raises(IndexStale, match="modelo"):
+        load_index(index_dir, model_id="otro-modelo")
+
+
+@pytest.mark.parametrize("damage", ["truncate_faiss", "drop_cards", "extra_card_line", "manifest_dim", "no_manifest"])
+def test_damaged_index_is_detected(project, embedder, damage):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    path = current_path(index_dir).resolve()
+    if damage == "truncate_faiss":
+        data = (path / "vectors.faiss").read_bytes()
+        (path / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "drop_cards":
+        (path / "cards.jsonl").unlink()
+    elif damage == "extra_card_line":
+        with open(path / "cards.jsonl", "a", encoding="utf-8") as fh:
+            fh.write((path / "cards.jsonl").read_text().splitlines()[0] + "\n")
+    elif damage == "manifest_dim":
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["dim"] = 7
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (path / "manifest.json").unlink()
+    with pytest.raises(IndexDamaged) as caught:
+        load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
+    assert "Reconstruye" in caught.value.message
+
+
+def test_large_collections_switch_to_hnsw():
+    import numpy as np
+
+    from kb import index as index_module
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(10, 8)).astype("float32")
+    assert build_faiss(small).__class__.__name__ == "IndexFlatIP"
+    old = index_module.HNSW_THRESHOLD
+    index_module.HNSW_THRESHOLD = 5
+    try:
+        hnsw = build_faiss(small / np.linalg.norm(small, axis=1, keepdims=True))
+    finally:
+        index_module.HNSW_THRESHOLD = old
+    assert hnsw.__class__.__name__ == "IndexHNSWFlat" and hnsw.ntotal == 10
