@@ -524,12 +524,50 @@ def read_guides(docs_dir: Path, root: Path | None = None, mkdocs_yml: Path | Non
     return [read_guide(f, docs_dir, root, mkdocs_yml) for f in guide_files(docs_dir)]
 
 
+GENERATED_PAGES = {"chuleta.md"}
+"""Pages the mkdocs hook generates at build time: they are in the nav but not in docs/."""
+
+
+def check_nav(root: Path, docs_dir: Path, mkdocs_yml: Path | None = None) -> list[Problem]:
+    """Every page named in mkdocs.yml's nav must exist (a deleted guide is caught here, with its line)."""
+    mkdocs_yml = mkdocs_yml or root / "mkdocs.yml"
+    if not mkdocs_yml.is_file():
+        return []
+    text = mkdocs_yml.read_text(encoding="utf-8")
+    config = yaml.load(text, Loader=_IgnoreTagsLoader) or {}
+    pages: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, str) and node.endswith(".md"):
+            pages.append(node)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+
+    walk(config.get("nav") or [])
+    problems = []
+    rel = mkdocs_yml.name if mkdocs_yml.parent == root else str(mkdocs_yml)
+    lines = text.split("\n")
+    for page in pages:
+        if page in GENERATED_PAGES or (docs_dir / page).is_file():
+            continue
+        line = next((i + 1 for i, l in enumerate(lines) if l.rstrip().endswith(page)), 1)
+        problems.append(Problem(rel, line, f"el menú (nav) enlaza la guía '{page}', que no existe en {docs_dir.name}/; "
+                                           "restáurala o quítala del menú"))
+    return problems
+
+
 def load_cards(docs_dir: Path, root: Path | None = None, mkdocs_yml: Path | None = None) -> list[Card]:
     """All cards of all indexed guides; raises ContentError listing every error if any guide is broken."""
     if not docs_dir.is_dir():
         raise ContentError([Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")])
+    root = root or docs_dir.parent
     guides = read_guides(docs_dir, root, mkdocs_yml)
     errors = [p for g in guides for p in g.problems if p.severity == "error"]
+    errors += check_nav(root, docs_dir, mkdocs_yml)
     if errors:
         raise ContentError(errors)
     cards = [card for g in guides for card in g.cards()]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,10 +49,15 @@ def built_site(tmp_path_factory) -> Path:
     return out
 
 
-def make_docs(tmp: Path, files: dict[str, str]) -> Path:
-    """A throwaway project folder with mkdocs.yml and the given docs files; returns its root."""
+def make_docs(tmp: Path, files: dict[str, str], *, nav: bool = False) -> Path:
+    """A throwaway project folder with the real mkdocs.yml and the given docs files; returns its root.
+
+    The real nav names the real guides, so it is dropped unless `nav=True`."""
     (tmp / "docs").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "mkdocs.yml", tmp / "mkdocs.yml")
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    if not nav:
+        text = text.split("\nnav:", 1)[0] + "\n"
+    (tmp / "mkdocs.yml").write_text(text, encoding="utf-8")
     for name, text in files.items():
         path = tmp / "docs" / name
         path.parent.mkdir(parents=True, exist_ok=True)
