@@ -237,7 +237,8 @@ def _parse_meta(text: str, rel: str) -> tuple[dict, dict[str, int], list[Problem
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) if node is not None else {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        # The context mark is where the broken construct starts (an unclosed "[" ...), closer to the mistake.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc)
         return {}, {}, [Problem(rel, line, f"YAML no válido en la cabecera: {what}")]
