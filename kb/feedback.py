@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS searches (
     query          TEXT    NOT NULL,
     fase_filter    TEXT,
     top_card_id    TEXT,
+    top_fase       TEXT,
     top_score      REAL,
     low_confidence INTEGER NOT NULL DEFAULT 0,
     results        INTEGER NOT NULL DEFAULT 0
@@ -91,15 +92,17 @@ class FeedbackStore:
         session: str | None = None,
         fase_filter: str | None = None,
         top_card_id: str | None = None,
+        top_fase: str | None = None,
         top_score: float | None = None,
         low_confidence: bool = False,
         results: int = 0,
     ) -> int:
         """Log one search (for the report: frequent queries and content gaps)."""
         return self._insert(
-            "INSERT INTO searches (created_at, session, query, fase_filter, top_card_id, top_score, "
-            "low_confidence, results) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (_now(), session, query, fase_filter, top_card_id, top_score, int(bool(low_confidence)), int(results)),
+            "INSERT INTO searches (created_at, session, query, fase_filter, top_card_id, top_fase, top_score, "
+            "low_confidence, results) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_now(), session, query, fase_filter, top_card_id, top_fase, top_score, int(bool(low_confidence)),
+             int(results)),
         )
 
     def record_vote(
@@ -123,6 +126,17 @@ class FeedbackStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (_now(), session, query, card_id, int(rank), float(score), int(vote), comment, fase),
         )
+
+    def add_comment(self, vote_id: int, comment: str) -> None:
+        """Attach the optional comment an agent writes after voting."""
+        comment = (comment or "").strip()[:MAX_COMMENT]
+        if not comment:
+            return
+        try:
+            with closing(self.connect()) as conn:
+                conn.execute("UPDATE feedback SET comment = ? WHERE id = ?", (comment, int(vote_id)))
+        except sqlite3.Error as exc:
+            raise FeedbackError(f"No se ha podido guardar el comentario en {self.path}: {exc}") from None
 
     def rows(self, table: str) -> list[sqlite3.Row]:
         """Every row of `searches` or `feedback` (used by the report and the tests)."""

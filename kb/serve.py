@@ -39,6 +39,7 @@ def streamlit_command(settings: Settings, port: int | None = None) -> list[str]:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",
     ]
 
 

@@ -1,0 +1,292 @@
+"""Panel de agentes: qué hacer, qué decir y qué evitar, de un vistazo, durante la llamada.
+
+A thin Streamlit layer over kb: searching is `Searcher.search` (the CLI's path too),
+feedback is `FeedbackStore`, the trainers' page is `kb.report.compute_report`.
+Run with `kb serve` (or `make run`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from kb.config import load_settings
+from kb.content import FASES
+from kb.embedding import ModelError, load_embedder
+from kb.feedback import FeedbackError, FeedbackStore
+from kb.index import BuildBusy, ContentError, IndexError_, build_index, docs_fingerprint, index_signature
+from kb.panel import (
+    FASE_COLORS,
+    QUICK_SITUATIONS,
+    escape_markdown,
+    fase_choices,
+    fase_key,
+    remember,
+    tip_text,
+)
+from kb.search import QueryError, Searcher
+
+st.set_page_config(page_title="Panel de agentes · kb", page_icon="🎧", layout="centered")
+st.html(
+    """<style>
+    .block-container {max-width: 900px; padding-top: 1.2rem; padding-bottom: 1rem;}
+    div[data-testid="stCode"] pre {padding: .35rem .6rem !important;}
+    </style>"""
+)
+
+SETTINGS = load_settings()
+
+
+@st.cache_resource(show_spinner="Cargando el modelo de lenguaje (solo la primera vez)…")
+def model(name: str):
+    return load_embedder(name)
+
+
+def embedder():
+    return model(SETTINGS.model)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Cargando el índice…")
+def searcher_for(index_dir: str, signature: str, docs: str) -> Searcher:
+    """One Searcher per index build and docs state: a new build on disk is a new key."""
+    embedder()
+    return Searcher.load(SETTINGS)
+
+
+@st.cache_resource
+def store_at(path: str) -> FeedbackStore:
+    return FeedbackStore(path)
+
+
+def feedback_store() -> FeedbackStore:
+    return store_at(str(SETTINGS.feedback_db))
+
+
+def current_searcher() -> Searcher | None:
+    """The searcher for the index on disk now, or None after showing why there is none."""
+    try:
+        return searcher_for(str(SETTINGS.index_dir), index_signature(SETTINGS.index_dir),
+                            docs_fingerprint(SETTINGS.docs_dir))
+    except IndexError_ as exc:
+        st.error(f"**Índice {exc.state}.** {exc.message}", icon="⚠️")
+        rebuild_button()
+    except ModelError as exc:
+        st.error(str(exc), icon="⚠️")
+    return None
+
+
+def rebuild_button() -> None:
+    if not st.button("Reconstruir índice", type="primary", key="rebuild"):
+        return
+    with st.status("Reconstruyendo el índice…", expanded=True) as status:
+        bar = st.progress(0.0, text="Vectorizando tarjetas")
+        try:
+            report = build_index(
+                SETTINGS.docs_dir, SETTINGS.index_dir, embedder(), root=SETTINGS.root,
+                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} tarjetas"),
+            )
+        except ContentError as exc:
+            status.update(label="Las guías tienen errores: el índice anterior sigue en uso", state="error")
+            st.code("\n".join(str(p) for p in exc.problems), language=None)
+            return
+        except BuildBusy as exc:
+            status.update(label=str(exc), state="error")
+            return
+        status.update(label=f"Índice listo: {report.cards} tarjetas", state="complete")
+    st.rerun()
+
+
+# ---------------------------------------------------------------- searching
+
+
+def run_search(query: str) -> None:
+    """Search once, remember the response in the session and log it for the trainers' report."""
+    state = st.session_state
+    searcher = current_searcher()
+    if searcher is None:
+        return
+    fase = fase_key(state.get("fase"))
+    try:
+        response = searcher.search(query, 3, fase=fase)
+    except QueryError as exc:
+        state.response, state.error = None, str(exc)
+        return
+    state.error = None
+    state.response = response
+    state.search_id = uuid.uuid4().hex[:8]
+    state.votes = {}
+    state.recent = remember(state.get("recent", []), response.query)
+    top = response.results[0] if response.results else None
+    try:
+        feedback_store().record_search(
+            response.query, session=state.session, fase_filter=fase,
+            top_card_id=top.card.id if top else None, top_fase=top.card.fase if top else None,
+            top_score=top.score if top else None,
+            low_confidence=response.low_confidence, results=len(response.results),
+        )
+    except FeedbackError as exc:
+        st.toast(str(exc), icon="⚠️")
+
+
+def on_submit() -> None:
+    run_search(st.session_state.get("query", ""))
+
+
+def on_quick(query: str) -> None:
+    st.session_state.query = query
+    run_search(query)
+
+
+def vote(result, value: int) -> None:
+    state = st.session_state
+    try:
+        row = feedback_store().record_vote(
+            state.response.query, result.card.id, result.rank, result.score, value,
+            session=state.session, fase=result.card.fase,
+        )
+    except FeedbackError as exc:
+        st.toast(str(exc), icon="⚠️")
+        return
+    state.votes[result.rank] = (value, row)
+
+
+def save_comment(rank: int) -> None:
+    state = st.session_state
+    value, row = state.votes[rank]
+    try:
+        feedback_store().add_comment(row, state.get(f"comment-{state.search_id}-{rank}", ""))
+    except FeedbackError as exc:
+        st.toast(str(exc), icon="⚠️")
+        return
+    state.votes[rank] = (value, row, "comentado")
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def result_card(result) -> None:
+    card = result.card
+    state = st.session_state
+    with st.container(border=True):
+        head, badge = st.columns([5, 1.3], vertical_alignment="top")
+        head.markdown(f"**{result.rank}. {escape_markdown(card.heading.split(' › ')[-1])}**  \n"
+                      f":gray[{escape_markdown(card.title)}]")
+        with badge:
+            st.badge(FASES.get(card.fase, card.fase), color=FASE_COLORS.get(card.fase, "gray"))
+        st.markdown(escape_markdown(tip_text(card)))
+        if card.say:
+            st.markdown(":green[**✔ Decir**] :gray[(pulsa el icono para copiar)]")
+            for phrase in card.say:
+                st.code(phrase, language=None, wrap_lines=True)
+        if card.avoid:
+            st.markdown(":red[**✘ Evitar**]  \n" + "  \n".join(f":red[✘ ~~{escape_markdown(p)}~~]" for p in card.avoid))
+        link, up, down = st.columns([4, 0.7, 0.7], vertical_alignment="center")
+        link.link_button("Ver guía completa ↗", SETTINGS.site_url + card.path, type="tertiary")
+        voted = state.votes.get(result.rank)
+        key = f"{state.search_id}-{result.rank}"
+        up.button("👍", key=f"up-{key}", on_click=vote, args=(result, 1), disabled=voted is not None,
+                  help="Me ha servido")
+        down.button("👎", key=f"down-{key}", on_click=vote, args=(result, -1), disabled=voted is not None,
+                    help="No me ha servido")
+        if voted is not None and len(voted) == 2:
+            c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+            c1.text_input("¿Algún comentario? (opcional)", key=f"comment-{key}", max_chars=500)
+            c2.button("Enviar", key=f"send-{key}", on_click=save_comment, args=(result.rank,))
+        elif voted is not None:
+            st.caption("Gracias, comentario guardado.")
+
+
+def show_response() -> None:
+    state = st.session_state
+    if state.get("error"):
+        st.info(state.error, icon="✍️")
+        return
+    response = state.get("response")
+    if response is None:
+        return
+    for notice in response.notices:
+        st.info(notice, icon="✂️")
+    if response.low_confidence:
+        st.warning(
+            "**No encuentro nada fiable para eso.**  \n"
+            "Prueba a describir lo que hace o dice el cliente (por ejemplo «me grita», «quiere un reembolso», "
+            "«dice que le hemos mentido») o usa una de las situaciones frecuentes.",
+            icon="🤷",
+        )
+        if response.results:
+            with st.expander("Ver lo más parecido de todos modos (poca confianza)"):
+                for result in response.results:
+                    st.markdown(f"- {escape_markdown(result.card.heading)} · :gray[{escape_markdown(result.card.title)}]")
+        return
+    for result in response.results:
+        result_card(result)
+
+
+def agent_page() -> None:
+    state = st.session_state
+    state.setdefault("session", uuid.uuid4().hex[:12])
+    state.setdefault("recent", [])
+    state.setdefault("votes", {})
+    with st.form("buscar", border=False, enter_to_submit=True):
+        text, fase, go = st.columns([6, 2.4, 1.2], vertical_alignment="bottom")
+        text.text_input(
+            "¿Qué está pasando en la llamada?", key="query",
+            placeholder="p. ej.: me grita y no me deja hablar",
+        )
+        fase.selectbox("Fase", fase_choices(), key="fase")
+        go.form_submit_button("Buscar", type="primary", on_click=on_submit, use_container_width=True)
+    cols = st.columns(4)
+    for i, (label, query) in enumerate(QUICK_SITUATIONS):
+        cols[i % 4].button(label, key=f"quick-{i}", on_click=on_quick, args=(query,), use_container_width=True)
+    if current_searcher() is None:
+        return
+    show_response()
+    if state.recent:
+        with st.expander("Búsquedas recientes"):
+            for i, query in enumerate(state.recent):
+                st.button(query, key=f"recent-{i}", on_click=on_quick, args=(query,), type="tertiary")
+    st.html(  # our own static script: put the cursor in the search box on load
+        """<script>
+        const box = window.parent.document.querySelector('input[aria-label="¿Qué está pasando en la llamada?"]')
+                 || document.querySelector('input[aria-label="¿Qué está pasando en la llamada?"]');
+        if (box && !box.dataset.kbFocused) { box.focus(); box.dataset.kbFocused = "1"; }
+        </script>""",
+        unsafe_allow_javascript=True,
+    )
+
+
+def trainers_page() -> None:
+    from kb.report import compute_report
+
+    st.subheader("Lo que buscan los agentes")
+    if not SETTINGS.feedback_db.exists():
+        st.info("Todavía no hay búsquedas registradas.")
+        return
+    report = compute_report(SETTINGS.feedback_db)
+    a, b, c = st.columns(3)
+    a.metric("Búsquedas", report.totals["searches"])
+    b.metric("Sin resultado fiable", report.totals["low_confidence"])
+    c.metric("Valoraciones 👍 / 👎", f"{report.totals['up']} / {report.totals['down']}")
+    if report.by_fase:
+        st.markdown("**Búsquedas y valoraciones por fase**")
+        st.bar_chart(
+            {"fase": [FASES.get(f, f) for f, *_ in report.by_fase],
+             "búsquedas": [n for _, n, _, _ in report.by_fase]},
+            x="fase", y="búsquedas",
+        )
+    st.markdown("**Consultas más frecuentes**")
+    st.dataframe([{"consulta": q, "veces": n} for q, n in report.top_queries], hide_index=True)
+    st.markdown("**Huecos de contenido** (consultas sin resultado fiable)")
+    st.dataframe([{"consulta": q, "veces": n} for q, n in report.gaps], hide_index=True)
+    st.markdown("**Tarjetas con más 👎**")
+    st.dataframe([{"tarjeta": cid, "👎": d, "👍": u} for cid, d, u in report.worst_cards], hide_index=True)
+    st.download_button("Descargar CSV", report.to_csv(), file_name="informe-kb.csv", mime="text/csv")
+
+
+page = st.navigation(
+    [st.Page(agent_page, title="Panel", icon="🎧", default=True),
+     st.Page(trainers_page, title="Formadores", icon="📊", url_path="formadores")],
+    position="top",
+)
+page.run()
