@@ -205,6 +205,7 @@ def show_response() -> None:
     response = state.get("response")
     if response is None:
         return
+    st.caption(f"Resultados para «{escape_markdown(response.query)}»")
     for notice in response.notices:
         st.info(notice, icon="✂️")
     if response.low_confidence:

@@ -1,0 +1,307 @@
+"""The agents' panel in a real Chromium, as an agent uses it during a call.
+
+Starts what `kb serve` starts (the static site server and Streamlit) on free ports,
+over a snapshot of docs/ taken when the module starts (the writers keep editing the
+real guides; a snapshot keeps the index from going stale mid-run). Drives the
+Debian chromium through Playwright; never `playwright install`.
+
+Artifacts go to test-artifacts/: screenshots and browser_timing.json (Enter → results,
+p50/p95 over 20 warm queries). With KB_README_SCREENSHOTS=1 the two README pictures
+are also written to docs/img/ (panel-busqueda.png and panel-sin-resultados.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+README_IMAGES = ROOT / "docs" / "img"
+VIEWPORT = {"width": 900, "height": 1000}  # the panel sits beside a softphone
+SEARCH_BOX = "¿Qué está pasando en la llamada?"
+
+QUERY = "el cliente me grita y no me deja hablar"
+OUT_OF_SCOPE = "receta de paella"
+TIMED_QUERIES = [  # 20 warm queries; each one's results differ from the previous one's
+    "el cliente me grita y no me deja hablar",
+    "dice que le hemos mentido",
+    "amenaza con ponerlo en twitter",
+    "quiere hablar con mi jefe",
+    "quiere que le devolvamos el dinero y no podemos",
+    "el cliente me está insultando",
+    "me pregunta algo y no sé qué contestar",
+    "necesito un descanso después de una llamada horrible",
+    "el cliente no sabe lo que quiere",
+    "dice que es la tercera vez que llama",
+    "el cliente está muy enfadado",
+    "no le hemos devuelto la llamada",
+    "quiere una solución ya",
+    "me dice que somos unos incompetentes",
+    "no para de hablar y no me deja explicar",
+    "el cliente tiene razón y nos equivocamos",
+    "cómo termino la llamada",
+    "le prometieron algo que no podemos cumplir",
+    "está llorando",
+    "me amenaza con denunciarnos",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"Streamlit terminó al arrancar (código {proc.returncode}):\n{log.read_text() if log else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"{url} no responde tras {timeout:.0f} s:\n{log.read_text() if log else ''}")
+
+
+def snapshot_project(tmp: Path) -> Path:
+    """docs/ and mkdocs.yml copied to `tmp` (hooks pointed back at this checkout); returns tmp."""
+    shutil.copytree(ROOT / "docs", tmp / "docs", ignore=shutil.ignore_patterns("img"))
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    config = config.replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
+    (tmp / "mkdocs.yml").write_text(config, encoding="utf-8")
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).is_file():
+        message = f"No está {CHROMIUM} (apt-get install chromium)."
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def stack(chromium_path, settings, embedder, tmp_path_factory):
+    """Site server + Streamlit over a docs snapshot; yields a dict with urls, paths and a Searcher."""
+    from kb.index import build_index
+    from kb.search import Searcher
+    from kb.serve import start_site_server, streamlit_command
+
+    tmp = tmp_path_factory.mktemp("panel")
+    project = snapshot_project(tmp / "project")
+    site_dir, index_dir, db = tmp / "site", tmp / "index", tmp / "feedback.db"
+    proc = subprocess.run(
+        [os.sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(project / "mkdocs.yml"),
+         "-d", str(site_dir)],
+        cwd=ROOT, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build_index(project / "docs", index_dir, embedder, root=project)
+
+    site_port, panel_port = free_port(), free_port()
+    site_url = f"http://127.0.0.1:{site_port}/"
+    local = settings.with_(docs_dir=project / "docs", index_dir=index_dir, site_dir=site_dir, feedback_db=db,
+                           site_url=site_url, host="127.0.0.1", site_port=site_port, panel_port=panel_port)
+    server = start_site_server(local)
+    env = dict(os.environ, KB_INDEX=str(index_dir), KB_FEEDBACK_DB=str(db), KB_SITE_URL=site_url,
+               KB_DOCS=str(project / "docs"), KB_HOST="127.0.0.1")
+    log = tmp / "streamlit.log"
+    with open(log, "w") as out:
+        panel = subprocess.Popen(streamlit_command(local, panel_port), cwd=ROOT, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{panel_port}/_stcore/health", 60, panel, log)
+        wait_http(site_url, 10)
+        yield {
+            "panel_url": f"http://127.0.0.1:{panel_port}/",
+            "site_url": site_url,
+            "db": db,
+            "searcher": Searcher.load(local),
+            "log": log,
+        }
+    finally:
+        panel.terminate()
+        try:
+            panel.wait(10)
+        except subprocess.TimeoutExpired:
+            panel.kill()
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, stack):
+    """One panel tab for the module, loaded once (the model is warm after the first search)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="es-ES")
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    tab.goto(stack["panel_url"])
+    tab.get_by_label(SEARCH_BOX).wait_for(timeout=90_000)
+    yield tab
+    context.close()
+
+
+def section(card) -> str:
+    """The visible title of a card's section (the last part of its heading)."""
+    return card.heading.split(" › ")[-1]
+
+
+def expected_sections(stack, query: str) -> list[str]:
+    response = stack["searcher"].search(query, 3)
+    assert not response.low_confidence, f"'{query}' debería tener resultados fiables"
+    return [section(r.result.card) if hasattr(r, "result") else section(r.card) for r in response.results]
+
+
+def search(page, query: str) -> None:
+    box = page.get_by_label(SEARCH_BOX)
+    box.fill(query)
+    box.press("Enter")
+
+
+WAIT_FOR_SECTIONS = """([present, absent]) => {
+    const text = document.body.innerText;
+    return present.every(t => text.includes(t)) && absent.every(t => !text.includes(t));
+}"""
+
+
+def wait_for_results(page, present: list[str], absent: list[str], timeout: float = 20_000) -> None:
+    """Until every section in `present` is shown and none of `absent` is left on the page."""
+    page.wait_for_function(WAIT_FOR_SECTIONS, arg=[present, absent], timeout=timeout, polling="raf")
+
+
+def screenshot(page, name: str, readme: str | None = None) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    if readme and os.environ.get("KB_README_SCREENSHOTS") == "1":
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / name, README_IMAGES / readme)
+
+
+# ---------------------------------------------------------------- tests (in order: one tab, warm)
+
+
+def test_search_box_has_focus_on_load(page):
+    focused = page.evaluate("() => document.activeElement && document.activeElement.getAttribute('aria-label')")
+    assert focused == SEARCH_BOX
+
+
+def test_enter_shows_the_cards_and_their_phrases(page, stack):
+    response = stack["searcher"].search(QUERY, 3)
+    sections = [section(r.card) for r in response.results]
+    search(page, QUERY)
+    wait_for_results(page, sections, [], timeout=90_000)  # the first search may load the model
+    top = response.results[0].card
+    assert top.say and top.avoid, "la tarjeta esperada tiene frases Decir y Evitar"
+    for phrase in top.say:
+        assert page.get_by_text(phrase, exact=True).first.is_visible()
+    for phrase in top.avoid:
+        assert page.get_by_text(phrase).first.is_visible()
+    screenshot(page, "panel-busqueda.png", readme="panel-busqueda.png")
+
+
+def test_link_opens_the_exact_section_of_the_site(page, stack):
+    top = stack["searcher"].search(QUERY, 3).results[0].card
+    link = page.get_by_role("link", name=re.compile("Ver guía completa")).first
+    assert link.get_attribute("target") == "_blank"
+    with page.context.expect_page() as popup:
+        link.click()
+    guide = popup.value
+    guide.wait_for_load_state()
+    anchor = top.path.split("#", 1)[1]
+    assert guide.url == stack["site_url"] + top.path
+    assert guide.url.endswith("#" + anchor)
+    assert guide.locator(f'[id="{anchor}"]').count() == 1
+    assert guide.locator(f'[id="{anchor}"]').first.is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    guide.screenshot(path=str(ARTIFACTS / "guia-seccion.png"))
+    guide.close()
+
+
+def test_thumbs_up_is_stored_in_sqlite(page, stack):
+    top = stack["searcher"].search(QUERY, 3).results[0]
+    page.get_by_role("button", name="👍").first.click()
+    deadline = time.monotonic() + 15
+    rows = []
+    while time.monotonic() < deadline and not rows:
+        if stack["db"].exists():
+            with sqlite3.connect(stack["db"]) as conn:
+                rows = conn.execute("SELECT query, card_id, rank, vote, score, created_at FROM feedback").fetchall()
+        time.sleep(0.2)
+    assert rows, "el 👍 no se ha guardado"
+    query, card_id, rank, vote, score, created = rows[-1]
+    assert (query, card_id, rank, vote) == (QUERY, top.card.id, 1, 1)
+    assert abs(score - top.score) < 1e-3 and created
+    with sqlite3.connect(stack["db"]) as conn:
+        logged = [q for (q,) in conn.execute("SELECT query FROM searches")]
+    assert QUERY in logged
+
+
+def test_low_confidence_is_honest(page, stack):
+    assert stack["searcher"].search(OUT_OF_SCOPE, 3).low_confidence
+    search(page, OUT_OF_SCOPE)
+    page.get_by_text("No encuentro nada fiable").first.wait_for(timeout=20_000)
+    assert page.get_by_role("link", name=re.compile("Ver guía completa")).count() == 0
+    screenshot(page, "panel-sin-resultados.png", readme="panel-sin-resultados.png")
+
+
+def test_enter_to_results_timing(page, stack):
+    """Time from Enter to the new cards on screen, over 20 warm queries; p50/p95 to browser_timing.json."""
+    expected = {q: expected_sections(stack, q) for q in TIMED_QUERIES}
+    search(page, "quiere hablar con mi jefe")  # warm-up, and a known starting page
+    previous = expected["quiere hablar con mi jefe"]
+    wait_for_results(page, previous, [])
+    times: list[float] = []
+    for query in TIMED_QUERIES:
+        present = expected[query]
+        absent = [s for s in previous if s not in present]
+        if not absent:  # same cards as before: nothing on screen would change
+            present, absent = present, []
+        started = time.perf_counter()
+        search(page, query)
+        wait_for_results(page, present, absent)
+        times.append((time.perf_counter() - started) * 1000)
+        previous = present
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser_timing.json").write_text(json.dumps({
+        "queries": len(times), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
+        "max_ms": round(times[-1], 1), "all_ms": [round(t, 1) for t in times],
+    }, indent=1), encoding="utf-8")
+    print(f"\nEnter → resultados en el navegador ({len(times)} consultas): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    assert p95 < 5_000
