@@ -63,17 +63,25 @@ def feedback_store() -> FeedbackStore:
     return store_at(str(SETTINGS.feedback_db))
 
 
-def current_searcher() -> Searcher | None:
-    """The searcher for the index on disk now, or None after showing why there is none."""
+def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
+    """The searcher for the index on disk now, or why there is none (nothing is rendered)."""
     try:
-        return searcher_for(str(SETTINGS.index_dir), index_signature(SETTINGS.index_dir),
-                            docs_fingerprint(SETTINGS.docs_dir))
-    except IndexError_ as exc:
-        st.error(f"**Índice {exc.state}.** {exc.message}", icon="⚠️")
+        searcher = searcher_for(str(SETTINGS.index_dir), index_signature(SETTINGS.index_dir),
+                                docs_fingerprint(SETTINGS.docs_dir))
+        return searcher, None
+    except (IndexError_, ModelError) as exc:
+        return None, exc
+
+
+def current_searcher() -> Searcher | None:
+    """The searcher, or None after telling the agent why and offering to rebuild."""
+    searcher, problem = searcher_or_problem()
+    if isinstance(problem, IndexError_):
+        st.error(f"**Índice {problem.state}.** {problem.message}", icon="⚠️")
         rebuild_button()
-    except ModelError as exc:
-        st.error(str(exc), icon="⚠️")
-    return None
+    elif problem is not None:
+        st.error(str(problem), icon="⚠️")
+    return searcher
 
 
 def rebuild_button() -> None:
@@ -103,9 +111,10 @@ def rebuild_button() -> None:
 def run_search(query: str) -> None:
     """Search once, remember the response in the session and log it for the trainers' report."""
     state = st.session_state
-    searcher = current_searcher()
+    searcher, _ = searcher_or_problem()
     if searcher is None:
-        return
+        state.response = None
+        return  # the page itself says why, once
     fase = fase_key(state.get("fase"))
     try:
         response = searcher.search(query, 3, fase=fase)

@@ -1,0 +1,85 @@
+"""The panel's side of reliability: bad input and broken indexes never reach the agent as a traceback
+or as results from the wrong index. (Injected HTML in a real browser: tests/test_browser.py.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kb.index import current_path
+from tests.conftest import ROOT
+from tests.test_reliability import BAD_QUERIES
+
+APP = str(ROOT / "app.py")
+
+
+def panel(index_dir, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("KB_INDEX", str(index_dir))
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "feedback.db"))
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def cards_shown(at: AppTest) -> int:
+    return sum(1 for m in at.markdown if m.value.startswith("**") and ". " in m.value[:6])
+
+
+@pytest.mark.parametrize("name", list(BAD_QUERIES))
+def test_bad_queries_never_break_the_panel(built_index, tmp_path, monkeypatch, name):
+    at = panel(built_index.index_dir, tmp_path, monkeypatch)
+    at.text_input(key="query").input(BAD_QUERIES[name])
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown] + [i.value for i in at.info] + [w.value for w in at.warning]
+    assert "<script>" not in " ".join(m.value for m in at.markdown if "Resultados para" not in m.value)
+    if len(BAD_QUERIES[name]) > 500:
+        assert any("muy larga" in v for v in shown)
+
+
+def test_injected_markup_is_escaped_in_what_the_panel_renders(built_index, tmp_path, monkeypatch):
+    at = panel(built_index.index_dir, tmp_path, monkeypatch)
+    at.text_input(key="query").input("**negrita** <b>hola</b> [x](javascript:alert(1))")
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    caption = next(c.value for c in at.caption if "Resultados para" in c.value)
+    assert r"\*\*negrita\*\*" in caption and r"\<b\>" in caption and r"\[x\]" in caption
+
+
+@pytest.fixture
+def copy_of_index(built_index, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(built_index.index_dir, target, symlinks=True)
+    return target
+
+
+@pytest.mark.parametrize("damage", ["truncated faiss", "missing cards", "other model"])
+def test_a_damaged_index_shows_a_notice_and_no_results(copy_of_index, tmp_path, monkeypatch, damage):
+    path = current_path(copy_of_index).resolve()
+    if damage == "truncated faiss":
+        data = (path / "vectors.faiss").read_bytes()
+        (path / "vectors.faiss").write_bytes(data[:100])
+    elif damage == "missing cards":
+        (path / "cards.jsonl").unlink()
+    else:
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["model"] = "otro-modelo"
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    at = panel(copy_of_index, tmp_path, monkeypatch)
+    assert not at.exception
+    assert at.error and any("Reconstruye" in e.value for e in at.error)
+    assert any(b.key == "rebuild" for b in at.button)
+    at.text_input(key="query").input("me grita")
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception and cards_shown(at) == 0
+
+
+def test_an_unwritable_feedback_db_does_not_stop_searching(built_index, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_INDEX", str(built_index.index_dir))
+    (tmp_path / "db-is-a-folder").mkdir()
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "db-is-a-folder"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input(key="query").input("quiere hablar con mi jefe")
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception
+    assert cards_shown(at) == 3
