@@ -30,8 +30,9 @@ class QueryError(ValueError):
 @dataclass
 class Result:
     card: Card
-    score: float
+    score: float  # what results are ordered by: meaning + keyword bonus
     rank: int
+    dense: float = 0.0  # meaning only: what confidence is judged on
 
     def to_dict(self, site_url: str) -> dict:
         c = self.card
@@ -139,19 +140,19 @@ class Searcher:
             raise ValueError(f"Fase desconocida '{fase}'. Usa una de: {', '.join(FASES)}.")
         k = max(1, min(int(k), MAX_K))
         vector = self.embedder.encode_queries([text])
-        results = self._rank(vector, k, fase, set(tags or []))
-        top = results[0].score if results else 0.0
-        low = (not results) or top < self.threshold
+        results = self._rank(vector, text, k, fase, set(tags or []))
+        best = max((r.dense for r in results[:3]), default=0.0)
+        low = (not results) or best < self.threshold
         return SearchResponse(query=text, low_confidence=bool(low), results=results, notices=notices)
 
-    def _rank(self, vector: np.ndarray, k: int, fase: str | None, tags: set[str]) -> list[Result]:
+    def _rank(self, vector: np.ndarray, text: str, k: int, fase: str | None, tags: set[str]) -> list[Result]:
         total = len(self.index.cards)
         filtered = bool(fase or tags)
         fetch = min(total, k * 2 if not filtered else max(k * 10, 50))
         while True:
             results: list[Result] = []
             seen_text: set[str] = set()
-            for idx, score in self.index.top(vector, fetch):
+            for idx, score, dense in self.index.top(vector, fetch, text):
                 card = self.index.cards[idx]
                 if fase and card.fase != fase:
                     continue
@@ -161,7 +162,7 @@ class Searcher:
                 if key in seen_text:
                     continue  # identical text under two headings: show it once
                 seen_text.add(key)
-                results.append(Result(card, float(score), len(results) + 1))
+                results.append(Result(card, float(score), len(results) + 1, float(dense)))
                 if len(results) == k:
                     return results
             if fetch >= total:
