@@ -7,6 +7,7 @@ Run with `kb serve` (or `make run`).
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import streamlit as st
@@ -15,7 +16,15 @@ from kb.config import load_settings
 from kb.content import FASES
 from kb.embedding import ModelError, load_embedder
 from kb.feedback import FeedbackError, FeedbackStore
-from kb.index import BuildBusy, ContentError, IndexError_, build_index, docs_fingerprint, index_signature
+from kb.index import (
+    BuildBusy,
+    ContentError,
+    IndexError_,
+    IndexStale,
+    build_index,
+    docs_fingerprint,
+    index_signature,
+)
 from kb.panel import (
     FASE_COLORS,
     QUICK_SITUATIONS,
@@ -40,7 +49,12 @@ SETTINGS = load_settings()
 
 @st.cache_resource(show_spinner="Cargando el modelo de lenguaje (solo la primera vez)…")
 def model(name: str):
-    return load_embedder(name)
+    embedder = load_embedder(name)
+    # The model is millions of long-lived objects: a full garbage collection (Streamlit runs
+    # one after every rerun) took ~250 ms, delaying every search. Freeze them out of the GC.
+    gc.collect()
+    gc.freeze()
+    return embedder
 
 
 def embedder():
@@ -48,10 +62,18 @@ def embedder():
 
 
 @st.cache_resource(max_entries=4, show_spinner="Cargando el índice…")
-def searcher_for(index_dir: str, signature: str, docs: str) -> Searcher:
-    """One Searcher per index build and docs state: a new build on disk is a new key."""
+def searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, IndexStale | None]:
+    """One Searcher per index build and docs state: a new build on disk is a new key.
+
+    When only the guides changed since the build, the index still answers (an agent
+    mid-call keeps searching) and the staleness comes back to be shown with the
+    rebuild button. Any other problem (missing, damaged, other model) is raised."""
     embedder()
-    return Searcher.load(SETTINGS)
+    try:
+        return Searcher.load(SETTINGS), None
+    except IndexStale as stale:
+        searcher = Searcher.load(SETTINGS, check_docs=False)  # raises if stale for another reason
+        return searcher, stale
 
 
 @st.cache_resource
@@ -64,19 +86,22 @@ def feedback_store() -> FeedbackStore:
 
 
 def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
-    """The searcher for the index on disk now, or why there is none (nothing is rendered)."""
+    """The searcher for the index on disk now (None if unusable) and what is wrong with it, if anything."""
     try:
-        searcher = searcher_for(str(SETTINGS.index_dir), index_signature(SETTINGS.index_dir),
-                                docs_fingerprint(SETTINGS.docs_dir))
-        return searcher, None
+        return searcher_for(str(SETTINGS.index_dir), index_signature(SETTINGS.index_dir),
+                            docs_fingerprint(SETTINGS.docs_dir))
     except (IndexError_, ModelError) as exc:
         return None, exc
 
 
 def current_searcher() -> Searcher | None:
-    """The searcher, or None after telling the agent why and offering to rebuild."""
+    """The searcher, after telling the agent what is wrong with the index (if anything) and offering to rebuild."""
     searcher, problem = searcher_or_problem()
-    if isinstance(problem, IndexError_):
+    if isinstance(problem, IndexError_) and searcher is not None:
+        st.warning(f"**Índice {problem.state}.** {problem.message} Mientras tanto se busca en el índice anterior.",
+                   icon="⚠️")
+        rebuild_button()
+    elif isinstance(problem, IndexError_):
         st.error(f"**Índice {problem.state}.** {problem.message}", icon="⚠️")
         rebuild_button()
     elif problem is not None:
@@ -246,6 +271,19 @@ def agent_page() -> None:
         )
         fase.selectbox("Fase", fase_choices(), key="fase")
         go.form_submit_button("Buscar", type="primary", on_click=on_submit, use_container_width=True)
+    st.html(  # our own static script: put the cursor in the search box once it is on screen
+        """<script>
+        (() => {
+          let tries = 0;
+          const timer = setInterval(() => {
+            const box = document.querySelector('input[aria-label="¿Qué está pasando en la llamada?"]');
+            if (box && !box.dataset.kbFocused) { box.focus(); box.dataset.kbFocused = "1"; }
+            if (box || ++tries > 100) clearInterval(timer);
+          }, 50);
+        })();
+        </script>""",
+        unsafe_allow_javascript=True,
+    )
     cols = st.columns(4)
     for i, (label, query) in enumerate(QUICK_SITUATIONS):
         cols[i % 4].button(label, key=f"quick-{i}", on_click=on_quick, args=(query,), use_container_width=True)
@@ -256,47 +294,11 @@ def agent_page() -> None:
         with st.expander("Búsquedas recientes"):
             for i, query in enumerate(state.recent):
                 st.button(query, key=f"recent-{i}", on_click=on_quick, args=(query,), type="tertiary")
-    st.html(  # our own static script: put the cursor in the search box on load
-        """<script>
-        const box = window.parent.document.querySelector('input[aria-label="¿Qué está pasando en la llamada?"]')
-                 || document.querySelector('input[aria-label="¿Qué está pasando en la llamada?"]');
-        if (box && !box.dataset.kbFocused) { box.focus(); box.dataset.kbFocused = "1"; }
-        </script>""",
-        unsafe_allow_javascript=True,
-    )
-
-
-def trainers_page() -> None:
-    from kb.report import compute_report
-
-    st.subheader("Lo que buscan los agentes")
-    if not SETTINGS.feedback_db.exists():
-        st.info("Todavía no hay búsquedas registradas.")
-        return
-    report = compute_report(SETTINGS.feedback_db)
-    a, b, c = st.columns(3)
-    a.metric("Búsquedas", report.totals["searches"])
-    b.metric("Sin resultado fiable", report.totals["low_confidence"])
-    c.metric("Valoraciones 👍 / 👎", f"{report.totals['up']} / {report.totals['down']}")
-    if report.by_fase:
-        st.markdown("**Búsquedas y valoraciones por fase**")
-        st.bar_chart(
-            {"fase": [FASES.get(f, f) for f, *_ in report.by_fase],
-             "búsquedas": [n for _, n, _, _ in report.by_fase]},
-            x="fase", y="búsquedas",
-        )
-    st.markdown("**Consultas más frecuentes**")
-    st.dataframe([{"consulta": q, "veces": n} for q, n in report.top_queries], hide_index=True)
-    st.markdown("**Huecos de contenido** (consultas sin resultado fiable)")
-    st.dataframe([{"consulta": q, "veces": n} for q, n in report.gaps], hide_index=True)
-    st.markdown("**Tarjetas con más 👎**")
-    st.dataframe([{"tarjeta": cid, "👎": d, "👍": u} for cid, d, u in report.worst_cards], hide_index=True)
-    st.download_button("Descargar CSV", report.to_csv(), file_name="informe-kb.csv", mime="text/csv")
 
 
 page = st.navigation(
     [st.Page(agent_page, title="Panel", icon="🎧", default=True),
-     st.Page(trainers_page, title="Formadores", icon="📊", url_path="formadores")],
+     st.Page("panel_pages/formadores.py", title="Formadores", icon="📊", url_path="formadores")],
     position="top",
 )
 page.run()

@@ -58,11 +58,12 @@ def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
     text = " ".join(line.lstrip("• ") for line in card.text.splitlines() if line.strip())
     if len(text) <= limit:
         return text
-    cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("; "))
+    cut = text[: limit + 1]  # +1: a sentence ending exactly at the limit still counts
+    end = max(cut.rfind(mark) for mark in (". ", "? ", "! ", ".» "))
     if end > limit * 0.6:
-        return cut[: end + 1]
-    return cut.rsplit(" ", 1)[0] + "…"
+        return cut[: end + (2 if cut[end:end + 2] == ".»" else 1)]
+    words = cut[:limit].rsplit(" ", 1)[0].rstrip(",;:—- ")
+    return words + "…"
 
 
 def remember(recent: list[str], query: str, limit: int = MAX_RECENT) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 
 import pytest
@@ -114,13 +115,36 @@ def test_missing_index_is_a_notice_with_a_rebuild_button(tmp_path, monkeypatch):
 def test_trainers_page_shows_the_report(app, tmp_path):
     search(app, "receta de paella")
     search(app, "me grita")
-    app.switch_page("app.py")  # navigation smoke: the default page still works
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("formadores")
-    at.run()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("panel_pages/formadores.py").run()
     assert not at.exception
     assert any(m.label == "Búsquedas" and m.value == "2" for m in at.metric)
+    assert any(m.label == "Sin resultado fiable" and m.value == "1" for m in at.metric)
+    assert len(at.dataframe) >= 2  # frequent queries and content gaps
+
+
+def test_trainers_page_without_searches_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "nada.db"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("panel_pages/formadores.py").run()
+    assert not at.exception
+    assert any("Todavía no hay búsquedas" in i.value for i in at.info)
+
+
+def test_guides_changed_since_the_build_keeps_searching_and_offers_a_rebuild(built_index, tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    shutil.copytree(built_index.docs_dir, docs)
+    guide = next(docs.rglob("*.md"))
+    guide.write_text(guide.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    monkeypatch.setenv("KB_INDEX", str(built_index.index_dir))
+    monkeypatch.setenv("KB_DOCS", str(docs))
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "feedback.db"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception and not at.error
+    assert any("desactualizado" in w.value for w in at.warning)
+    assert any(b.key == "rebuild" for b in at.button)
+    at = search(at, "quiere hablar con mi jefe")
+    assert len(headings(at)) == 3
 
 
 # ---------------------------------------------------------------- kb.panel helpers
