@@ -39,8 +39,9 @@ from kb.search import QueryError, Searcher
 st.set_page_config(page_title="Panel de agentes · kb", page_icon="🎧", layout="centered")
 st.html(
     """<style>
-    .block-container {max-width: 900px; padding-top: 1.2rem; padding-bottom: 1rem;}
+    .block-container {max-width: 900px; padding-top: 4rem; padding-bottom: 1rem;}
     div[data-testid="stCode"] pre {padding: .35rem .6rem !important;}
+    div[data-testid="InputInstructions"] {display: none;}
     </style>"""
 )
 

@@ -18,7 +18,7 @@ QUICK_SITUATIONS: list[tuple[str, str]] = [
     ("👔 Pide un supervisor", "quiere hablar con mi jefe"),
     ("🤬 Me insulta", "el cliente me está insultando"),
     ("❓ No sé la respuesta", "me pregunta algo y no sé qué contestar"),
-    ("☕ Necesito un respiro", "necesito un descanso después de una llamada horrible"),
+    ("☕️ Necesito un respiro", "necesito un descanso después de una llamada horrible"),
 ]
 """The most common cases during a call: one click runs the search."""
 

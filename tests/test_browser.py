@@ -253,6 +253,10 @@ def dump(page, name: str) -> None:
 
 
 def screenshot(page, name: str, readme: str | None = None) -> None:
+    """Save what the agent sees from the top of the panel (Streamlit scrolls inside its main area)."""
+    page.evaluate("() => document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')"
+                  ".forEach(el => el.scrollTo(0, 0))")
+    page.mouse.move(0, 0)  # no hover effects in the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
     if readme and os.environ.get("KB_README_SCREENSHOTS") == "1":
