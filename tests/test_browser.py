@@ -285,8 +285,9 @@ def test_enter_shows_the_cards_and_their_phrases(page, stack):
     try:
         for phrase in top.say + top.avoid:
             expect(page.get_by_text(phrase).first).to_be_visible()
-    finally:
+    except AssertionError:
         dump(page, "panel-busqueda")
+        raise
     screenshot(page, "panel-busqueda.png", readme="panel-busqueda.png")
 
 
