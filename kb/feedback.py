@@ -68,6 +68,7 @@ class FeedbackStore:
             if not self._ready:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(SCHEMA)
+                self._migrate(conn)
                 self._ready = True
             conn.execute("PRAGMA synchronous = NORMAL")
             return conn
@@ -76,6 +77,13 @@ class FeedbackStore:
                 f"No se puede abrir la base de datos de valoraciones {self.path} ({exc}). "
                 "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
             ) from None
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Add columns that newer versions write to a database made by an older one."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(searches)")}
+        if "top_fase" not in columns:
+            conn.execute("ALTER TABLE searches ADD COLUMN top_fase TEXT")
 
     def _insert(self, sql: str, values: tuple) -> int:
         try:

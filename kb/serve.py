@@ -40,6 +40,7 @@ def streamlit_command(settings: Settings, port: int | None = None) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",
+        "--runner.postScriptGC", "false",  # a full GC after every rerun cost ~250 ms a search
     ]
 
 

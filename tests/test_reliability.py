@@ -338,3 +338,16 @@ def test_no_secrets_in_the_repository():
         if name != "tests/test_reliability.py" and SECRET.search(text):
             hits.append(name)
     assert hits == []
+
+
+def test_a_feedback_db_from_an_older_version_is_upgraded(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE searches (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, session TEXT, "
+                     "query TEXT NOT NULL, fase_filter TEXT, top_card_id TEXT, top_score REAL, "
+                     "low_confidence INTEGER NOT NULL DEFAULT 0, results INTEGER NOT NULL DEFAULT 0)")
+    store = FeedbackStore(old)
+    store.record_search("me grita", top_card_id="guias/x#y", top_fase="desahogo", results=3)
+    assert store.rows("searches")[0]["top_fase"] == "desahogo"
