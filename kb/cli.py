@@ -275,29 +275,18 @@ def serve(ctx, host) -> None:
     sys.exit(run(settings))
 
 
-def _register_optional() -> None:
-    """Commands that live in their own modules (check, report, preview)."""
-    try:
-        from kb.check import check_command
+def _register_commands() -> None:
+    """Commands that live in their own modules: check (trainers), report (feedback), preview."""
+    from kb.check import check_command
+    from kb.preview import preview_command
+    from kb.report import report_command
 
-        main.add_command(check_command, "check")
-    except ImportError:
-        pass
-    try:
-        from kb.report import report_command
-
-        main.add_command(report_command, "report")
-    except ImportError:
-        pass
-    try:
-        from kb.preview import preview_command
-
-        main.add_command(preview_command, "preview")
-    except ImportError:
-        pass
+    main.add_command(check_command, "check")
+    main.add_command(report_command, "report")
+    main.add_command(preview_command, "preview")
 
 
-_register_optional()
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -47,6 +47,7 @@ HNSW_THRESHOLD = 150_000
 exact search (perfect recall) is kept up to 150k (see BENCHMARKS.md)."""
 WHEN_WEIGHT = 0.7
 """Share of the situations in a card's dense score; chosen on the eval set (0.5–0.8 measured)."""
+COMMON_WORD = 0.25
 KEYWORD_WEIGHT = 0.1
 """Weight of BM25 (normalised to the best candidate) added to the dense score: catches the
 exact words (twitter, jefe, reembolso) that small embedding models blur. Measured on the
@@ -120,7 +121,17 @@ class LoadedIndex:
         from kb.evaluate import tokenize
 
         docs = [tokenize(c.embedding_text() + " " + " ".join(c.when)) for c in self.cards]
-        return BM25Okapi(docs) if docs else None
+        if not docs:
+            return None
+        bm25 = BM25Okapi(docs)
+        # Words in more than COMMON_WORD of the cards ("cliente", "llamada") say nothing about
+        # which card fits, yet max-normalisation would hand one card the whole bonus for them.
+        df: dict[str, int] = {}
+        for doc in docs:
+            for word in set(doc):
+                df[word] = df.get(word, 0) + 1
+        bm25.kb_common = {w for w, n in df.items() if n > COMMON_WORD * len(docs)}
+        return bm25
 
     def top(self, query: np.ndarray, n: int, words: str | None = None) -> list[tuple[int, float, float]]:
         """The n best (card index, score, dense score) for one query vector (shape (1, dim)), best first.
@@ -163,8 +174,9 @@ class LoadedIndex:
         if words and KEYWORD_WEIGHT and self.keywords is not None and out:
             from kb.evaluate import tokenize
 
-            bm25 = np.asarray(self.keywords.get_batch_scores(tokenize(words), [c for c, _ in out]), dtype=float)
-            if float(np.max(bm25)) > 0:
+            terms = [t for t in tokenize(words) if t not in self.keywords.kb_common]
+            bm25 = np.asarray(self.keywords.get_batch_scores(terms, [c for c, _ in out]), dtype=float)
+            if terms and float(np.max(bm25)) > 0:
                 bonus = KEYWORD_WEIGHT * bm25 / float(np.max(bm25))
         ranked = sorted(((c, s + float(b), s) for (c, s), b in zip(out, bonus)), key=lambda item: -item[1])
         return ranked[:n]
