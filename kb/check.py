@@ -42,6 +42,7 @@ GOLDEN_TOP = 3
 
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
                 in_fence = not in_fence
             if in_fence:
                 continue
-            for target in _LINK.findall(line):
+            for target in _LINK.findall(_CODE_SPAN.sub("", line)):
                 if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
                     continue  # http:, mailto: … external links are not ours to check
                 path, _, anchor = target.partition("#")
