@@ -193,9 +193,8 @@ def search(ctx, query, k, fase, tags, as_json, batch) -> None:
             _fail(str(exc), EXIT_USAGE)
     searcher = load_searcher(settings)
     if batch:
-        stdin = click.get_text_stream("stdin", errors="replace")
-        for line in stdin:
-            line = line.rstrip("\n")
+        for raw in click.get_binary_stream("stdin"):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             try:
                 out = searcher.search(line, k, fase=fase, tags=list(tags)).to_dict(settings.site_url)
             except QueryError as exc:
