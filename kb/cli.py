@@ -193,8 +193,10 @@ def search(ctx, query, k, fase, tags, as_json, batch) -> None:
             _fail(str(exc), EXIT_USAGE)
     searcher = load_searcher(settings)
     if batch:
-        for raw in click.get_binary_stream("stdin"):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        stdin = getattr(sys.stdin, "buffer", None) or sys.stdin  # bytes: bad UTF-8 must not stop a batch
+        for raw in stdin:
+            line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            line = line.rstrip("\r\n")
             try:
                 out = searcher.search(line, k, fase=fase, tags=list(tags)).to_dict(settings.site_url)
             except QueryError as exc:
