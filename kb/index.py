@@ -282,17 +282,26 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         )
     if manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT:
         raise IndexStale("Índice desactualizado: cambió la forma de puntuar. Reconstruye con 'kb build --index-only'.")
-    if model_id is not None and manifest.get("model") != model_id:
-        raise IndexStale(
-            f"Índice desactualizado: se construyó con el modelo '{manifest.get('model')}' y ahora está configurado "
-            f"'{model_id}'. Reconstruye con 'kb build --index-only'."
-        )
+    if model_id is not None:
+        check_model(manifest, model_id)
     if docs_dir is not None and docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.get("docs"):
         raise IndexStale(
             "Índice desactualizado: las guías han cambiado desde la última construcción. "
             "Ejecuta 'kb build --index-only' para incluir los cambios."
         )
     return LoadedIndex(path, manifest, cards, index, when_index)
+
+
+def check_model(manifest: dict, model_id: str) -> None:
+    """Raise IndexStale when the index was built with another model than `model_id`.
+
+    Separate from load_index so a caller can verify the (cheap) index files before paying
+    for the model load, and compare model ids afterwards."""
+    if manifest.get("model") != model_id:
+        raise IndexStale(
+            f"Índice desactualizado: se construyó con el modelo '{manifest.get('model')}' y ahora está configurado "
+            f"'{model_id}'. Reconstruye con 'kb build --index-only'."
+        )
 
 
 def _vectors_by_hash(old: LoadedIndex | None, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

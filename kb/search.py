@@ -17,7 +17,7 @@ import numpy as np
 from kb.config import Settings, load_settings
 from kb.content import FASES, Card
 from kb.embedding import Embedder, load_embedder
-from kb.index import LoadedIndex, index_signature, load_index
+from kb.index import LoadedIndex, check_model, index_signature, load_index
 
 MAX_QUERY_CHARS = 500
 MAX_K = 50
@@ -104,10 +104,11 @@ class Searcher:
         message and the command to fix it) and kb.embedding.ModelError.
         """
         settings = settings or load_settings()
+        # The index is checked first: a missing, damaged or stale index is reported in
+        # milliseconds instead of after the seconds it takes to load torch and the model.
+        index = load_index(settings.index_dir, docs_dir=settings.docs_dir if check_docs else None)
         embedder = load_embedder(settings.model)
-        index = load_index(
-            settings.index_dir, model_id=embedder.model_id, docs_dir=settings.docs_dir if check_docs else None
-        )
+        check_model(index.manifest, embedder.model_id)
         return cls(index, embedder, settings)
 
     @property

@@ -78,6 +78,26 @@ def test_missing_index_says_how_to_build_it(tmp_path, monkeypatch):
     assert "kb build" in out.output
 
 
+def test_missing_index_is_reported_before_loading_the_model(tmp_path):
+    """The index is checked first, so the answer comes without the seconds torch takes to load."""
+    code = (
+        "import sys\n"
+        "from kb.config import load_settings\n"
+        "from kb.index import IndexMissing\n"
+        "from kb.search import Searcher\n"
+        "try:\n"
+        "    Searcher.load(load_settings())\n"
+        "except IndexMissing:\n"
+        "    print('torch' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env=dict(os.environ, KB_INDEX=str(tmp_path / "no-index")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
 def test_real_entry_point_runs(built_index):
     """The installed `kb` script itself (not just the click object)."""
     kb_bin = Path(sys.executable).parent / "kb"
