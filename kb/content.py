@@ -46,7 +46,9 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _ATTRS = re.compile(r"\s*\{:?\s*([^{}]*)\}\s*$")
 _ATTR_KV = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
-_ADMONITION = re.compile(r'^!!!\s+([\w-]+)(?:\s+"([^"]*)")?\s*$')
+# `!!!` is an admonition; `???` / `???+` the same block collapsible (pymdownx.details), which keeps
+# long "Cuándo" lists folded on the site while the panel and the index read them alike.
+_ADMONITION = re.compile(r'^(?:!!!|\?\?\?\+?)\s+([\w-]+)(?:\s+"([^"]*)")?\s*$')
 _LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$")
 
 

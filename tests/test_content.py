@@ -239,3 +239,16 @@ def test_duplicate_headings_are_an_error(tmp_path):
 def test_page_paths(tmp_path):
     root = make_docs(tmp_path, {"index.md": GOOD, "guias/index.md": GOOD})
     assert {c.path.split("#")[0] for c in load_cards(root / "docs", root)} == {"", "guias/"}
+
+
+def test_collapsible_blocks_are_read_like_open_ones(tmp_path):
+    """`??? question "Cuándo"` folds the situations on the site; the index must still read them."""
+    folded = GOOD.replace("### No interrumpir { data-fase=\"desahogo\" }\n",
+                          "### No interrumpir { data-fase=\"desahogo\" }\n\n"
+                          "??? question \"Cuándo\"\n    - no me deja hablar\n    - chilla sin parar\n")
+    folded = folded.replace('!!! danger "Evitar"', '???+ danger "Evitar"')
+    root = make_docs(tmp_path, {"guias/prueba.md": folded})
+    first = load_cards(root / "docs", root)[0]
+    assert first.when == ["no me deja hablar", "chilla sin parar"]
+    assert first.avoid == ["Cálmese."]
+    assert first.text == "Deje que termine de hablar; lea la otra guía."
