@@ -7,12 +7,14 @@ Layout (`index/`):
     builds/<build-id>/situations.faiss FAISS index of the cards' "Cuándo" situations, card by card
     builds/<build-id>/cards.jsonl     one card per line, in vector order
     builds/<build-id>/manifest.json   model, dimension, hashes, calibration, build time
+    builds/<build-id>/calibration.*   optional cache: calibration queries and their vectors
     .lock                             held while a build runs
 
 Why this shape: a build writes a complete new folder and only then flips the
 `current` symlink (`os.replace` is atomic), so a failed build leaves the previous
 index untouched and a panel reading the index never sees half of one. Builds are
-incremental: cards whose text did not change reuse their vectors.
+incremental: cards whose text did not change reuse their vectors, and so do the
+calibration queries.
 
 Scoring: a card's score is WHEN_WEIGHT × (best match among its situations, written
 in the agent's words) + (1 − WHEN_WEIGHT) × (match with its text). Short situations
@@ -416,15 +418,54 @@ def embed_cards(
     return text, np.ascontiguousarray(situations, dtype=np.float32), len(todo)
 
 
-def calibrate_for(index: LoadedIndex, embedder, docs_dir: Path, root: Path) -> dict:
-    """Calibrate the low-confidence threshold for this index (see `calibrate`)."""
+def encode_cached(texts: list[str], embedder, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Query vectors for `texts`, embedding only those missing from `cache` (text -> vector)."""
+    cache = cache or {}
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    todo = []
+    for i, text in enumerate(texts):
+        if text in cache and cache[text].shape == (embedder.dim,):
+            out[i] = cache[text]
+        else:
+            todo.append(i)
+    if todo:
+        out[todo] = embedder.encode_queries([texts[i] for i in todo])
+    return out
+
+
+def calibrate_for(
+    index: LoadedIndex, embedder, docs_dir: Path, root: Path, cache: dict[str, np.ndarray] | None = None
+) -> tuple[dict, list[str], np.ndarray]:
+    """Calibrate the low-confidence threshold for this index (see `calibrate`).
+
+    Returns the calibration, and the calibration queries with their vectors so a build can
+    keep them (CALIBRATION_FILES) and the next incremental build does not embed them again:
+    they are ~100 queries, more than half the time of a one-guide rebuild."""
     positives, negatives = situaciones_of(docs_dir, root), out_of_scope_queries()
-    return calibrate(
-        index,
-        embedder.encode_queries(positives),
-        embedder.encode_queries(negatives),
-        texts=(positives, negatives),
-    )
+    vectors = encode_cached(positives + negatives, embedder, cache)
+    result = calibrate(index, vectors[: len(positives)], vectors[len(positives) :], texts=(positives, negatives))
+    return result, positives + negatives, vectors
+
+
+CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
+"""Optional cache in a build folder: the calibration queries (JSON list) and their vectors (FAISS
+flat index, same order). Missing or unreadable → the queries are embedded again, nothing else."""
+
+
+def _calibration_cache(old: LoadedIndex | None, dim: int) -> dict[str, np.ndarray]:
+    """text -> query vector from the previous build's calibration cache (same model checked by the caller)."""
+    if old is None:
+        return {}
+    try:
+        texts = json.loads((old.path / CALIBRATION_FILES[0]).read_text(encoding="utf-8"))
+        flat = faiss.read_index(str(old.path / CALIBRATION_FILES[1]))
+        if (not isinstance(texts, list) or not all(isinstance(t, str) for t in texts)
+                or flat.d != dim or flat.ntotal != len(texts)):
+            return {}
+        vectors = flat.reconstruct_n(0, flat.ntotal) if flat.ntotal else np.zeros((0, dim), dtype=np.float32)
+    except (OSError, ValueError, RuntimeError):
+        return {}
+    return dict(zip(texts, vectors))
 
 
 def memory_index(docs_dir: Path, embedder, root: Path | None = None, cards: list[Card] | None = None) -> LoadedIndex:
@@ -439,7 +480,7 @@ def memory_index(docs_dir: Path, embedder, root: Path | None = None, cards: list
     manifest = {"model": embedder.model_id, "dim": embedder.dim, "count": len(cards),
                 "calibration": {"threshold": 0.0}}
     loaded = LoadedIndex(docs_dir, manifest, cards, build_faiss(text), build_faiss(situations, embedder.dim))
-    manifest["calibration"] = calibrate_for(loaded, embedder, docs_dir, root)
+    manifest["calibration"] = calibrate_for(loaded, embedder, docs_dir, root)[0]
     return loaded
 
 
@@ -498,7 +539,9 @@ def build_index(
         index = build_faiss(text, embedder.dim)
         when_index = build_faiss(situations, embedder.dim)
         loaded = LoadedIndex(index_dir, {"calibration": {"threshold": 0.0}}, cards, index, when_index)
-        calibration = calibrate_for(loaded, embedder, docs_dir, root)
+        calibration, calibration_texts, calibration_vectors = calibrate_for(
+            loaded, embedder, docs_dir, root, cache=_calibration_cache(previous, embedder.dim)
+        )
 
         builds = index_dir / "builds"
         builds.mkdir(exist_ok=True)
@@ -509,6 +552,10 @@ def build_index(
             faiss.write_index(index, str(tmp / "vectors.faiss"))
             faiss.write_index(when_index, str(tmp / "situations.faiss"))
             _write_jsonl(tmp / "cards.jsonl", [c.to_dict() for c in cards])
+            (tmp / CALIBRATION_FILES[0]).write_text(json.dumps(calibration_texts, ensure_ascii=False), encoding="utf-8")
+            flat = faiss.IndexFlatIP(embedder.dim)
+            flat.add(np.ascontiguousarray(calibration_vectors, dtype=np.float32))
+            faiss.write_index(flat, str(tmp / CALIBRATION_FILES[1]))
             manifest = {
                 "format": FORMAT,
                 "kb_version": __version__,

@@ -87,6 +87,48 @@ def test_editing_one_section_re_embeds_only_that_card(project, embedder):
     assert any("supervisora" in c.text for c in loaded.cards)
 
 
+class CountingEmbedder:
+    """The real embedder, counting how many queries it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.queries = inner, 0
+        self.model_id, self.dim = inner.model_id, inner.dim
+
+    def encode_queries(self, texts):
+        self.queries += len(texts)
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts):
+        return self.inner.encode_passages(texts)
+
+
+def test_an_incremental_build_does_not_embed_the_calibration_queries_again(project, embedder):
+    """~100 calibration queries cost more than half of a one-guide rebuild: they are kept with the build."""
+    root, docs, index_dir = project
+    first = build_index(docs, index_dir, embedder, root=root)
+    file = docs / "guias" / "reembolsos.md"
+    file.write_text(file.read_text().replace("a su responsable", "a su supervisora"), encoding="utf-8")
+    counting = CountingEmbedder(embedder)
+    second = build_index(docs, index_dir, counting, root=root)
+    assert second.embedded == 1
+    assert counting.queries == 0  # the edited card has no Cuándo lines; calibration came from the cache
+    fresh = build_index(docs, root / "fresh-index", embedder, root=root)
+    assert second.threshold == pytest.approx(fresh.threshold, abs=1e-4)
+    assert first.threshold > 0
+
+
+def test_a_damaged_calibration_cache_is_simply_recomputed(project, embedder):
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    (current_path(index_dir).resolve() / "calibration.faiss").write_bytes(b"not faiss")
+    file = docs / "guias" / "enfado.md"
+    file.write_text(file.read_text().replace("beba agua", "beba un vaso de agua"), encoding="utf-8")
+    counting = CountingEmbedder(embedder)
+    report = build_index(docs, index_dir, counting, root=root)
+    assert report.embedded == 1 and counting.queries > 0
+    load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)  # the new build is whole
+
+
 def test_reused_vectors_equal_fresh_ones(project, embedder):
     root, docs, index_dir = project
     build_index(docs, index_dir, embedder, root=root)
