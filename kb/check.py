@@ -23,6 +23,7 @@ import numpy as np
 from kb.config import Settings
 from kb.content import (
     Card,
+    FENCE,
     ContentError,
     Guide,
     Problem,
@@ -41,7 +42,6 @@ Measured on the real guides with the default model: the closest distinct pair is
 GOLDEN_TOP = 3
 
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
 
 
@@ -99,7 +99,7 @@ def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
         in_fence = False
         for lineno in range(guide.body_start, len(guide.lines) + 1):
             line = guide.lines[lineno - 1]
-            if _FENCE.match(line):
+            if FENCE.match(line):
                 in_fence = not in_fence
             if in_fence:
                 continue

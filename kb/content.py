@@ -43,7 +43,7 @@ PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
 """Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+FENCE = re.compile(r"^\s*(```|~~~)")
 _ATTRS = re.compile(r"\s*\{:?\s*([^{}]*)\}\s*$")
 _ATTR_KV = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
 # `!!!` is an admonition; `???` / `???+` the same block collapsible (pymdownx.details), which keeps
@@ -340,7 +340,7 @@ def _read_sections(guide: Guide, mkdocs_yml: Path | None) -> None:
     in_fence = False
     for i in range(start, len(lines)):
         line = lines[i]
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_fence = not in_fence
             continue
         if in_fence:
@@ -470,7 +470,7 @@ def prose_text(lines: list[tuple[int, str]]) -> str:
     paragraph: list[str] = []
     for _, line in lines:
         stripped = line.strip()
-        if _FENCE.match(line):
+        if FENCE.match(line):
             continue
         item = _LIST_ITEM.match(line)
         if not stripped or item or stripped.startswith(">"):
