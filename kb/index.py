@@ -419,12 +419,12 @@ def embed_cards(
 
 
 def encode_cached(texts: list[str], embedder, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Query vectors for `texts`, embedding only those missing from `cache` (text -> vector)."""
+    """Query vectors for `texts`, embedding only those missing from `cache` (text -> vector of embedder.dim)."""
     cache = cache or {}
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     todo = []
     for i, text in enumerate(texts):
-        if text in cache and cache[text].shape == (embedder.dim,):
+        if text in cache:
             out[i] = cache[text]
         else:
             todo.append(i)
@@ -553,9 +553,7 @@ def build_index(
             faiss.write_index(when_index, str(tmp / "situations.faiss"))
             _write_jsonl(tmp / "cards.jsonl", [c.to_dict() for c in cards])
             (tmp / CALIBRATION_FILES[0]).write_text(json.dumps(calibration_texts, ensure_ascii=False), encoding="utf-8")
-            flat = faiss.IndexFlatIP(embedder.dim)
-            flat.add(np.ascontiguousarray(calibration_vectors, dtype=np.float32))
-            faiss.write_index(flat, str(tmp / CALIBRATION_FILES[1]))
+            faiss.write_index(build_faiss(calibration_vectors, embedder.dim), str(tmp / CALIBRATION_FILES[1]))
             manifest = {
                 "format": FORMAT,
                 "kb_version": __version__,
