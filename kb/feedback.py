@@ -8,6 +8,7 @@ connection per write (sqlite3 connections are not shared between threads).
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -59,6 +60,7 @@ class FeedbackStore:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._ready = False
+        self._init_lock = threading.Lock()  # the panel's sessions are threads of one process
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -66,10 +68,12 @@ class FeedbackStore:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not self._ready:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-                self._migrate(conn)
-                self._ready = True
+                with self._init_lock:  # first writes of many sessions at once: set up once
+                    if not self._ready:
+                        conn.execute("PRAGMA journal_mode = WAL")
+                        conn.executescript(SCHEMA)
+                        self._migrate(conn)
+                        self._ready = True
             conn.execute("PRAGMA synchronous = NORMAL")
             return conn
         except (sqlite3.Error, OSError) as exc:
@@ -80,10 +84,19 @@ class FeedbackStore:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        """Add columns that newer versions write to a database made by an older one."""
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(searches)")}
-        if "top_fase" not in columns:
-            conn.execute("ALTER TABLE searches ADD COLUMN top_fase TEXT")
+        """Add columns that newer versions write to a database made by an older one.
+
+        Inside BEGIN IMMEDIATE so another process upgrading the same file at the same
+        moment waits and then sees the column, instead of failing on "duplicate column"."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(searches)")}
+            if "top_fase" not in columns:
+                conn.execute("ALTER TABLE searches ADD COLUMN top_fase TEXT")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _insert(self, sql: str, values: tuple) -> int:
         try:

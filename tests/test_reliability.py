@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -340,14 +341,40 @@ def test_no_secrets_in_the_repository():
     assert hits == []
 
 
-def test_a_feedback_db_from_an_older_version_is_upgraded(tmp_path):
+def older_feedback_db(path: Path) -> Path:
+    """A feedback database as an older version made it (searches without top_fase)."""
     import sqlite3
 
-    old = tmp_path / "old.db"
-    with sqlite3.connect(old) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("CREATE TABLE searches (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, session TEXT, "
                      "query TEXT NOT NULL, fase_filter TEXT, top_card_id TEXT, top_score REAL, "
                      "low_confidence INTEGER NOT NULL DEFAULT 0, results INTEGER NOT NULL DEFAULT 0)")
-    store = FeedbackStore(old)
+    return path
+
+
+def test_a_feedback_db_from_an_older_version_is_upgraded(tmp_path):
+    store = FeedbackStore(older_feedback_db(tmp_path / "old.db"))
     store.record_search("me grita", top_card_id="guias/x#y", top_fase="desahogo", results=3)
     assert store.rows("searches")[0]["top_fase"] == "desahogo"
+
+
+def test_many_sessions_writing_first_to_an_older_db_lose_nothing(tmp_path):
+    """After an upgrade, the first writes of all panel sessions arrive together: one migrates, none fail."""
+    for attempt in range(5):
+        store = FeedbackStore(older_feedback_db(tmp_path / f"old-{attempt}.db"))
+        start, errors = threading.Barrier(16), []
+
+        def worker(n: int) -> None:
+            start.wait()
+            try:
+                store.record_search(f"consulta {n}", top_fase="calma", results=1)
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert errors == []
+        assert len(store.rows("searches")) == 16
