@@ -234,6 +234,24 @@ def test_searching_during_a_build_keeps_answering_then_switches(project, embedde
     assert len(new.cards) == len(old.cards) + 1
 
 
+def run_threads(worker, count: int) -> list[BaseException]:
+    """Run worker(0) … worker(count - 1) at once in threads; return what they raised, for the test to assert."""
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            worker(n)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    pool = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return errors
+
+
 def test_feedback_writes_from_many_threads_are_never_lost(tmp_path):
     store = FeedbackStore(tmp_path / "feedback.db")
     threads, per_thread = 16, 500
@@ -242,11 +260,7 @@ def test_feedback_writes_from_many_threads_are_never_lost(tmp_path):
         for i in range(per_thread):
             store.record_vote(f"consulta {n}-{i}", "guias/x#y", 1, 0.5, 1 if i % 2 else -1, comment="ok")
 
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    assert run_threads(worker, threads) == []
     rows = store.rows("feedback")
     assert len(rows) == threads * per_thread == 8000
     assert len({r["query"] for r in rows}) == 8000
@@ -254,22 +268,13 @@ def test_feedback_writes_from_many_threads_are_never_lost(tmp_path):
 
 def test_many_threads_searching_at_once(searcher):
     queries = ["me grita", "quiere un reembolso", "dice que mentimos", "quiere al supervisor", "necesito un respiro"]
-    errors: list[BaseException] = []
     counts: list[int] = []
 
     def worker(n: int) -> None:
         for i in range(20):
-            try:
-                counts.append(len(searcher.search(queries[(n + i) % len(queries)], 3).results))
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+            counts.append(len(searcher.search(queries[(n + i) % len(queries)], 3).results))
 
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert not errors
+    assert run_threads(worker, 20) == []
     assert counts == [3] * 400
 
 
@@ -277,15 +282,11 @@ def test_same_query_same_answer_under_load(searcher):
     expected = [r.card.id for r in searcher.search("dice que le hemos mentido", 3).results]
     results: list[list[str]] = []
 
-    def worker() -> None:
+    def worker(_: int) -> None:
         for _ in range(10):
             results.append([r.card.id for r in searcher.search("dice que le hemos mentido", 3).results])
 
-    pool = [threading.Thread(target=worker) for _ in range(8)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    assert run_threads(worker, 8) == []
     assert all(r == expected for r in results)
 
 
@@ -362,19 +363,11 @@ def test_many_sessions_writing_first_to_an_older_db_lose_nothing(tmp_path):
     """After an upgrade, the first writes of all panel sessions arrive together: one migrates, none fail."""
     for attempt in range(5):
         store = FeedbackStore(older_feedback_db(tmp_path / f"old-{attempt}.db"))
-        start, errors = threading.Barrier(16), []
+        start = threading.Barrier(16)
 
         def worker(n: int) -> None:
             start.wait()
-            try:
-                store.record_search(f"consulta {n}", top_fase="calma", results=1)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                errors.append(exc)
+            store.record_search(f"consulta {n}", top_fase="calma", results=1)
 
-        pool = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        assert errors == []
+        assert run_threads(worker, 16) == []
         assert len(store.rows("searches")) == 16
