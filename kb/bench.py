@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 
 from kb.config import Settings, load_settings
+from kb.retrieval.scoring import new_faiss
 
 
 def machine() -> dict:
@@ -92,18 +93,9 @@ def bench_scale(base: np.ndarray, query_vectors: np.ndarray, sizes: list[int], e
     for n in sizes:
         data = synthetic(base, n, rng)
         for kind in ("flat", "hnsw"):
-            if kind == "flat":
-                index = faiss.IndexFlatIP(dim)
-                t0 = time.perf_counter()
-                index.add(data)
-            else:
-                from kb.index import HNSW_EF_SEARCH, HNSW_M
-
-                index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = 80
-                t0 = time.perf_counter()
-                index.add(data)
-                index.hnsw.efSearch = HNSW_EF_SEARCH
+            index = new_faiss(dim, hnsw=kind == "hnsw")
+            t0 = time.perf_counter()
+            index.add(data)
             build_s = time.perf_counter() - t0
             times = []
             for q in queries:
@@ -128,7 +120,7 @@ def bench_scale(base: np.ndarray, query_vectors: np.ndarray, sizes: list[int], e
 
 
 def bench_builds(settings: Settings, embedder) -> dict:
-    from kb.index import build_index
+    from kb.retrieval.build import build_index
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     try:
@@ -249,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Latencia de extremo a extremo…", file=sys.stderr)
     e2e = bench_end_to_end(searcher, queries)
     print("Escala sintética…", file=sys.stderr)
-    base = searcher.index.faiss_index.reconstruct_n(0, searcher.index.faiss_index.ntotal)
+    base = searcher.index.text_index.reconstruct_n(0, searcher.index.text_index.ntotal)
     scale = bench_scale(base, searcher.embedder.encode_queries(queries), [int(s) for s in args.sizes.split(",")],
                         e2e["embed_p50"])
     print("Construcción…", file=sys.stderr)

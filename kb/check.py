@@ -13,24 +13,27 @@ length, broken internal links, near-duplicate sections and guides without
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 
 from kb.config import Settings
 from kb.content import (
-    Card,
     FENCE,
-    ContentError,
+    GENERATED_PAGES,
+    Card,
     Guide,
     Problem,
-    check_nav,
+    cards_of,
+    load_docs,
     read_guides,
+    read_mkdocs,
     split_body,
 )
+from kb.embedding import Encoder
+from kb.retrieval.build import memory_index
+from kb.search import Searcher
 
 MIN_WORDS = 40
 MAX_WORDS = 250
@@ -65,7 +68,7 @@ def _words(card: Card) -> int:
 
 def _section_problems(guide: Guide) -> list[Problem]:
     problems = []
-    cards = {c.id: c for c in guide.cards()}
+    cards = {c.id: c for c in cards_of(guide)}
     for section in guide.sections:
         if section.level < 2:
             continue
@@ -93,7 +96,7 @@ def _section_problems(guide: Guide) -> list[Problem]:
 
 def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
     anchors = {g.file.resolve(): {s.anchor for s in g.sections} for g in guides}
-    generated = {(docs_dir / "chuleta.md").resolve()}
+    generated = {(docs_dir / page).resolve() for page in GENERATED_PAGES}
     problems = []
     for guide in guides:
         in_fence = False
@@ -118,7 +121,7 @@ def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
     return problems
 
 
-def near_duplicates(cards: list[Card], embedder, threshold: float = NEAR_DUPLICATE) -> list[tuple[Card, Card, float]]:
+def near_duplicates(cards: list[Card], embedder: Encoder, threshold: float = NEAR_DUPLICATE) -> list[tuple[Card, Card, float]]:
     """Pairs of cards whose text vectors are closer than `threshold`, most similar first."""
     if len(cards) < 2:
         return []
@@ -130,7 +133,7 @@ def near_duplicates(cards: list[Card], embedder, threshold: float = NEAR_DUPLICA
     return sorted(pairs, key=lambda p: -p[2])
 
 
-def lint(settings: Settings, *, embedder=None) -> list[Problem]:
+def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
     `embedder` enables the near-duplicate check (it needs the model); without it that check is skipped."""
@@ -139,9 +142,9 @@ def lint(settings: Settings, *, embedder=None) -> list[Problem]:
         return [Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")]
     guides = read_guides(docs_dir, root)
     problems = [p for g in guides for p in g.problems]
-    problems += check_nav(root, docs_dir)
+    problems += read_mkdocs(settings.mkdocs_yml).nav_problems(root, docs_dir)
     problems += _link_problems(guides, docs_dir)
-    clean = [g for g in guides if not any(p.severity == "error" for p in g.problems)]
+    clean = [g for g in guides if g.ok]
     for guide in clean:
         problems += _section_problems(guide)
         if guide.indexed and isinstance(guide.meta.get("situaciones"), list) and not guide.meta["situaciones"]:
@@ -149,7 +152,7 @@ def lint(settings: Settings, *, embedder=None) -> list[Problem]:
                                     "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría "
                                     "un agente"))
     if embedder is not None:
-        cards = [c for g in clean for c in g.cards()]
+        cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):
             file, _, line = a.source.rpartition(":")
             problems.append(Problem(file, int(line), f"la sección '{a.heading}' es casi idéntica a '{b.heading}' "
@@ -164,18 +167,16 @@ def _situacion_line(guide: Guide, text: str) -> int:
     return guide.meta_lines.get("situaciones", 1)
 
 
-def golden(settings: Settings, embedder) -> list[GoldenMiss]:
-    """Each `situaciones` entry must find a card of its own guide in the top 3 (docs as they are now)."""
-    from kb.index import memory_index
-    from kb.search import Searcher
+def golden(settings: Settings, embedder: Encoder) -> list[GoldenMiss]:
+    """Each `situaciones` entry must find a card of its own guide in the top 3 (docs as they are now).
 
-    index = memory_index(settings.docs_dir, embedder, settings.root)
+    Raises ContentError when the guides are broken (lint reports the same problems first)."""
+    docs = load_docs(settings.docs_dir, settings.root)
+    index = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
     searcher = Searcher(index, embedder, settings)
     misses = []
-    for guide in read_guides(settings.docs_dir, settings.root):
-        if not guide.indexed:
-            continue
-        for query in guide.meta.get("situaciones") or []:
+    for guide in docs.guides:
+        for query in guide.situaciones:
             results = searcher.search(str(query), 20).results
             pages = [r.card.id.split("#")[0] for r in results]
             rank = next((i + 1 for i, p in enumerate(pages) if p == guide.page), None)
@@ -183,47 +184,3 @@ def golden(settings: Settings, embedder) -> list[GoldenMiss]:
                 misses.append(GoldenMiss(guide.rel, _situacion_line(guide, str(query)), str(query),
                                          [r.card.id for r in results[:GOLDEN_TOP]], rank))
     return misses
-
-
-@click.command()
-@click.option("--golden", "run_golden", is_flag=True, help="Comprueba además que cada situación encuentra su guía.")
-@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Carpeta de guías (por defecto la configurada).")
-@click.option("--no-model", is_flag=True, help="Sin cargar el modelo: omite la detección de secciones casi iguales.")
-@click.pass_context
-def check_command(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model: bool) -> None:
-    """Revisa las guías: cabeceras, fases, frases, enlaces, longitudes, duplicados y situaciones."""
-    settings: Settings = ctx.obj["settings"]
-    if docs_dir is not None:
-        settings = settings.with_(docs_dir=docs_dir.resolve())
-    embedder = None
-    if run_golden or not no_model:
-        from kb.embedding import ModelError, load_embedder
-
-        try:
-            embedder = load_embedder(settings.model)
-        except ModelError as exc:
-            click.secho(str(exc), fg="red", err=True)
-            sys.exit(1)
-    problems = lint(settings, embedder=None if no_model else embedder)
-    for problem in problems:
-        click.echo(str(problem))
-    errors = sum(p.severity == "error" for p in problems)
-    warnings = len(problems) - errors
-    misses: list[GoldenMiss] = []
-    if run_golden and not errors and embedder is not None:
-        try:
-            misses = golden(settings, embedder)
-        except ContentError as exc:  # pragma: no cover - lint reports the same problems first
-            for problem in exc.problems:
-                click.echo(str(problem))
-            sys.exit(1)
-        for miss in misses:
-            click.echo(str(miss))
-    summary = f"{errors} errores, {warnings} avisos"
-    if run_golden:
-        summary += f", {len(misses)} situaciones que no encuentran su guía"
-    if errors or misses:
-        click.secho(f"✘ {summary}.", fg="red")
-        sys.exit(1)
-    click.secho(f"✔ {summary}.", fg="green")

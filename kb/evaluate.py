@@ -14,18 +14,21 @@ Metrics:
 from __future__ import annotations
 
 import json
-import re
 import time
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kb.config import Settings
-from kb.content import Card, load_cards
-from kb.index import memory_index, out_of_scope_queries, situaciones_of
+from kb.content import Card, load_docs
+from kb.embedding import load_embedder
+from kb.errors import UsageError
+from kb.retrieval.build import memory_index
+from kb.retrieval.calibration import out_of_scope_queries, threshold_rule
 from kb.search import Searcher
+from kb.text import tokenize
 
 DEPTH = 10
 
@@ -35,6 +38,7 @@ class EvalQuery:
     query: str
     expected: list[str]
     source: str
+    register: str = "base"
 
     @property
     def in_scope(self) -> bool:
@@ -53,34 +57,46 @@ class EvalReport:
     n_in: int
     n_out: int
     ms_per_query: float
-    misses: list[dict] = field(default_factory=list)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    registers: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _row(line: str) -> tuple[str, list[str], str] | None:
+    """(query, expected, register) of one JSON line, or None when the row is malformed."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    query, expected, register = row.get("query"), row.get("expected"), row.get("register", "base")
+    if not isinstance(query, str) or not isinstance(expected, list) or not isinstance(register, str):
+        return None
+    return query, [str(e) for e in expected], register
+
+
 def load_eval_set(data_dir: Path) -> list[EvalQuery]:
-    """Every query of every .jsonl file in `data_dir`; raises ValueError naming file:line on bad rows."""
+    """Every query of every .jsonl file in `data_dir`; raises UsageError naming file:line on bad rows."""
     files = sorted(Path(data_dir).glob("*.jsonl"))
     if not files:
-        raise ValueError(f"No hay archivos .jsonl de evaluación en {data_dir}.")
+        raise UsageError(f"No hay archivos .jsonl de evaluación en {data_dir}.")
     out: list[EvalQuery] = []
     for file in files:
         for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-                query, expected = row["query"], row["expected"]
-                assert isinstance(query, str) and isinstance(expected, list)
-            except (ValueError, KeyError, AssertionError):
-                raise ValueError(f"{file}:{n}: se esperaba {{\"query\": texto, \"expected\": [ids]}}") from None
-            out.append(EvalQuery(query, [str(e) for e in expected], f"{file.name}:{n}"))
+            row = _row(line)
+            if row is None:
+                raise UsageError(f"{file}:{n}: se esperaba {{\"query\": texto, \"expected\": [ids]}}")
+            out.append(EvalQuery(row[0], row[1], f"{file.name}:{n}", row[2]))
     return out
 
 
 def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], flagged: list[bool],
-             seconds: float) -> EvalReport:
+             seconds: float, by_register: bool = True) -> EvalReport:
     in_scope = [(q, r, f) for q, r, f in zip(queries, ranked, flagged) if q.in_scope]
     out_scope = [(q, r, f) for q, r, f in zip(queries, ranked, flagged) if not q.in_scope]
     hit1 = hit3 = rr = 0.0
@@ -101,7 +117,7 @@ def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], fla
         if not f:
             misses.append({"query": q.query, "expected": [], "got": ids[:3], "rank": None, "source": q.source})
     total_flagged = flagged_out + flagged_in
-    return EvalReport(
+    report = EvalReport(
         system=system,
         hit1=round(hit1 / n_in, 4) if n_in else 0.0,
         hit3=round(hit3 / n_in, 4) if n_in else 0.0,
@@ -114,6 +130,15 @@ def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], fla
         ms_per_query=round(seconds * 1000 / max(1, len(queries)), 2),
         misses=misses,
     )
+    registers = sorted({q.register for q in queries})
+    if by_register and len(registers) > 1:
+        for name in registers:
+            idx = [n for n, q in enumerate(queries) if q.register == name]
+            sub = _metrics(system, [queries[n] for n in idx], [ranked[n] for n in idx], [flagged[n] for n in idx],
+                           0.0, by_register=False)
+            report.registers[name] = {"n": sub.n_in + sub.n_out, "hit1": sub.hit1, "hit3": sub.hit3, "mrr": sub.mrr,
+                                      "oos_recall": sub.oos_recall, "in_scope_flagged": sub.in_scope_flagged}
+    return report
 
 
 def eval_searcher(searcher: Searcher, queries: list[EvalQuery], system: str) -> EvalReport:
@@ -128,20 +153,6 @@ def eval_searcher(searcher: Searcher, queries: list[EvalQuery], system: str) -> 
 
 # ---------------------------------------------------------------- BM25 baseline
 
-_WORD = re.compile(r"\w+")
-STOPWORDS = set(
-    "a al algo ante con contra de del desde el ella ellas ellos en entre era es esa ese eso esta este esto "
-    "ha han hay la las le les lo los me mi mis muy no nos o para pero por que qué se si sí sin sobre su sus "
-    "te tu tus un una uno unos unas y ya yo".split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase, accents folded, stopwords dropped: a fair keyword baseline for Spanish."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return [w for w in _WORD.findall(text) if w not in STOPWORDS]
-
 
 class BM25Baseline:
     """BM25 (rank-bm25) over the same cards, with the same calibration rule as the index."""
@@ -153,11 +164,7 @@ class BM25Baseline:
         self.bm25 = BM25Okapi([tokenize(c.embedding_text()) for c in cards])
         pos = np.array([self._top1(q) for q in positives]) if positives else np.zeros(0)
         neg = np.array([self._top1(q) for q in negatives]) if negatives else np.zeros(0)
-        from kb.index import NEGATIVES_FLAGGED
-
-        self.threshold = float(np.quantile(pos, 0.05)) if len(pos) else 0.0
-        if len(neg):
-            self.threshold = min(self.threshold, float(np.quantile(neg, NEGATIVES_FLAGGED)))
+        self.threshold = threshold_rule(pos, neg)
 
     def _scores(self, query: str) -> np.ndarray:
         return self.bm25.get_scores(tokenize(query))
@@ -179,16 +186,14 @@ class BM25Baseline:
 
 def run_eval(settings: Settings, queries: list[EvalQuery], models: list[str]) -> list[EvalReport]:
     """Evaluate each model (in-memory index of the docs as they are now) and BM25."""
-    from kb.embedding import load_embedder
-
-    cards = load_cards(settings.docs_dir, settings.root)
+    docs = load_docs(settings.docs_dir, settings.root)
     reports = []
     for name in models:
         embedder = load_embedder(name)
-        index = memory_index(settings.docs_dir, embedder, settings.root, cards=cards)
+        index = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
         searcher = Searcher(index, embedder, settings)
         reports.append(eval_searcher(searcher, queries, name))
-    baseline = BM25Baseline(cards, situaciones_of(settings.docs_dir, settings.root), out_of_scope_queries())
+    baseline = BM25Baseline(docs.cards, docs.situaciones, out_of_scope_queries())
     reports.append(baseline.evaluate(queries))
     return reports
 
@@ -206,6 +211,14 @@ def format_report(reports: list[EvalReport], show_misses: bool = False) -> str:
         )
     n_in, n_out = (reports[0].n_in, reports[0].n_out) if reports else (0, 0)
     lines.append(f"\n{n_in} consultas en alcance, {n_out} fuera de alcance.")
+    for r in reports:
+        if r.registers:
+            lines += [f"\nPor registro ({r.system}):", "",
+                      "| registro | consultas | hit@1 | hit@3 | MRR | fuera de alcance: recall | en alcance marcadas |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, m in r.registers.items():
+                lines.append(f"| {name} | {m['n']} | {m['hit1']:.3f} | {m['hit3']:.3f} | {m['mrr']:.3f} | "
+                             f"{m['oos_recall']:.3f} | {m['in_scope_flagged']:.3f} |")
     if show_misses:
         for r in reports:
             lines.append(f"\nFallos de {r.system}:")

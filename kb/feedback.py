@@ -13,6 +13,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from kb.errors import StoreError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS searches (
     id             INTEGER PRIMARY KEY,
@@ -46,7 +48,7 @@ BUSY_TIMEOUT_MS = 10_000
 MAX_COMMENT = 1000
 
 
-class FeedbackError(Exception):
+class FeedbackError(StoreError):
     """The feedback database cannot be written; the message says what to check."""
 
 

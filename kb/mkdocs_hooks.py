@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb.content import FASES, Card, read_guides
+from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
 
-PAGE = "chuleta.md"
+PAGE = PHRASEBOOK_PAGE
 
 
 def phrasebook_cards(docs_dir: Path, root: Path) -> list[Card]:
     """Cards of every indexed guide that parses cleanly (broken guides are `kb check`'s job)."""
     cards: list[Card] = []
     for guide in read_guides(docs_dir, root):
-        if not any(p.severity == "error" for p in guide.problems):
-            cards.extend(guide.cards())
+        if guide.ok:
+            cards.extend(cards_of(guide))
     return cards
 
 

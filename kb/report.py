@@ -13,17 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-import sys
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
 from kb.content import FASES
+from kb.errors import StoreError
 
 
-class ReportError(Exception):
+class ReportError(StoreError):
     """The feedback database cannot be read; the message says what to do."""
 
 
@@ -106,23 +104,3 @@ def compute_report(db_path: Path | str, limit: int = 10) -> Report:
             return report
     except sqlite3.Error as exc:
         raise ReportError(f"No se puede leer {db_path} ({exc}). ¿Es una base de datos de kb?") from None
-
-
-@click.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
-              help="Base de datos (por defecto KB_FEEDBACK_DB).")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Además, guarda un CSV.")
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Filas por tabla.")
-@click.pass_context
-def report_command(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limit: int) -> None:
-    """Informe para formadores: consultas frecuentes, huecos de contenido y tarjetas con más 👎."""
-    settings = ctx.obj["settings"]
-    try:
-        report = compute_report(db_path or settings.feedback_db, limit)
-    except ReportError as exc:
-        click.secho(str(exc), fg="red", err=True)
-        sys.exit(1)
-    click.echo(report.to_markdown())
-    if csv_path:
-        csv_path.write_text(report.to_csv(), encoding="utf-8")
-        click.echo(f"CSV guardado en {csv_path}")

@@ -12,14 +12,19 @@ import http.server
 import subprocess
 import sys
 import threading
-
-import click
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from kb.config import Settings
+from kb.errors import KbError
+
+PANEL_SCRIPT = Path(__file__).resolve().parent / "panel" / "main.py"
+"""Shipped inside the package, so `kb serve` works from a normal (non-editable) install."""
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
 
@@ -33,7 +38,7 @@ def start_site_server(settings: Settings) -> http.server.ThreadingHTTPServer:
 
 def streamlit_command(settings: Settings, port: int | None = None) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(settings.root / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(PANEL_SCRIPT),
         "--server.address", settings.host,
         "--server.port", str(port or settings.panel_port),
         "--server.headless", "true",
@@ -44,23 +49,20 @@ def streamlit_command(settings: Settings, port: int | None = None) -> list[str]:
     ]
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, say: Callable[[str], None] = print) -> int:
+    """Run panel and site until Ctrl+C; returns the panel's exit code. Raises KbError when it cannot start."""
     if not (settings.site_dir / "index.html").is_file():
-        click.secho("No hay sitio construido; ejecuta 'kb build' primero (o 'make run').", fg="red", err=True)
-        return 1
+        raise KbError("No hay sitio construido; ejecuta 'kb build' primero (o 'make run').")
     try:
         server = start_site_server(settings)
     except OSError as exc:
-        click.secho(
-            f"No se puede abrir el puerto {settings.site_port} para el sitio ({exc.strerror}). "
-            "Cierra el otro proceso o cambia KB_SITE_PORT.", fg="red", err=True,
-        )
-        return 1
-    click.echo(f"Panel de agentes: http://{settings.host}:{settings.panel_port}")
-    click.echo(f"Guías (sitio):    http://{settings.host}:{settings.site_port}")
-    click.echo("Ctrl+C para parar.")
+        raise KbError(f"No se puede abrir el puerto {settings.site_port} para el sitio ({exc.strerror}). "
+                      "Cierra el otro proceso o cambia KB_SITE_PORT.") from None
+    say(f"Panel de agentes: http://{settings.host}:{settings.panel_port}")
+    say(f"Guías (sitio):    http://{settings.host}:{settings.site_port}")
+    say("Ctrl+C para parar.")
     try:
-        return subprocess.call(streamlit_command(settings))
+        return subprocess.call(streamlit_command(settings), cwd=settings.root)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -1,16 +1,30 @@
-"""Shared fixtures. Expensive things (the model, a built site) are made once per session."""
+"""Shared fixtures and helpers. Expensive things (the model, a built site) are made once per session.
+
+Markers are set here from what a test uses, so they cannot drift: a test that needs the
+language model (the `embedder` fixture, directly or through `built_index`/`searcher`) is
+`model`; `browser` tests are marked in their module. `pytest -m "not model and not browser"`
+is the fast loop (under a minute).
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
+
+MODEL_FIXTURES = {"embedder", "built_index", "searcher"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 # ---------------------------------------------------------------- core: settings, model, site
@@ -36,17 +50,18 @@ def embedder(settings):
     return load_embedder(settings.model)
 
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory) -> Path:
-    """The real docs built with `mkdocs build --strict` into a temporary folder."""
-    out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def build_site_into(settings, out: Path) -> Path:
+    """The one way tests build a site: kb's own `mkdocs build --strict` (kb.site.build_site)."""
+    from kb.site import build_site
+
+    build_site(settings.with_(site_dir=out))
     return out
+
+
+@pytest.fixture(scope="session")
+def built_site(settings, tmp_path_factory) -> Path:
+    """The real docs built with `mkdocs build --strict` into a temporary folder."""
+    return build_site_into(settings, tmp_path_factory.mktemp("site"))
 
 
 def make_docs(tmp: Path, files: dict[str, str], *, nav: bool = False) -> Path:
@@ -70,7 +85,7 @@ def built_index(settings, embedder, tmp_path_factory):
     """Settings whose index (KB_INDEX) is a fresh build of the real docs in a temporary folder.
 
     Also sets KB_INDEX for the session, so AppTest and subprocesses see the same index."""
-    from kb.index import build_index
+    from kb.retrieval.build import build_index
 
     index_dir = tmp_path_factory.mktemp("index")
     build_index(settings.docs_dir, index_dir, embedder, root=settings.root)
@@ -83,3 +98,76 @@ def searcher(built_index):
     from kb.search import Searcher
 
     return Searcher.load(built_index)
+
+
+# ---------------------------------------------------------------- a small project of two guides
+
+
+def guide(title: str, fase: str, sections: dict[str, str]) -> str:
+    body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())
+    return (
+        f"---\ntitle: {title}\ndescription: Guía de prueba.\ntags: [prueba, llamada]\nfase: {fase}\n"
+        f"situaciones:\n  - el cliente me grita por teléfono\n  - quiere que le devuelvan el dinero\n---\n\n{body}\n"
+    )
+
+
+SMALL = {
+    "guias/enfado.md": guide("Cliente enfadado", "calma", {
+        "No interrumpir": "Cuando el cliente grita, déjele terminar sin cortarle; si le interrumpe, empezará otra vez.",
+        "Mantener la calma": "No discuta ni muestre nervios: su tono tranquilo acaba contagiando al cliente.",
+        "Hacer una pausa { data-fase=\"autocuidado\" }": "Después de una llamada dura, levántese, beba agua y respire antes de la siguiente.",
+    }),
+    "guias/reembolsos.md": guide("Reembolsos", "solucion", {
+        "Qué se puede y qué no": "Explique con claridad qué opciones tiene: cambiar el producto sí, devolver el dinero no.",
+        "Dos opciones al menos": "Ofrezca al menos dos alternativas para que el cliente elija la que prefiera.",
+        "Escalar al supervisor": "Si no tiene autoridad para resolverlo, pase el caso a su responsable sin dudar.",
+    }),
+}
+
+
+@pytest.fixture
+def project(tmp_path):
+    """(root, docs, index) of a two-guide project in a temporary folder."""
+    root = make_docs(tmp_path, SMALL)
+    return root, root / "docs", root / "index"
+
+
+def snapshot(index_dir):
+    """Bytes of every file of the current build (to prove a failed build changed nothing)."""
+    from kb.retrieval.store import current_path
+
+    path = current_path(index_dir).resolve()
+    return os.readlink(current_path(index_dir)), {p.name: p.read_bytes() for p in path.iterdir()}
+
+
+# ---------------------------------------------------------------- hostile input, concurrency
+
+BAD_QUERIES = {
+    "vacía": "",
+    "espacios": "   \t  ",
+    "10.000 caracteres": "el cliente grita " * 600,
+    "solo emoji": "😡😡😡",
+    "caracteres de control": "\x00\x07\x1b[2J me grita\x7f",
+    "otro idioma": "the customer is yelling at me and won't let me talk",
+    "script": "<script>alert(1)</script>",
+    "html": '<img src=x onerror="alert(1)"> **negrita** [enlace](javascript:alert(1))',
+    "sql": "'; DROP TABLE feedback; --",
+}
+
+
+def run_threads(worker: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run worker(0) … worker(count - 1) at once in threads; return what they raised, for the test to assert."""
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            worker(n)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    pool = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return errors

@@ -8,8 +8,10 @@ import sqlite3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kb.panel import QUICK_SITUATIONS, escape_markdown, fase_key, remember, tip_text
+from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, remember, tip_text
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.model  # every panel run loads the model
 
 APP = str(ROOT / "app.py")
 
@@ -159,8 +161,12 @@ def test_escape_markdown_shows_markup_literally():
 def test_tip_text_is_short_and_ends_cleanly(searcher):
     for card in searcher.cards:
         tip = tip_text(card)
-        assert len(tip) <= 241 and tip
-        assert tip.endswith((".", "…", ":", "?", "!", ")", "»")) or len(card.text) <= 240
+        whole = " ".join(line.lstrip("• ") for line in card.text.splitlines() if line.strip())
+        assert tip and len(tip) <= 241
+        if len(whole) <= 240:
+            assert tip == whole
+        else:
+            assert tip.endswith((".", "…", "?", "!", ".»")), tip
 
 
 def test_recent_list_keeps_order_without_duplicates():

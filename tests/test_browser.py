@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, build_site_into
 
 pytestmark = pytest.mark.browser
 
@@ -109,19 +109,14 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def stack(chromium_path, settings, embedder, tmp_path_factory):
     """Site server + Streamlit over a docs snapshot; yields a dict with urls, paths and a Searcher."""
-    from kb.index import build_index
+    from kb.retrieval.build import build_index
     from kb.search import Searcher
     from kb.serve import start_site_server, streamlit_command
 
     tmp = tmp_path_factory.mktemp("panel")
     project = snapshot_project(tmp / "project")
     site_dir, index_dir, db = tmp / "site", tmp / "index", tmp / "feedback.db"
-    proc = subprocess.run(
-        [os.sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(project / "mkdocs.yml"),
-         "-d", str(site_dir)],
-        cwd=ROOT, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build_site_into(settings.with_(root=project, docs_dir=project / "docs"), site_dir)
     build_index(project / "docs", index_dir, embedder, root=project)
 
     site_port, panel_port = free_port(), free_port()

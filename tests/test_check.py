@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from click.testing import CliRunner
 
-from kb.check import GOLDEN_TOP, golden, lint
+from kb.check import golden, lint
 from kb.cli import main
 from kb.config import load_settings
 from kb.content import load_cards

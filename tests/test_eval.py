@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from kb.content import load_cards
+from kb.content import load_cards, load_docs
 from kb.evaluate import BM25Baseline, EvalQuery, eval_searcher, load_eval_set
-from kb.index import out_of_scope_queries, situaciones_of
+from kb.retrieval.calibration import out_of_scope_queries
 
 from .conftest import ROOT
 
@@ -61,8 +61,8 @@ def test_in_scope_queries_are_rarely_flagged_low_confidence(report):
 
 
 def test_semantic_search_clearly_beats_bm25(report, queries, settings):
-    cards = load_cards(settings.docs_dir, settings.root)
-    bm25 = BM25Baseline(cards, situaciones_of(settings.docs_dir, settings.root), out_of_scope_queries())
+    docs = load_docs(settings.docs_dir, settings.root)
+    bm25 = BM25Baseline(docs.cards, docs.situaciones, out_of_scope_queries())
     baseline = bm25.evaluate(queries)
     assert report.hit3 >= baseline.hit3 + 0.25
     assert report.mrr >= baseline.mrr + 0.25

@@ -3,55 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from kb.content import ContentError
-from kb.index import (
-    IndexDamaged,
-    IndexMissing,
-    IndexStale,
-    build_faiss,
-    build_index,
-    current_path,
-    load_index,
-)
-from tests.conftest import make_docs
-
-
-def guide(title: str, fase: str, sections: dict[str, str]) -> str:
-    body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())
-    return (
-        f"---\ntitle: {title}\ndescription: Guía de prueba.\ntags: [prueba, llamada]\nfase: {fase}\n"
-        f"situaciones:\n  - el cliente me grita por teléfono\n  - quiere que le devuelvan el dinero\n---\n\n{body}\n"
-    )
-
-
-SMALL = {
-    "guias/enfado.md": guide("Cliente enfadado", "calma", {
-        "No interrumpir": "Cuando el cliente grita, déjele terminar sin cortarle; si le interrumpe, empezará otra vez.",
-        "Mantener la calma": "No discuta ni muestre nervios: su tono tranquilo acaba contagiando al cliente.",
-        "Hacer una pausa { data-fase=\"autocuidado\" }": "Después de una llamada dura, levántese, beba agua y respire antes de la siguiente.",
-    }),
-    "guias/reembolsos.md": guide("Reembolsos", "solucion", {
-        "Qué se puede y qué no": "Explique con claridad qué opciones tiene: cambiar el producto sí, devolver el dinero no.",
-        "Dos opciones al menos": "Ofrezca al menos dos alternativas para que el cliente elija la que prefiera.",
-        "Escalar al supervisor": "Si no tiene autoridad para resolverlo, pase el caso a su responsable sin dudar.",
-    }),
-}
-
-
-@pytest.fixture
-def project(tmp_path):
-    root = make_docs(tmp_path, SMALL)
-    return root, root / "docs", root / "index"
-
-
-def snapshot(index_dir):
-    """Bytes of every file of the current build (to prove a failed build changed nothing)."""
-    path = current_path(index_dir).resolve()
-    return os.readlink(current_path(index_dir)), {p.name: p.read_bytes() for p in path.iterdir()}
+from kb.errors import IndexDamaged, IndexMissing, IndexStale
+from kb.retrieval.build import build_index
+from kb.retrieval.scoring import build_faiss
+from kb.retrieval.store import current_path, load_index
+from tests.conftest import snapshot
 
 
 def test_first_build_embeds_every_card_and_writes_a_manifest(project, embedder):
@@ -60,7 +20,7 @@ def test_first_build_embeds_every_card_and_writes_a_manifest(project, embedder):
     assert (report.cards, report.embedded, report.reused) == (6, 6, 0)
     loaded = load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
     manifest = loaded.manifest
-    assert manifest["model"] == embedder.model_id and manifest["dim"] == embedder.dim == loaded.faiss_index.d
+    assert manifest["model"] == embedder.model_id and manifest["dim"] == embedder.dim == loaded.text_index.d
     assert manifest["count"] == 6 and manifest["index_type"] == "flat"
     assert set(manifest["cards"]) == {c.id for c in loaded.cards}
     assert 0 < manifest["calibration"]["threshold"] < 1
@@ -137,7 +97,7 @@ def test_reused_vectors_equal_fresh_ones(project, embedder):
     )
     build_index(docs, index_dir, embedder, root=root)
     loaded = load_index(index_dir)
-    stored = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
+    stored = loaded.text_index.reconstruct_n(0, loaded.text_index.ntotal)
     fresh = embedder.encode_passages([c.embedding_text() for c in loaded.cards])
     assert abs(stored - fresh).max() < 1e-4
 

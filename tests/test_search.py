@@ -34,7 +34,7 @@ def test_typical_situations_find_their_guide(searcher, query, page):
 
 def test_results_carry_everything_the_panel_shows(searcher, built_index):
     result = searcher.search("quiere hablar con mi supervisor", k=3).results[0]
-    data = result.to_dict(built_index.site_url)
+    data = result.to_dict(built_index)
     assert set(data) == {"id", "title", "heading", "text", "url", "score", "fase", "tags", "say", "avoid"}
     assert data["url"].startswith(built_index.site_url) and "#" in data["url"]
     assert 0 < data["score"] <= 1

@@ -1,12 +1,13 @@
 """What the Streamlit panel needs that is not UI: quick situations, text shaping, history.
 
-Kept out of app.py so it can be tested without a browser and so app.py stays a thin
-layer over `Searcher.search` (the same search path as the CLI).
+Kept out of the Streamlit pages so it can be tested without a browser and so the pages
+stay a thin layer over `Searcher.search` (the same search path as the CLI).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from kb.content import FASES, Card
 
@@ -26,7 +27,8 @@ ALL_FASES = "Todas las fases"
 MAX_RECENT = 6
 TIP_CHARS = 240
 
-FASE_COLORS = {
+BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+FASE_COLORS: dict[str, BadgeColor] = {
     "desahogo": "red", "calma": "blue", "escucha": "violet", "solucion": "green",
     "seguimiento": "orange", "autocuidado": "gray", "prevencion": "orange", "gestion": "gray",
 }

@@ -1,6 +1,6 @@
 """Página «Formadores» del panel: qué buscan los agentes y qué opinan de las respuestas.
 
-A page of app.py's st.navigation (a file, so AppTest can open it too). Everything
+A page of the panel's st.navigation (a file, so AppTest can open it too). Everything
 shown comes from `kb.report.compute_report`, the same numbers as `kb report`.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kb.config import load_settings
 from kb.content import FASES
+from kb.panel.resources import settings as panel_settings
 from kb.report import ReportError, compute_report
 
-settings = load_settings()
+settings = panel_settings()
 st.subheader("Lo que buscan los agentes")
 if not settings.feedback_db.exists():
     st.info("Todavía no hay búsquedas registradas. Aparecerán aquí en cuanto los agentes usen el panel.")
