@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import timeit
 
 import phonenumbers
 import pytest
@@ -165,13 +166,9 @@ def test_long_text() -> None:
 
 def test_short_query_is_fast() -> None:
     query = ("Hola, el pedido 4512 de 30 euros; DNI 12345678Z, móvil 612 34 56 78, ana@correo.es. " * 6)[:500]
-    redact(query)
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        redact(query)
-    per_call = (time.perf_counter() - start) / runs
-    assert per_call < 0.005  # documented figure is ~0.5 ms; generous margin for slow CI machines
+    runs = 50
+    best = min(timeit.repeat(lambda: redact(query), number=runs, repeat=5)) / runs
+    assert best < 0.005  # documented figure is ~0.5 ms; wide margin for loaded CI machines
 
 
 def test_empty_and_no_digits() -> None:
