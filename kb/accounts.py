@@ -144,7 +144,8 @@ def _check_structure(data: Any) -> str | None:
     """What is wrong with a parsed users file, or None when it can be used."""
     if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
         return "falta la lista de usuarios"
-    if not isinstance(data.get("attempts", {}), dict):
+    attempts = data.get("attempts", {})
+    if not isinstance(attempts, dict) or not all(_is_attempt(entry) for entry in attempts.values()):
         return "el registro de intentos no es válido"
     for name, record in data["users"].items():
         if not isinstance(record, dict):
@@ -153,9 +154,22 @@ def _check_structure(data: Any) -> str | None:
             return f"el usuario «{name}» tiene un rol desconocido"
         if not isinstance(record.get("hash"), str) or not record["hash"].startswith("$argon2"):
             return f"el usuario «{name}» no tiene una contraseña cifrada válida"
-        if not isinstance(record.get("created"), str) or not isinstance(record.get("tokens", {}), dict):
+        if not _is_iso(record.get("created")) or not isinstance(record.get("tokens", {}), dict):
             return f"el usuario «{name}» está incompleto"
     return None
+
+
+def _is_attempt(entry: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(entry, dict) and all(isinstance(entry.get(k, 0), numbers) for k in ("failures", "last", "locked_until"))
+
+
+def _is_iso(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _to_user(name: str, record: dict[str, Any]) -> User:

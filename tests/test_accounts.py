@@ -218,7 +218,9 @@ def test_missing_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content",
     ["{no es json", "[]", '{"users": []}', '{"users": {"ana": {"role": "jefe", "hash": "$argon2id$x", "created": "x"}}}',
-     '{"users": {"ana": {"role": "agente", "hash": "claro", "created": "2024-01-01"}}}', ""],
+     '{"users": {"ana": {"role": "agente", "hash": "claro", "created": "2024-01-01"}}}',
+     '{"users": {"ana": {"role": "agente", "hash": "$argon2id$x", "created": "ayer"}}}',
+     '{"users": {}, "attempts": {"x": {"failures": "muchos"}}}', ""],
 )
 def test_malformed_file(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True)
