@@ -23,7 +23,8 @@ Spanish identity numbers, and phones last.
 Speed, measured on this machine (Python 3.11, phonenumbers 9.0.43, best of 5):
 0.5 ms for a 500-character query holding three phones, three DNIs and three e-mails;
 0.2 ms for 500 characters of ordinary text with numbers; 0.04 ms with no digits at all;
-19 ms for 10,000 characters. The phone matcher dominates, which is why it only sees
+19 ms for 10,000 characters. On the same 2-core machine at load average 8 these
+roughly double (1.0 ms for the 500-character query). The phone matcher dominates, which is why it only sees
 candidate windows (see `_phone_windows`).
 """
 
