@@ -86,8 +86,31 @@ class StoreError(KbError):
     """The feedback/report database cannot be read or written; the message says what to check."""
 
 
+class AccountsUnavailable(KbError):
+    """The users file is missing, unreadable or damaged; pages that need a login stay closed."""
+
+
+class AccountError(KbError, ValueError):
+    """An account cannot be created or changed as asked (bad name, short password, unknown role…)."""
+
+    exit_code = EXIT_USAGE
+
+
+class AuthError(KbError):
+    """A login failed. The message never says whether the name or the password was wrong."""
+
+
+class AccountLocked(AuthError):
+    """Too many failed logins for this name; `seconds` says how long until it may try again."""
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 __all__ = [
-    "EXIT_ERROR", "EXIT_INDEX", "EXIT_USAGE", "BuildBusy", "ConfigError", "IndexDamaged", "IndexMissing",
+    "EXIT_ERROR", "EXIT_INDEX", "EXIT_USAGE", "AccountError", "AccountLocked", "AccountsUnavailable", "AuthError",
+    "BuildBusy", "ConfigError", "IndexDamaged", "IndexMissing",
     "IndexProblem", "IndexStale", "KbError", "ModelError", "QueryError", "SiteBuildError", "StoreError",
     "UsageError",
 ]
