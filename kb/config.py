@@ -27,7 +27,7 @@ class Setting:
 
     key: str
     env: str
-    kind: str  # "path" (relative to the project root), "str", "url" (ends with /), "port", "int"
+    kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool"
     default: Any
     help: str
 
@@ -41,6 +41,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "KB_HOST", "str", "127.0.0.1", "dirección en la que escuchan panel y sitio"),
     Setting("panel_port", "KB_PANEL_PORT", "port", 8501, "puerto del panel"),
     Setting("site_port", "KB_SITE_PORT", "port", 8000, "puerto del sitio"),
+    Setting("api_port", "KB_API_PORT", "port", 8502, "puerto de la API HTTP"),
+    Setting("database_url", "KB_DATABASE_URL", "str", "",
+            "base compartida (postgresql+psycopg://…); vacía: la SQLite de KB_FEEDBACK_DB"),
+    Setting("retention_days", "KB_RETENTION_DAYS", "int", 90, "días que se guardan búsquedas y valoraciones"),
+    Setting("users_file", "KB_USERS_FILE", "path", "~/.config/kb/usuarios.json",
+            "archivo de cuentas locales (fuera del repositorio)"),
+    Setting("session_hours", "KB_SESSION_HOURS", "int", 8, "horas sin actividad tras las que se cierra la sesión"),
+    Setting("open_panel", "KB_OPEN_PANEL", "bool", False,
+            "con KB_HOST fuera de 127.0.0.1, deja el panel de agentes sin inicio de sesión"),
     Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
     Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
     Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
@@ -60,6 +69,12 @@ class Settings:
     host: str = "127.0.0.1"
     panel_port: int = 8501
     site_port: int = 8000
+    api_port: int = 8502
+    database_url: str = ""
+    retention_days: int = 90
+    users_file: Path = Path("~/.config/kb/usuarios.json")
+    session_hours: int = 8
+    open_panel: bool = False
 
     @property
     def mkdocs_yml(self) -> Path:
@@ -68,6 +83,16 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with some settings changed (tests and the CLI's options use it)."""
         return replace(self, **changes)
+
+    @property
+    def database(self) -> str:
+        """What the feedback store opens: KB_DATABASE_URL when set, else the SQLite file."""
+        return self.database_url or str(self.feedback_db)
+
+    @property
+    def exposed(self) -> bool:
+        """True when panel and API listen beyond this machine (KB_HOST not a loopback address)."""
+        return self.host not in ("127.0.0.1", "localhost", "::1") and not self.host.startswith("127.")
 
     def url_for(self, path: str) -> str:
         """The site URL of a card's path ('guias/x/#anchor'): the one place links are built."""
@@ -86,8 +111,15 @@ def _find_root() -> Path:
 
 def _convert(setting: Setting, value: Any, root: Path) -> Any:
     if setting.kind == "path":
-        path = Path(str(value))
+        path = Path(str(value)).expanduser()
         return path if path.is_absolute() else root / path
+    if setting.kind == "bool":
+        text = str(value).strip().lower()
+        if text in ("1", "true", "sí", "si", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{setting.env} debe ser 1 o 0, no {value!r}.")
     if setting.kind in ("port", "int"):
         try:
             number = int(value)

@@ -105,15 +105,15 @@ def _torch_modules():
         def forward(self, features: dict, **kwargs) -> dict:
             chunks = []
             for part, scale in zip(self.parts, self.scales):
-                encode: Any = part  # a torch Module: calling it runs its forward()
-                out = encode({"texts": features["texts"], "is_query": features["is_query"]})
+                out = part({"texts": features["texts"], "is_query": features["is_query"]})
                 emb = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1)
                 chunks.append(emb * scale)
             features["sentence_embedding"] = torch.cat(chunks, dim=1)
             return features
 
         def get_embedding_dimension(self) -> int:
-            return sum(p.get_embedding_dimension() for p in self.parts)
+            parts: list[Any] = list(self.parts)
+            return sum(int(p.get_embedding_dimension()) for p in parts)
 
     return E5Module, USEModule, FusionModule
 
