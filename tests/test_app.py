@@ -118,7 +118,7 @@ def test_trainers_page_shows_the_report(app, tmp_path):
     search(app, "receta de paella")
     search(app, "me grita")
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("panel_pages/formadores.py").run()
+    at.switch_page("kb/panel/trainers.py").run()
     assert not at.exception
     assert any(m.label == "Búsquedas" and m.value == "2" for m in at.metric)
     assert any(m.label == "Sin resultado fiable" and m.value == "1" for m in at.metric)
@@ -128,7 +128,7 @@ def test_trainers_page_shows_the_report(app, tmp_path):
 def test_trainers_page_without_searches_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "nada.db"))
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("panel_pages/formadores.py").run()
+    at.switch_page("kb/panel/trainers.py").run()
     assert not at.exception
     assert any("Todavía no hay búsquedas" in i.value for i in at.info)
 
