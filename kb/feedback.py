@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +38,13 @@ from filelock import FileLock
 from filelock import Timeout as LockTimeout
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from kb.errors import StoreError
@@ -104,13 +110,13 @@ T = TypeVar("T")
 
 def _utcnow() -> datetime:
     """The clock, in one place so tests can move it."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_utc(moment: datetime) -> str:
     """`moment` as stored in `created_at`; a naive datetime is taken to be UTC already."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -274,8 +280,9 @@ class FeedbackStore:
     def _insert(self, table: sa.Table, values: dict[str, Any]) -> int:
         def work() -> int:
             with self.engine.begin() as conn:
-                result = conn.execute(sa.insert(table).values(**values))
-                return int(result.inserted_primary_key[0])
+                key = conn.execute(sa.insert(table).values(**values)).inserted_primary_key
+                assert key is not None  # a single-row INSERT always has one
+                return int(key[0])
         return self._run(work, "guardar")
 
     # ------------------------------------------------------------ public API
@@ -293,12 +300,12 @@ class FeedbackStore:
         results: int = 0,
     ) -> int:
         """Log one search (for the report: frequent queries and content gaps)."""
-        return self._insert(searches, dict(
-            created_at=iso_utc(_utcnow()), session=session, query=query, fase_filter=fase_filter,
-            top_card_id=top_card_id, top_fase=top_fase,
-            top_score=None if top_score is None else float(top_score),
-            low_confidence=int(bool(low_confidence)), results=int(results),
-        ))
+        return self._insert(searches, {
+            "created_at": iso_utc(_utcnow()), "session": session, "query": query, "fase_filter": fase_filter,
+            "top_card_id": top_card_id, "top_fase": top_fase,
+            "top_score": None if top_score is None else float(top_score),
+            "low_confidence": int(bool(low_confidence)), "results": int(results),
+        })
 
     def record_vote(
         self,
@@ -316,10 +323,10 @@ class FeedbackStore:
         if vote not in (1, -1):
             raise ValueError("vote debe ser 1 (👍) o -1 (👎)")
         comment = (comment or "").strip()[:MAX_COMMENT] or None
-        return self._insert(feedback, dict(
-            created_at=iso_utc(_utcnow()), session=session, query=query, card_id=card_id, rank=int(rank),
-            score=float(score), vote=int(vote), comment=comment, fase=fase,
-        ))
+        return self._insert(feedback, {
+            "created_at": iso_utc(_utcnow()), "session": session, "query": query, "card_id": card_id,
+            "rank": int(rank), "score": float(score), "vote": int(vote), "comment": comment, "fase": fase,
+        })
 
     def add_comment(self, vote_id: int, comment: str) -> None:
         """Attach the optional comment an agent writes after voting."""
@@ -334,7 +341,8 @@ class FeedbackStore:
 
     def record_audit(self, who: str, action: str, detail: str | None = None) -> int:
         """Note who did what (a purge, an export…): trainers and auditors read it, nothing deletes it."""
-        return self._insert(audit, dict(created_at=iso_utc(_utcnow()), who=who, action=action, detail=detail))
+        return self._insert(audit, {"created_at": iso_utc(_utcnow()), "who": who, "action": action,
+                                    "detail": detail})
 
     def audit_rows(self, limit: int = 100) -> list[Mapping[str, Any]]:
         """The latest `limit` audit entries, newest first."""

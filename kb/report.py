@@ -25,7 +25,6 @@ from kb.content import FASES
 from kb.errors import StoreError
 from kb.feedback import FeedbackStore, feedback, is_url, searches, select_since
 
-
 ReportError = StoreError
 """The old name, still caught by `kb report` and the trainers' page."""
 
@@ -53,8 +52,8 @@ class Report:
         out = [
             "# Informe de búsquedas y valoraciones",
             "",
-            f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
-            f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎.",
+            (f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
+             f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎."),
         ]
         for title, headers, rows in self.tables():
             out += ["", f"## {title}", ""]
@@ -109,7 +108,9 @@ def _report(store: FeedbackStore, limit: int, since: datetime | None) -> Report:
         return select_since(stmt, s, since)
 
     def work(conn: sa.Connection) -> Report:
-        rows = lambda stmt: [tuple(r) for r in conn.execute(stmt)]  # noqa: E731
+        def rows(stmt: sa.Executable) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(stmt)]
+
         d, u = down.label("d"), up.label("u")
         report = Report(
             top_queries=rows(frequent()),

@@ -83,8 +83,8 @@ def upgrade() -> None:
                 column.nullable = True
                 op.add_column(table, column)
     for name, (table, cols) in INDEXES.items():
-        have = {i["name"] for i in inspector.get_indexes(table)} if table in existing else set()
-        if name not in have:
+        indexes = [i["name"] for i in inspector.get_indexes(table)] if table in existing else []
+        if name not in indexes:
             op.create_index(name, table, cols)
 
 
