@@ -6,8 +6,9 @@ started once per session); each test gets a fresh database on it.
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,8 +23,28 @@ import kb.feedback
 from kb.errors import StoreError
 from kb.feedback import FeedbackStore
 from kb.report import compute_report
+from tests.conftest import ROOT
 from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  # noqa: F401
-from tests.test_reliability import run_threads
+
+
+def run_threads(worker, count: int) -> list[BaseException]:
+    """Run worker(0..count-1) in threads; the exceptions they raised (the same helper as
+    tests/test_reliability.py, not imported: that module loads the whole search stack)."""
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            worker(n)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    pool = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return errors
+
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -187,25 +208,32 @@ def test_16_threads_writing_lose_nothing(store, per_thread):
     assert len({r["query"] for r in rows}) == 8000
 
 
-def start_and_write(target: str, barrier, n: int) -> None:
-    """One 'panel process': all of them construct, meet, then make their first call together."""
-    store = FeedbackStore(target)
-    barrier.wait(timeout=60)
-    store.record_search(f"proceso {n}", top_fase="calma", results=1)
-    store.record_vote(f"proceso {n}", "guias/a#x", 1, 0.5, 1)
-    store.close()
+RACER = """
+import sys, time
+from pathlib import Path
+from kb.feedback import FeedbackStore
+target, go, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+store = FeedbackStore(target)
+Path(str(go) + "." + n).touch()
+while not go.exists():  # every process is up before any of them touches the database
+    time.sleep(0.002)
+store.record_search(f"proceso {n}", top_fase="calma", results=1)
+store.record_vote(f"proceso {n}", "guias/a#x", 1, 0.5, 1)
+"""
 
 
 @BACKENDS
-def test_eight_processes_starting_on_a_fresh_database_migrate_once(target):
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(8)
-    procs = [ctx.Process(target=start_and_write, args=(target, barrier, n)) for n in range(8)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0] * 8
+def test_eight_processes_starting_on_a_fresh_database_migrate_once(target, tmp_path):
+    """Eight panel processes make their first call on an empty database at the same moment."""
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, target, str(go), str(n)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(8)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.*"))) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)  # wait until all eight have imported and built their store
+    go.touch()
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, "\n".join(outputs)
     store = FeedbackStore(target)
     assert len(store.rows("searches")) == 8 and len(store.rows("feedback")) == 8
     with store.engine.connect() as conn:
