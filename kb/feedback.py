@@ -418,5 +418,5 @@ def select_since(stmt: sa.Select[Any], table: sa.Table, since: datetime | None) 
     return stmt if since is None else stmt.where(table.c.created_at >= iso_utc(since))
 
 
-__all__ = ["FeedbackError", "FeedbackStore", "audit", "feedback", "is_url", "iso_utc", "migrate",
-           "searches"]
+__all__ = ["FeedbackError", "FeedbackStore", "audit", "feedback", "is_url", "iso_utc", "migrate", "searches",
+           "select_since"]
