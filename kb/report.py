@@ -1,6 +1,6 @@
 """What agents searched for and what they thought of the answers, for trainers.
 
-    >>> report = compute_report("feedback.db")
+    >>> report = compute_report("feedback.db")   # or a FeedbackStore, or a postgresql+psycopg:// URL
     >>> report.gaps[:3]          # [(query, times)] searches with no trustworthy answer
     >>> print(report.to_markdown())
 
@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 from kb.content import FASES
 from kb.errors import StoreError
+from kb.feedback import FeedbackStore
+from kb.storage import feedback, is_url, searches, select_since
 
-
-class ReportError(StoreError):
-    """The feedback database cannot be read; the message says what to do."""
+ReportError = StoreError
+"""The old name, still caught by `kb report` and the trainers' page."""
 
 
 @dataclass
@@ -48,8 +51,8 @@ class Report:
         out = [
             "# Informe de búsquedas y valoraciones",
             "",
-            f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
-            f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎.",
+            (f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
+             f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎."),
         ]
         for title, headers, rows in self.tables():
             out += ["", f"## {title}", ""]
@@ -73,34 +76,62 @@ class Report:
         return buf.getvalue()
 
 
-def compute_report(db_path: Path | str, limit: int = 10) -> Report:
-    """Aggregate the feedback database. Raises ReportError if it is missing or unreadable."""
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise ReportError(f"No existe la base de datos de valoraciones {db_path}. "
-                          "Se crea sola cuando los agentes usan el panel (o indica otra con --db).")
+def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10,
+                   since: datetime | None = None) -> Report:
+    """Aggregate the feedback database (a store, a SQLite path or a URL), optionally from `since` on.
+
+    Raises StoreError (alias ReportError) if it is missing or unreadable. A SQLite path that
+    does not exist is an error rather than a new empty database: a typo in --db should say so."""
+    if isinstance(store_or_url, FeedbackStore):
+        return _report(store_or_url, limit, since)
+    if not is_url(store_or_url) and not Path(store_or_url).is_file():
+        raise StoreError(f"No existe la base de datos de valoraciones {store_or_url}. "
+                         "Se crea sola cuando los agentes usan el panel (o indica otra con --db).")
+    store = FeedbackStore(store_or_url)
     try:
-        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-            q = lambda sql, *args: list(conn.execute(sql, args))  # noqa: E731
-            report = Report(
-                top_queries=q("SELECT lower(query), COUNT(*) n FROM searches GROUP BY lower(query) "
-                              "ORDER BY n DESC, lower(query) LIMIT ?", limit),
-                gaps=q("SELECT lower(query), COUNT(*) n FROM searches WHERE low_confidence = 1 "
-                       "GROUP BY lower(query) ORDER BY n DESC, lower(query) LIMIT ?", limit),
-                worst_cards=q("SELECT card_id, SUM(vote = -1) d, SUM(vote = 1) u FROM feedback GROUP BY card_id "
-                              "HAVING d > 0 ORDER BY d DESC, u ASC, card_id LIMIT ?", limit),
-            )
-            searches = dict(q("SELECT top_fase, COUNT(*) FROM searches WHERE low_confidence = 0 "
-                              "AND top_fase IS NOT NULL GROUP BY top_fase"))
-            votes = {f: (u, d) for f, u, d in q("SELECT fase, SUM(vote = 1), SUM(vote = -1) FROM feedback "
-                                                 "WHERE fase IS NOT NULL GROUP BY fase")}
-            report.by_fase = [
-                (f, searches.get(f, 0), *votes.get(f, (0, 0)))
-                for f in FASES if searches.get(f) or f in votes
-            ]
-            (n, low), = q("SELECT COUNT(*), COALESCE(SUM(low_confidence), 0) FROM searches")
-            (up, down), = q("SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) FROM feedback")
-            report.totals = {"searches": n, "low_confidence": low, "up": up, "down": down}
-            return report
-    except sqlite3.Error as exc:
-        raise ReportError(f"No se puede leer {db_path} ({exc}). ¿Es una base de datos de kb?") from None
+        return _report(store, limit, since)
+    finally:
+        store.close()
+
+
+def _report(store: FeedbackStore, limit: int, since: datetime | None) -> Report:
+    s, f = searches, feedback
+    # SUM(vote = -1) is SQLite-only (PostgreSQL has no boolean sum): count with CASE on both.
+    down = sa.func.sum(sa.case((f.c.vote == -1, 1), else_=0))
+    up = sa.func.sum(sa.case((f.c.vote == 1, 1), else_=0))
+    query = sa.func.lower(s.c.query)
+
+    def frequent(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        q, n = query.label("q"), sa.func.count().label("n")
+        stmt = sa.select(q, n).where(*where).group_by(query).order_by(n.desc(), q).limit(limit)
+        return select_since(stmt, s, since)
+
+    def work(conn: sa.Connection) -> Report:
+        def rows(stmt: sa.Executable) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(stmt)]
+
+        d, u = down.label("d"), up.label("u")
+        report = Report(
+            top_queries=rows(frequent()),
+            gaps=rows(frequent(s.c.low_confidence == 1)),
+            worst_cards=rows(select_since(
+                sa.select(f.c.card_id, d, u).group_by(f.c.card_id).having(down > 0)
+                .order_by(d.desc(), u.asc(), f.c.card_id).limit(limit), f, since)),
+        )
+        by_search = dict(rows(select_since(
+            sa.select(s.c.top_fase, sa.func.count()).where(s.c.low_confidence == 0, s.c.top_fase.is_not(None))
+            .group_by(s.c.top_fase), s, since)))
+        votes = {fase: (n_up, n_down) for fase, n_up, n_down in rows(select_since(
+            sa.select(f.c.fase, up, down).where(f.c.fase.is_not(None)).group_by(f.c.fase), f, since))}
+        report.by_fase = [
+            (fase, by_search.get(fase, 0), *votes.get(fase, (0, 0)))
+            for fase in FASES if by_search.get(fase) or fase in votes
+        ]
+        (n, low), = rows(select_since(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(s.c.low_confidence), 0)), s, since))
+        (n_up, n_down), = rows(select_since(
+            sa.select(sa.func.coalesce(up, 0), sa.func.coalesce(down, 0)), f, since))
+        report.totals = {"searches": int(n), "low_confidence": int(low), "up": int(n_up), "down": int(n_down)}
+        return report
+
+    return store.read(work)
