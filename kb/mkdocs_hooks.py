@@ -7,6 +7,7 @@ the panel and the index cannot disagree about a phrase.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
@@ -78,3 +79,44 @@ def on_files(files, config):
         files.remove(existing)
     files.append(File.generated(config, PAGE, content=content))
     return files
+
+
+# ---------------------------------------------------------------------------
+# Slots: `[día]`, `[importe autorizado]`… highlighted on guide pages and in the phrasebook
+
+_FENCE_LINE = re.compile(r"^\s*(```|~~~)")
+_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+\1")
+_SLOT = re.compile(r"(?<![\\!\]])\[([^\[\]()\n]+)\](?![(\[:])")
+
+
+def _mark_slots(text: str) -> str:
+    """Wrap every `[slot]` that is not a link (`[x](...)`, `[x][ref]`, `[x]:`) in a span."""
+    out: list[str] = []
+    last = 0
+    for code in _INLINE_CODE.finditer(text):
+        out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:code.start()]))
+        out.append(code.group(0))
+        last = code.end()
+    out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:]))
+    return "".join(out)
+
+
+def highlight_slots(markdown: str) -> str:
+    """Markdown with slots wrapped in `<span class="kb-slot">`, code blocks and inline code untouched."""
+    lines = markdown.split("\n")
+    in_fence = False
+    for i, line in enumerate(lines):
+        if _FENCE_LINE.match(line):
+            in_fence = not in_fence
+            continue
+        if not in_fence and "[" in line:
+            lines[i] = _mark_slots(line)
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Slots only on guide pages and the phrasebook (trainer pages show them as written, in code)."""
+    src = page.file.src_uri
+    if src.startswith("guias/") or src in (PAGE, "index.md"):
+        return highlight_slots(markdown)
+    return markdown
