@@ -34,6 +34,7 @@ from kb.content import (
 from kb.embedding import Encoder
 from kb.retrieval.build import memory_index
 from kb.search import Searcher
+from kb.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
 MAX_WORDS = 250
@@ -133,6 +134,19 @@ def near_duplicates(cards: list[Card], embedder: Encoder, threshold: float = NEA
     return sorted(pairs, key=lambda p: -p[2])
 
 
+def spelling_problems(guides: list[Guide]) -> list[Problem]:
+    """Words hunspell (es_ES + kb/data/palabras.txt) does not know, as warnings at their line."""
+    texts = [(g.rel, n, line) for g in guides if g.indexed
+             for n, line in enumerate(g.lines[g.body_start - 1:], g.body_start)]
+    try:
+        unknown = unknown_words(texts)
+    except SpellingUnavailable as exc:
+        where = guides[0].rel if guides else "docs"
+        return [Problem(where, 1, f"no se ha revisado la ortografía: {exc}", "warning")]
+    return [Problem(file, line, f"palabra desconocida «{word}»: corrígela o, si es correcta, añádela a "
+                                "kb/data/palabras.txt", "warning") for file, line, word in unknown]
+
+
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
@@ -151,6 +165,7 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
             problems.append(Problem(guide.rel, guide.meta_lines.get("situaciones", 1),
                                     "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría "
                                     "un agente"))
+    problems += spelling_problems(clean)
     if embedder is not None:
         cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):

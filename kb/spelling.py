@@ -14,11 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kb.errors import KbError
+
 DICTIONARY = "es_ES"
 WORDS_FILE = Path(__file__).resolve().parent / "data" / "palabras.txt"
 
 
-class SpellingUnavailable(RuntimeError):
+class SpellingUnavailable(KbError):
     """hunspell or its Spanish dictionary is not installed."""
 
 

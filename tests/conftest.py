@@ -107,7 +107,8 @@ def guide(title: str, fase: str, sections: dict[str, str]) -> str:
     body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())
     return (
         f"---\ntitle: {title}\ndescription: Guía de prueba.\ntags: [prueba, llamada]\nfase: {fase}\n"
-        f"situaciones:\n  - el cliente me grita por teléfono\n  - quiere que le devuelvan el dinero\n---\n\n{body}\n"
+        f"situaciones:\n  - el cliente me grita por teléfono\n  - quiere que le devuelvan el dinero\n"
+        f"responsable: Equipo de pruebas\nrevisado: 2026-11-20\nrevisar_cada: 3650\n---\n\n{body}\n"
     )
 
 

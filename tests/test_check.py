@@ -22,6 +22,9 @@ tags: [prueba, llamada]
 fase: calma
 situaciones:
   - el cliente me grita
+responsable: Equipo de pruebas
+revisado: 2026-11-20
+revisar_cada: 3650
 ---
 """
 BODY = """
@@ -41,14 +44,14 @@ FAULTS = {
     # file: (content, [(line, message fragment)])
     "mala-yaml.md": ("---\ntitle: [sin cerrar\ndescription: x\n---\n" + BODY, [(2, "YAML no válido")]),
     "fase.md": (HEAD.replace("fase: calma", "fase: relax") + BODY, [(5, "fase desconocida 'relax'")]),
-    "ancla.md": (HEAD + BODY + BODY, [(22, "encabezado repetido: 'Escuchar sin interrumpir' ya aparece en la línea 10")]),
-    "decir-vacio.md": (HEAD + BODY.replace("    - Le escucho, continúe.\n", ""), [(19, "el bloque 'Decir' no tiene ninguna frase")]),
+    "ancla.md": (HEAD + BODY + BODY, [(25, "encabezado repetido: 'Escuchar sin interrumpir' ya aparece en la línea 13")]),
+    "decir-vacio.md": (HEAD + BODY.replace("    - Le escucho, continúe.\n", ""), [(22, "el bloque 'Decir' no tiene ninguna frase")]),
     "enlace.md": (HEAD + BODY + "\nVer [otra guía](no-existe.md) y [aquí](fase.md#no-hay-tal).\n",
-                  [(22, "enlace roto: 'no-existe.md'"), (22, "enlace roto: la sección '#no-hay-tal' no existe")]),
+                  [(25, "enlace roto: 'no-existe.md'"), (25, "enlace roto: la sección '#no-hay-tal' no existe")]),
     "sin-situaciones.md": (HEAD.replace("situaciones:\n  - el cliente me grita\n", "situaciones: []\n") + BODY,
                            [(6, "la guía no tiene 'situaciones'")]),
     "vacia.md": (HEAD + BODY + "\n## Sección vacía\n\n## Otra con texto\n\nTexto corto.\n",
-                 [(22, "la sección 'Sección vacía' está vacía"), (24, "tiene solo 2 palabras")]),
+                 [(25, "la sección 'Sección vacía' está vacía"), (27, "tiene solo 2 palabras")]),
 }
 
 

@@ -169,6 +169,9 @@ tags: [prueba, llamada]
 fase: calma
 situaciones:
   - el cliente me grita
+responsable: Equipo de pruebas
+revisado: 2026-11-20
+revisar_cada: 3650
 ---
 Introducción que no es tarjeta.
 
@@ -206,8 +209,9 @@ def test_cards_from_a_small_guide(tmp_path):
     assert first.avoid == ["Cálmese."]
     assert first.text == "Deje que termine de hablar; lea la otra guía."
     assert first.path == "guias/prueba/#no-interrumpir"
-    assert first.source == "docs/guias/prueba.md:13"
+    assert first.source == "docs/guias/prueba.md:16"
     assert cards[1].fase == "calma"
+    assert cards[1].text == "Texto del segundo apartado."  # fenced code is not advice: left out
 
 
 def test_content_errors_name_file_and_line(tmp_path):
@@ -217,7 +221,7 @@ def test_content_errors_name_file_and_line(tmp_path):
         load_cards(root / "docs", root)
     messages = [str(p) for p in caught.value.problems]
     assert any(m.startswith("docs/guias/prueba.md:5: fase desconocida 'relax'") for m in messages)
-    assert any(m.startswith("docs/guias/prueba.md:21: el bloque 'Evitar' no tiene ninguna frase") for m in messages)
+    assert any(m.startswith("docs/guias/prueba.md:24: el bloque 'Evitar' no tiene ninguna frase") for m in messages)
 
 
 def test_broken_yaml_and_non_utf8_are_reported_not_raised(tmp_path):
@@ -233,7 +237,7 @@ def test_duplicate_headings_are_an_error(tmp_path):
     text = GOOD.replace("## ¿Y después?", "## Paso uno")
     root = make_docs(tmp_path, {"p.md": text})
     guide = read_guide(root / "docs" / "p.md", root / "docs", root)
-    assert any("encabezado repetido" in p.message and p.line == 24 for p in guide.problems)
+    assert any("encabezado repetido" in p.message and p.line == 27 for p in guide.problems)
 
 
 def test_page_paths(tmp_path):

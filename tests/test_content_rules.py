@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kb.content import read_guide, read_guides
-from kb.content_rules import governance_problems, overdue_guides, phrase_problems
+from kb.content.rules import governance_problems, overdue_guides, phrase_problems
 from tests.conftest import ROOT, make_docs
 
 TODAY = date(2026, 11, 26)

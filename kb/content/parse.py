@@ -8,6 +8,7 @@ so a card's URL points at the anchor the site really has.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 from kb.content.body import FENCE, block_problems
 from kb.content.mkdocs import MkdocsConfig, read_mkdocs
 from kb.content.model import FASES, REQUIRED_KEYS, Guide, Problem, Section
+from kb.content.rules import governance_problems, phrase_problems
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _ATTRS = re.compile(r"\s*\{:?\s*([^{}]*)\}\s*$")
@@ -135,7 +137,10 @@ def read_guide(file: Path, docs_dir: Path, root: Path | None = None, mkdocs: Mkd
     if not problems:
         problems += validate_meta(meta, meta_lines, rel)
     guide = Guide(file, rel, page, meta, meta_lines, [], problems, lines, body_start)
+    if not problems:
+        guide.problems += governance_problems(guide, date.today())
     _read_sections(guide, mkdocs)
+    guide.problems += phrase_problems(guide)
     return guide
 
 

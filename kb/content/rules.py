@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from kb.content import Guide, Problem, split_body
+from kb.content.body import split_body
+from kb.content.model import Guide, Problem
 
 GOVERNANCE_KEYS = ("responsable", "revisado", "revisar_cada")
 
