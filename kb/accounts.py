@@ -21,20 +21,15 @@ the pages that need a login closed rather than guessing.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import hmac
 import json
 import math
 import os
-import re
 import secrets
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,137 +38,30 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError
-
-AGENT = "agente"
-TRAINER = "formador"
-ROLES: tuple[str, ...] = (AGENT, TRAINER)
+from kb.identity import (
+    User,
+    _check_structure,
+    _digest,
+    _iso,
+    _key,
+    _to_user,
+    validate_name,
+    validate_password,
+    validate_role,
+)
 
 MAX_FAILURES = 5
 LOCK_SECONDS = 60.0
 FAILURE_MEMORY_SECONDS = 3600.0
 """Failures older than this are forgotten, so a typo a day never adds up to a lock."""
-IDLE_HOURS = 8.0
-"""A panel session with no activity for this long must log in again (one work shift)."""
 
-MIN_PASSWORD = 10
-MAX_PASSWORD = 1024
 LOCK_TIMEOUT = 10.0
 FILE_VERSION = 1
 
 BAD_LOGIN = "Usuario o contraseña incorrectos."
 TOKEN_PREFIX = "kb_"
 
-_NAME_RE = re.compile(r"[\w.-]{1,64}")
-"""Letters (any script), digits, «.», «_», «-»: safe in a file name, a log line, a URL."""
 _DUMMY_PASSWORD = "contraseña-de-relleno-para-igualar-tiempos"
-
-
-@dataclass(frozen=True)
-class User:
-    """An account as callers see it: never the hash, never a token."""
-
-    name: str
-    role: str
-    created: datetime
-
-    def has_role(self, role: str) -> bool:
-        """A trainer can do everything an agent can; an agent only what agents do."""
-        return self.role == role or (self.role == TRAINER and role == AGENT)
-
-
-def session_expired(last_seen: float, now: float, idle_hours: float = IDLE_HOURS) -> bool:
-    """True when a session idle since `last_seen` (epoch seconds) must log in again."""
-    return now - last_seen >= idle_hours * 3600.0
-
-
-@dataclass(frozen=True)
-class Session:
-    """A logged-in user and the last time they did something, for the panel's state."""
-
-    user: User
-    last_seen: float
-
-    def expired(self, now: float, idle_hours: float = IDLE_HOURS) -> bool:
-        return session_expired(self.last_seen, now, idle_hours)
-
-    def touched(self, now: float) -> Session:
-        return Session(self.user, now)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _key(name: str) -> str:
-    """How a name is stored and compared: NFC, trimmed, lower-case («Ana » is «ana»)."""
-    return unicodedata.normalize("NFC", name).strip().lower()
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def validate_name(name: str) -> str:
-    """The stored form of `name`, or `AccountError` saying what is allowed."""
-    key = _key(name)
-    if not _NAME_RE.fullmatch(key):
-        raise AccountError(
-            f"Nombre de usuario no válido: «{name}». Usa de 1 a 64 letras, cifras, puntos, guiones o guiones bajos."
-        )
-    return key
-
-
-def validate_password(password: str) -> None:
-    """`AccountError` unless the password is long enough to resist guessing offline."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres.")
-    if len(password) > MAX_PASSWORD:
-        raise AccountError(f"La contraseña no puede tener más de {MAX_PASSWORD} caracteres.")
-
-
-def validate_role(role: str) -> str:
-    if role not in ROLES:
-        raise AccountError(f"Rol desconocido: «{role}». Los roles son: {', '.join(ROLES)}.")
-    return role
-
-
-def _check_structure(data: Any) -> str | None:
-    """What is wrong with a parsed users file, or None when it can be used."""
-    if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-        return "falta la lista de usuarios"
-    attempts = data.get("attempts", {})
-    if not isinstance(attempts, dict) or not all(_is_attempt(entry) for entry in attempts.values()):
-        return "el registro de intentos no es válido"
-    for name, record in data["users"].items():
-        if not isinstance(record, dict):
-            return f"el usuario «{name}» no es válido"
-        if record.get("role") not in ROLES:
-            return f"el usuario «{name}» tiene un rol desconocido"
-        if not isinstance(record.get("hash"), str) or not record["hash"].startswith("$argon2"):
-            return f"el usuario «{name}» no tiene una contraseña cifrada válida"
-        if not _is_iso(record.get("created")) or not isinstance(record.get("tokens", {}), dict):
-            return f"el usuario «{name}» está incompleto"
-    return None
-
-
-def _is_attempt(entry: Any) -> bool:
-    numbers = (int, float)
-    return isinstance(entry, dict) and all(isinstance(entry.get(k, 0), numbers) for k in ("failures", "last", "locked_until"))
-
-
-def _is_iso(value: Any) -> bool:
-    try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _to_user(name: str, record: dict[str, Any]) -> User:
-    return User(name=name, role=record["role"], created=datetime.fromisoformat(record["created"]))
 
 
 # --------------------------------------------------------------------------- accounts
@@ -205,7 +93,8 @@ class Accounts:
             if missing_ok:
                 return {"version": FILE_VERSION, "users": {}, "attempts": {}}
             raise AccountsUnavailable(
-                f"No existe el fichero de usuarios {self.path}. Crea el primer usuario o revisa el ajuste KB_USERS_FILE."
+                f"No existe el fichero de usuarios {self.path}. "
+                "Crea el primer usuario o revisa el ajuste KB_USERS_FILE."
             ) from None
         except UnicodeDecodeError as exc:
             raise self._damaged("no es texto UTF-8") from exc
@@ -250,7 +139,8 @@ class Accounts:
                 yield
         except filelock.Timeout as exc:
             raise AccountsUnavailable(
-                f"El fichero de usuarios {self.path} está bloqueado por otro proceso. Inténtalo de nuevo en unos segundos."
+                f"El fichero de usuarios {self.path} está bloqueado por otro proceso. "
+                "Inténtalo de nuevo en unos segundos."
             ) from exc
 
     # ------------------------------------------------------------------ administration
@@ -403,7 +293,4 @@ class Accounts:
         return found
 
 
-__all__ = [
-    "AGENT", "IDLE_HOURS", "LOCK_SECONDS", "MAX_FAILURES", "ROLES", "TRAINER", "Accounts", "Session", "User",
-    "session_expired", "validate_name", "validate_password", "validate_role",
-]
+__all__ = ["LOCK_SECONDS", "MAX_FAILURES", "Accounts", "validate_name", "validate_password", "validate_role"]

@@ -30,14 +30,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from filelock import Timeout as LockTimeout
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from kb.errors import StoreError
 from kb.redact import redact
@@ -54,7 +47,8 @@ from kb.storage import (
     make_engine,
     migrate,
     searches,
-    select_since,
+    store_error,
+    transient,
 )
 
 T = TypeVar("T")
@@ -156,22 +150,6 @@ class FeedbackStore:
 
     # ------------------------------------------------------------ retries
 
-    def _transient(self, exc: BaseException) -> bool:
-        """Worth another try: the connection broke or could not be made, or SQLite was busy.
-
-        Anything else (a constraint, a missing table, a folder where the file should be)
-        would fail the same way again, so it is reported at once."""
-        if isinstance(exc, PoolTimeout):
-            return True
-        if not isinstance(exc, DBAPIError):
-            return False
-        if exc.connection_invalidated:
-            return True
-        if self.dialect == "sqlite":
-            text = str(exc.orig).lower()
-            return "locked" in text or "busy" in text
-        return isinstance(exc, (OperationalError, InterfaceError))
-
     def _run(self, work: Callable[[], T], action: str, *, retry: bool = True) -> T:
         """`work()` on a ready schema, retried with back-off on transient failures; else StoreError."""
         started = time.monotonic()
@@ -183,24 +161,13 @@ class FeedbackStore:
                 raise
             except (SQLAlchemyError, OSError, LockTimeout) as exc:
                 last = exc
-                if not retry or not self._transient(exc) or attempt == WRITE_TRIES - 1:
+                if not retry or not transient(exc, self.dialect) or attempt == WRITE_TRIES - 1:
                     break
                 delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
                 if time.monotonic() - started + delay > RETRY_BUDGET_S:
                     break
                 time.sleep(delay)
-        raise self._error(action, last)
-
-    def _error(self, action: str, exc: BaseException) -> StoreError:
-        text = str(getattr(exc, "orig", None) or exc).strip()
-        detail = text.splitlines()[0][:300] if text else type(exc).__name__
-        hint = ("Revisa la ruta en KB_FEEDBACK_DB y sus permisos." if self.path is not None
-                else "Revisa KB_DATABASE_URL y que el servidor esté en marcha.")
-        if action == "guardar":
-            return StoreError(f"No se ha podido guardar la valoración en {self.where()} ({detail}). {hint}")
-        if action == "leer":
-            return StoreError(f"No se puede leer la base de datos de valoraciones {self.where()} ({detail}). {hint}")
-        return StoreError(f"No se puede abrir la base de datos de valoraciones {self.where()} ({detail}). {hint}")
+        raise store_error(action, last, self.where(), is_file=self.path is not None)
 
     def _insert(self, table: sa.Table, values: dict[str, Any]) -> int:
         self._retain()

@@ -17,6 +17,7 @@ from kb.config import Settings, load_settings
 from kb.content import FASES, Card
 from kb.embedding import Encoder, load_embedder
 from kb.errors import QueryError
+from kb.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
 from kb.retrieval.store import LoadedIndex, check_model, index_signature, load_index
 from kb.text import MAX_QUERY_CHARS, CleanError
@@ -69,6 +70,10 @@ class SearchResponse:
 class Searcher:
     """A loaded model + index. Thread-safe; cheap to call many times."""
 
+    redact = True
+    """Search on the redacted text (measured with kb eval: identical figures with and without, see
+    README «Privacidad y acceso»), so what is shown and stored is what was searched."""
+
     def __init__(self, index: LoadedIndex, embedder: Encoder, settings: Settings):
         self.index = index
         self.embedder = embedder
@@ -108,6 +113,8 @@ class Searcher:
         `fase` and `tags` filter the results (a card must have the fase and every tag).
         Raises QueryError for an empty query or an unknown fase."""
         text, notices = clean_query(query)
+        if self.redact:
+            text = redact(text)  # the echo, the log and the API never carry a customer's data back
         if fase is not None and fase not in FASES:
             raise QueryError(f"Fase desconocida '{fase}'. Usa una de: {', '.join(FASES)}.")
         k = max(1, min(int(k), MAX_K))

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kb.content.body import HTML, LINK, SLOT
 from kb.errors import KbError
 
 DICTIONARY = "es_ES"
@@ -26,10 +27,7 @@ class SpellingUnavailable(KbError):
 
 _CODE = re.compile(r"`[^`]*`")
 _URL = re.compile(r"\b(?:https?://|www\.)\S+")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_SLOT = re.compile(r"\[[^\]]*\]")
 _ATTRS = re.compile(r"\{[^{}]*\}")
-_HTML = re.compile(r"<[^>]+>")
 _ADMONITION = re.compile(r'^\s*(?:!!!|\?\?\?\+?)\s+[\w-]+')
 _MARKS = re.compile(r"[*_#>|~]")
 
@@ -38,10 +36,10 @@ def plain_text(text: str) -> str:
     """What a reader sees of one markdown line, without slots or link targets."""
     text = _CODE.sub(" ", text)
     text = _URL.sub(" ", text)
-    text = _LINK.sub(r"\1", text)
-    text = _SLOT.sub(" ", text)
+    text = LINK.sub(r"\1", text)
+    text = SLOT.sub(" ", text)
     text = _ATTRS.sub(" ", text)
-    text = _HTML.sub(" ", text)
+    text = HTML.sub(" ", text)
     text = _ADMONITION.sub(" ", text)
     text = _MARKS.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()

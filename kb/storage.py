@@ -22,6 +22,10 @@ import sqlalchemy as sa
 from filelock import FileLock
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from kb.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_COMMENT = 1000
@@ -117,6 +121,36 @@ def make_engine(url: URL) -> Engine:
     # restart killed instead of failing the next write with them.
     return sa.create_engine(url, pool_size=5, max_overflow=5, pool_timeout=10, pool_pre_ping=True,
                             pool_recycle=1800, **args)
+
+
+def transient(exc: BaseException, dialect: str) -> bool:
+    """Worth another try: the connection broke or could not be made, or SQLite was busy.
+
+    Anything else (a constraint, a missing table, a folder where the file should be)
+    would fail the same way again, so it is reported at once."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if dialect == "sqlite":
+        text = str(exc.orig).lower()
+        return "locked" in text or "busy" in text
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def store_error(action: str, exc: BaseException, where: str, *, is_file: bool) -> StoreError:
+    """The Spanish message for a failed read or write, with the hint that fits the database."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    detail = text.splitlines()[0][:300] if text else type(exc).__name__
+    hint = ("Revisa la ruta en KB_FEEDBACK_DB y sus permisos." if is_file
+            else "Revisa KB_DATABASE_URL y que el servidor esté en marcha.")
+    if action == "guardar":
+        return StoreError(f"No se ha podido guardar la valoración en {where} ({detail}). {hint}")
+    if action == "leer":
+        return StoreError(f"No se puede leer la base de datos de valoraciones {where} ({detail}). {hint}")
+    return StoreError(f"No se puede abrir la base de datos de valoraciones {where} ({detail}). {hint}")
 
 
 # ---------------------------------------------------------------- migrations

@@ -102,6 +102,34 @@ def searcher(built_index):
 
 # ---------------------------------------------------------------- a small project of two guides
 
+HEAD = """---
+title: Guía de prueba
+description: Para los tests.
+tags: [prueba, llamada]
+fase: calma
+situaciones:
+  - el cliente me grita
+responsable: Equipo de pruebas
+revisado: 2026-11-20
+revisar_cada: 3650
+---
+"""
+"""Front matter of a valid test guide: 11 lines, so its body starts on line 12."""
+
+
+def fill_store(store) -> None:
+    """Searches and votes with known totals for the report tests (both databases)."""
+    for _ in range(3):
+        store.record_search("me grita", top_card_id="guias/a#x", top_fase="desahogo", results=3)
+    store.record_search("Receta de paella", low_confidence=True)
+    store.record_search("receta de paella", low_confidence=True)
+    store.record_search("quiere un reembolso", top_card_id="guias/b#y", top_fase="solucion", results=3)
+    store.record_vote("me grita", "guias/a#x", 1, 0.8, 1, fase="desahogo")
+    store.record_vote("me grita", "guias/a#x", 1, 0.8, -1, fase="desahogo")
+    store.record_vote("quiere un reembolso", "guias/b#y", 1, 0.7, -1, fase="solucion")
+    store.record_vote("quiere un reembolso", "guias/b#y", 2, 0.6, -1, fase="solucion", comment="no aplica")
+
+
 
 def guide(title: str, fase: str, sections: dict[str, str]) -> str:
     body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())

@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from kb.accounts import (
-    AGENT,
-    BAD_LOGIN,
-    LOCK_SECONDS,
-    MAX_FAILURES,
-    TRAINER,
-    Accounts,
-    Session,
-    User,
-    session_expired,
-)
+from kb.accounts import BAD_LOGIN, LOCK_SECONDS, MAX_FAILURES, Accounts
 from kb.errors import (
     AccountError,
     AccountLocked,
@@ -28,6 +18,7 @@ from kb.errors import (
     AuthError,
     KbError,
 )
+from kb.identity import AGENT, TRAINER, Session, User, session_expired
 
 PASSWORD = "correcto-caballo-grapa"
 

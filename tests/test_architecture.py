@@ -119,3 +119,20 @@ def test_every_command_has_a_spanish_help_text():
     assert result.exit_code == 0
     for name, command in main.commands.items():
         assert command.help and not command.help.startswith(("Show", "Run")), name
+
+
+def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
+    """`kb serve` must work from a normal install: the panel script, its pages, the migrations and
+    the data files are inside the package, not only in a checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    wheel = next(tmp_path.glob("kb-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("kb/panel/main.py", "kb/panel/trainers.py", "kb/serve.py", "kb/data/fuera_de_alcance.txt",
+                   "kb/migrations/env.py", "kb/migrations/versions/v0001_schema.py", "kb/cli/__main__.py"):
+        assert needed in names, needed

@@ -13,20 +13,8 @@ from kb.config import load_settings
 from kb.content import load_cards
 from kb.feedback import FeedbackStore
 from kb.report import ReportError, compute_report
-from tests.conftest import ROOT, make_docs
+from tests.conftest import HEAD, ROOT, fill_store, make_docs
 
-HEAD = """---
-title: Guía de prueba
-description: Para los tests.
-tags: [prueba, llamada]
-fase: calma
-situaciones:
-  - el cliente me grita
-responsable: Equipo de pruebas
-revisado: 2026-11-20
-revisar_cada: 3650
----
-"""
 BODY = """
 ## Escuchar sin interrumpir
 
@@ -189,26 +177,8 @@ def test_phrasebook_is_generated_not_written_by_hand():
 
 @pytest.fixture
 def feedback_db(tmp_path):
-    store = FeedbackStore(tmp_path / "feedback.db")
-    for _ in range(3):
-        store.record_search("me grita", top_card_id="guias/a#x", top_fase="desahogo", results=3)
-    store.record_search("Receta de paella", low_confidence=True)
-    store.record_search("receta de paella", low_confidence=True)
-    store.record_search("quiere un reembolso", top_card_id="guias/b#y", top_fase="solucion", results=3)
-    store.record_vote("me grita", "guias/a#x", 1, 0.8, 1, fase="desahogo")
-    store.record_vote("me grita", "guias/a#x", 1, 0.8, -1, fase="desahogo")
-    store.record_vote("quiere un reembolso", "guias/b#y", 1, 0.7, -1, fase="solucion")
-    store.record_vote("quiere un reembolso", "guias/b#y", 2, 0.6, -1, fase="solucion", comment="no aplica")
+    fill_store(FeedbackStore(tmp_path / "feedback.db"))
     return tmp_path / "feedback.db"
-
-
-def test_report_counts_queries_gaps_and_downvotes(feedback_db):
-    report = compute_report(feedback_db)
-    assert report.top_queries[0] == ("me grita", 3)
-    assert report.gaps == [("receta de paella", 2)]
-    assert report.worst_cards == [("guias/b#y", 2, 0), ("guias/a#x", 1, 1)]
-    assert report.by_fase == [("desahogo", 3, 1, 1), ("solucion", 1, 0, 2)]
-    assert report.totals == {"searches": 6, "low_confidence": 2, "up": 1, "down": 3}
 
 
 def test_report_as_markdown_and_csv(feedback_db, tmp_path, monkeypatch):

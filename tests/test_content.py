@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from kb.content import FASES, ContentError, load_cards, read_guide, read_guides
-from tests.conftest import ROOT, SEEDS, make_docs
+from tests.conftest import HEAD, ROOT, SEEDS, make_docs
 
 GUIDES = [
     "index.md",
@@ -162,18 +162,7 @@ def test_card_urls_point_at_real_anchors_of_the_built_site(built_site):
 
 # ---------------------------------------------------------------- the parser, on small examples
 
-GOOD = """---
-title: Prueba
-description: Una guía de prueba.
-tags: [prueba, llamada]
-fase: calma
-situaciones:
-  - el cliente me grita
-responsable: Equipo de pruebas
-revisado: 2026-11-20
-revisar_cada: 3650
----
-Introducción que no es tarjeta.
+GOOD = HEAD + """Introducción que no es tarjeta.
 
 ## Paso uno
 

@@ -12,22 +12,12 @@ import pytest
 
 from kb.content import read_guide, read_guides
 from kb.content.rules import governance_problems, overdue_guides, phrase_problems
+from tests.conftest import HEAD as TEST_HEAD
 from tests.conftest import ROOT, make_docs
 
 TODAY = date(2026, 11, 26)
 
-HEAD = """---
-title: Guía de prueba
-description: Para los tests.
-tags: [prueba, llamada]
-fase: calma
-situaciones:
-  - el cliente me grita
-responsable: Equipo de Formación
-revisado: 2026-11-20
-revisar_cada: 180
----
-"""
+HEAD = TEST_HEAD.replace("Equipo de pruebas", "Equipo de Formación").replace("revisar_cada: 3650", "revisar_cada: 180")
 # HEAD is 11 lines; BODY starts on line 12.
 BODY = """
 ## Escuchar sin interrumpir
@@ -49,38 +39,38 @@ AVOID = "    - Cálmese.\n"  # line 25
 
 PHRASE_FAULTS = {
     # file: (content, [(line, severity, message fragment)])
-    "cifras.md": (HEAD + BODY.replace(SAY, "    - Le llamo el jueves 12 a las 10.\n"),
-                  [(21, "error", "lleva cifras fuera de un hueco")]),
-    "acotacion.md": (HEAD + BODY.replace(SAY, "    - (En voz baja) Vamos a verlo juntos.\n"),
-                     [(21, "error", "empieza con una acotación entre paréntesis")]),
-    "acotacion-evitar.md": (HEAD + BODY.replace(AVOID, "    - (Al equipo) Otra vez el pesado.\n"),
-                            [(25, "error", "la frase de 'Evitar' empieza con una acotación")]),
-    "acotacion-final.md": (HEAD + BODY.replace(AVOID, "    - Tomo nota (sin anotar nada).\n"),
-                           [(25, "warning", "termina con una acotación entre paréntesis")]),
-    "hueco.md": (HEAD + BODY.replace(SAY, "    - Se lo enviamos el [día sin falta.\n"),
-                 [(21, "error", "hueco sin cerrar «[día»")]),
-    "conducta.md": (HEAD + BODY.replace(AVOID, "    - Colgar sin avisar.\n"),
-                    [(25, "warning", "parece describir una conducta («Colgar…»)")]),
+    name: (HEAD + BODY.replace(old, new), [(line, severity, message)])
+    for name, old, new, line, severity, message in [
+        ("cifras.md", SAY, "    - Le llamo el jueves 12 a las 10.\n", 21, "error", "lleva cifras fuera de un hueco"),
+        ("acotacion.md", SAY, "    - (En voz baja) Vamos a verlo juntos.\n", 21, "error",
+         "empieza con una acotación entre paréntesis"),
+        ("acotacion-evitar.md", AVOID, "    - (Al equipo) Otra vez el pesado.\n", 25, "error",
+         "la frase de 'Evitar' empieza con una acotación"),
+        ("acotacion-final.md", AVOID, "    - Tomo nota (sin anotar nada).\n", 25, "warning",
+         "termina con una acotación entre paréntesis"),
+        ("hueco.md", SAY, "    - Se lo enviamos el [día sin falta.\n", 21, "error", "hueco sin cerrar «[día»"),
+        ("conducta.md", AVOID, "    - Colgar sin avisar.\n", 25, "warning", "parece describir una conducta («Colgar…»)"),
+    ]
 }
 
 GOVERNANCE_FAULTS = {
-    "sin-responsable.md": (HEAD.replace("responsable: Equipo de Formación\n", "") + BODY,
-                           [(1, "error", "falta la clave de revisión 'responsable'")]),
-    "sin-claves.md": (HEAD.replace("responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n", "") + BODY,
-                      [(1, "error", "falta la clave de revisión 'revisado'"),
-                       (1, "error", "falta la clave de revisión 'revisar_cada'")]),
-    "responsable-vacio.md": (HEAD.replace("responsable: Equipo de Formación", "responsable: ''") + BODY,
-                             [(8, "error", "'responsable' debe ser un texto no vacío")]),
-    "fecha-mala.md": (HEAD.replace("revisado: 2026-11-20", "revisado: el martes") + BODY,
-                      [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")]),
-    "fecha-futura.md": (HEAD.replace("revisado: 2026-11-20", "revisado: 2027-01-15") + BODY,
-                        [(9, "error", "'revisado' es una fecha futura (2027-01-15)")]),
-    "cada-malo.md": (HEAD.replace("revisar_cada: 180", "revisar_cada: seis meses") + BODY,
-                     [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")]),
-    "cada-cero.md": (HEAD.replace("revisar_cada: 180", "revisar_cada: 0") + BODY,
-                     [(10, "error", "'revisar_cada' debe ser un número entero")]),
-    "caducada.md": (HEAD.replace("revisado: 2026-11-20", "revisado: 2026-01-10") + BODY,
-                    [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")]),
+    name: (HEAD.replace(old, new) + BODY, expected)
+    for name, old, new, expected in [
+        ("sin-responsable.md", "responsable: Equipo de Formación\n", "",
+         [(1, "error", "falta la clave de revisión 'responsable'")]),
+        ("sin-claves.md", "responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n", "",
+         [(1, "error", "falta la clave de revisión 'revisado'"), (1, "error", "falta la clave de revisión 'revisar_cada'")]),
+        ("responsable-vacio.md", "responsable: Equipo de Formación", "responsable: ''",
+         [(8, "error", "'responsable' debe ser un texto no vacío")]),
+        ("fecha-mala.md", "revisado: 2026-11-20", "revisado: el martes", [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")]),
+        ("fecha-futura.md", "revisado: 2026-11-20", "revisado: 2027-01-15",
+         [(9, "error", "'revisado' es una fecha futura (2027-01-15)")]),
+        ("cada-malo.md", "revisar_cada: 180", "revisar_cada: seis meses",
+         [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")]),
+        ("cada-cero.md", "revisar_cada: 180", "revisar_cada: 0", [(10, "error", "'revisar_cada' debe ser un número entero")]),
+        ("caducada.md", "revisado: 2026-11-20", "revisado: 2026-01-10",
+         [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")]),
+    ]
 }
 
 

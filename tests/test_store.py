@@ -23,27 +23,10 @@ import kb.feedback
 from kb.errors import StoreError
 from kb.feedback import FeedbackStore
 from kb.report import compute_report
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fill_store, run_threads
 from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  # noqa: F401
 
 
-def run_threads(worker, count: int) -> list[BaseException]:
-    """Run worker(0..count-1) in threads; the exceptions they raised (the same helper as
-    tests/test_reliability.py, not imported: that module loads the whole search stack)."""
-    errors: list[BaseException] = []
-
-    def guarded(n: int) -> None:
-        try:
-            worker(n)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            errors.append(exc)
-
-    pool = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return errors
 
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
@@ -86,17 +69,7 @@ def at(monkeypatch, moment: datetime) -> None:
     monkeypatch.setattr(kb.feedback, "_utcnow", lambda: moment)
 
 
-def fill(store: FeedbackStore) -> None:
-    """The same data as tests/test_check.py's report fixture."""
-    for _ in range(3):
-        store.record_search("me grita", top_card_id="guias/a#x", top_fase="desahogo", results=3)
-    store.record_search("Receta de paella", low_confidence=True)
-    store.record_search("receta de paella", low_confidence=True)
-    store.record_search("quiere un reembolso", top_card_id="guias/b#y", top_fase="solucion", results=3)
-    store.record_vote("me grita", "guias/a#x", 1, 0.8, 1, fase="desahogo")
-    store.record_vote("me grita", "guias/a#x", 1, 0.8, -1, fase="desahogo")
-    store.record_vote("quiere un reembolso", "guias/b#y", 1, 0.7, -1, fase="solucion")
-    store.record_vote("quiere un reembolso", "guias/b#y", 2, 0.6, -1, fase="solucion", comment="no aplica")
+fill = fill_store
 
 
 # ---------------------------------------------------------------- writing and reading

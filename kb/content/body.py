@@ -15,9 +15,12 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 # long "Cuándo" lists folded on the site while the panel and the index read them alike.
 ADMONITION = re.compile(r'^(?:!!!|\?\?\?\+?)\s+([\w-]+)(?:\s+"([^"]*)")?\s*$')
 LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+"""A markdown link or image: group 1 is its text."""
 _EMPH = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
-_HTML = re.compile(r"<[^>]+>")
+HTML = re.compile(r"<[^>]+>")
+SLOT = re.compile(r"\[[^\[\]]*\]")
+"""A slot the agent fills in a phrase: `[día]`, `[importe autorizado]`."""
 
 
 def block_title(line: str) -> str | None:
@@ -96,10 +99,10 @@ def block_problems(section: Section) -> list[tuple[int, str]]:
 
 def strip_markup(text: str) -> str:
     """Markdown inline markup → plain text (links keep their words)."""
-    text = _LINK.sub(r"\1", text)
+    text = LINK.sub(r"\1", text)
     for _ in range(2):
         text = _EMPH.sub(r"\2", text)
-    text = _HTML.sub("", text)
+    text = HTML.sub("", text)
     return re.sub(r"\s+", " ", text).strip()
 
 

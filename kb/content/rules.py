@@ -16,12 +16,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from kb.content.body import split_body
+from kb.content.body import SLOT, split_body
 from kb.content.model import Guide, Problem
 
 GOVERNANCE_KEYS = ("responsable", "revisado", "revisar_cada")
 
-SLOT = re.compile(r"\[[^\[\]]*\]")
 _DIGIT = re.compile(r"\d")
 _OPENING_DIRECTION = re.compile(r"^\s*\(")
 _TRAILING_DIRECTION = re.compile(r"\([^()]*\)\s*[.!?]?\s*$")

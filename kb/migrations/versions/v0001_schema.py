@@ -22,14 +22,20 @@ branch_labels = None
 depends_on = None
 
 
+def _logged() -> list[sa.Column]:
+    """The columns every logged row starts with: id, when, which panel session, what was asked."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("session", sa.Text),
+        sa.Column("query", sa.Text, nullable=False),
+    ]
+
+
 def columns(table: str) -> list[sa.Column]:
     """Fresh Column objects for `table` (a Column belongs to one Table, so build them per use)."""
     if table == "searches":
-        return [
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("created_at", sa.Text, nullable=False),
-            sa.Column("session", sa.Text),
-            sa.Column("query", sa.Text, nullable=False),
+        return _logged() + [
             sa.Column("fase_filter", sa.Text),
             sa.Column("top_card_id", sa.Text),
             sa.Column("top_fase", sa.Text),
@@ -38,11 +44,7 @@ def columns(table: str) -> list[sa.Column]:
             sa.Column("results", sa.Integer, nullable=False, server_default="0"),
         ]
     if table == "feedback":
-        return [
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("created_at", sa.Text, nullable=False),
-            sa.Column("session", sa.Text),
-            sa.Column("query", sa.Text, nullable=False),
+        return _logged() + [
             sa.Column("card_id", sa.Text, nullable=False),
             sa.Column("rank", sa.Integer, nullable=False),
             sa.Column("score", sa.Float, nullable=False),

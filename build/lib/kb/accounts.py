@@ -1,0 +1,409 @@
+"""Local accounts for agents and trainers, kept in one JSON file outside the repository.
+
+The panel has no directory service to lean on, so the accounts live in a small JSON file
+(the path comes from the `KB_USERS_FILE` setting). What it protects against:
+
+* a stolen file: passwords are argon2id hashes, API tokens are SHA-256 digests (they are
+  random and long, so a slow hash would add nothing), and the file is mode 0600;
+* guessing: five failed logins lock a name for 60 s. The lock lives in the file, so every
+  panel process and the API see it, and it applies to unknown names too, so locking
+  tells an attacker nothing about which names exist. Failed names are stored as
+  digests: people type passwords into the name box;
+* telling names apart: an unknown name and a wrong password give the same message and
+  cost the same argon2 verification;
+* torn writes: every change is read-modify-write under a `FileLock`, written to a
+  temporary file and moved into place with `os.replace`.
+
+A missing, unreadable or damaged file raises `AccountsUnavailable`, and callers keep
+the pages that need a login closed rather than guessing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import secrets
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError
+
+AGENT = "agente"
+TRAINER = "formador"
+ROLES: tuple[str, ...] = (AGENT, TRAINER)
+
+MAX_FAILURES = 5
+LOCK_SECONDS = 60.0
+FAILURE_MEMORY_SECONDS = 3600.0
+"""Failures older than this are forgotten, so a typo a day never adds up to a lock."""
+IDLE_HOURS = 8.0
+"""A panel session with no activity for this long must log in again (one work shift)."""
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+LOCK_TIMEOUT = 10.0
+FILE_VERSION = 1
+
+BAD_LOGIN = "Usuario o contraseña incorrectos."
+TOKEN_PREFIX = "kb_"
+
+_NAME_RE = re.compile(r"[\w.-]{1,64}")
+"""Letters (any script), digits, «.», «_», «-»: safe in a file name, a log line, a URL."""
+_DUMMY_PASSWORD = "contraseña-de-relleno-para-igualar-tiempos"
+
+
+@dataclass(frozen=True)
+class User:
+    """An account as callers see it: never the hash, never a token."""
+
+    name: str
+    role: str
+    created: datetime
+
+    def has_role(self, role: str) -> bool:
+        """A trainer can do everything an agent can; an agent only what agents do."""
+        return self.role == role or (self.role == TRAINER and role == AGENT)
+
+
+def session_expired(last_seen: float, now: float, idle_hours: float = IDLE_HOURS) -> bool:
+    """True when a session idle since `last_seen` (epoch seconds) must log in again."""
+    return now - last_seen >= idle_hours * 3600.0
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in user and the last time they did something, for the panel's state."""
+
+    user: User
+    last_seen: float
+
+    def expired(self, now: float, idle_hours: float = IDLE_HOURS) -> bool:
+        return session_expired(self.last_seen, now, idle_hours)
+
+    def touched(self, now: float) -> Session:
+        return Session(self.user, now)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _key(name: str) -> str:
+    """How a name is stored and compared: NFC, trimmed, lower-case («Ana » is «ana»)."""
+    return unicodedata.normalize("NFC", name).strip().lower()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def validate_name(name: str) -> str:
+    """The stored form of `name`, or `AccountError` saying what is allowed."""
+    key = _key(name)
+    if not _NAME_RE.fullmatch(key):
+        raise AccountError(
+            f"Nombre de usuario no válido: «{name}». Usa de 1 a 64 letras, cifras, puntos, guiones o guiones bajos."
+        )
+    return key
+
+
+def validate_password(password: str) -> None:
+    """`AccountError` unless the password is long enough to resist guessing offline."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"La contraseña debe tener al menos {MIN_PASSWORD} caracteres.")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"La contraseña no puede tener más de {MAX_PASSWORD} caracteres.")
+
+
+def validate_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"Rol desconocido: «{role}». Los roles son: {', '.join(ROLES)}.")
+    return role
+
+
+def _check_structure(data: Any) -> str | None:
+    """What is wrong with a parsed users file, or None when it can be used."""
+    if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
+        return "falta la lista de usuarios"
+    attempts = data.get("attempts", {})
+    if not isinstance(attempts, dict) or not all(_is_attempt(entry) for entry in attempts.values()):
+        return "el registro de intentos no es válido"
+    for name, record in data["users"].items():
+        if not isinstance(record, dict):
+            return f"el usuario «{name}» no es válido"
+        if record.get("role") not in ROLES:
+            return f"el usuario «{name}» tiene un rol desconocido"
+        if not isinstance(record.get("hash"), str) or not record["hash"].startswith("$argon2"):
+            return f"el usuario «{name}» no tiene una contraseña cifrada válida"
+        if not _is_iso(record.get("created")) or not isinstance(record.get("tokens", {}), dict):
+            return f"el usuario «{name}» está incompleto"
+    return None
+
+
+def _is_attempt(entry: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(entry, dict) and all(isinstance(entry.get(k, 0), numbers) for k in ("failures", "last", "locked_until"))
+
+
+def _is_iso(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _to_user(name: str, record: dict[str, Any]) -> User:
+    return User(name=name, role=record["role"], created=datetime.fromisoformat(record["created"]))
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class Accounts:
+    """The accounts in one users file. Cheap to create; every call reads the file afresh,
+    so changes made by other processes (a new user, a lock) are seen at once."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._hasher = hasher or PasswordHasher()
+        self._lock = filelock.FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT, mode=0o600)
+        self._dummy_hash: str | None = None
+
+    # ------------------------------------------------------------------ file access
+
+    def _load(self, *, missing_ok: bool = False) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if missing_ok:
+                return {"version": FILE_VERSION, "users": {}, "attempts": {}}
+            raise AccountsUnavailable(
+                f"No existe el fichero de usuarios {self.path}. Crea el primer usuario o revisa el ajuste KB_USERS_FILE."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise self._damaged("no es texto UTF-8") from exc
+        except OSError as exc:
+            raise AccountsUnavailable(
+                f"No se puede leer el fichero de usuarios {self.path} ({exc.strerror}). Revisa sus permisos."
+            ) from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._damaged("no es JSON válido") from exc
+        problem = _check_structure(data)
+        if problem:
+            raise self._damaged(problem)
+        data.setdefault("attempts", {})
+        return data  # type: ignore[no-any-return]
+
+    def _damaged(self, detail: str) -> AccountsUnavailable:
+        return AccountsUnavailable(
+            f"El fichero de usuarios {self.path} está dañado: {detail}. Restáuralo desde una copia de seguridad."
+        )
+
+    def _save(self, data: dict[str, Any]) -> None:
+        """Write atomically with mode 0600: readers see the old file or the new one, never half."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self._lock:
+                yield
+        except filelock.Timeout as exc:
+            raise AccountsUnavailable(
+                f"El fichero de usuarios {self.path} está bloqueado por otro proceso. Inténtalo de nuevo en unos segundos."
+            ) from exc
+
+    # ------------------------------------------------------------------ administration
+
+    def check(self) -> None:
+        """Raise `AccountsUnavailable` now if the file cannot be used (e.g. at start-up)."""
+        self._load()
+
+    def add(self, name: str, password: str, role: str) -> User:
+        """Create an account; the file is created (mode 0600) with the first one."""
+        key = validate_name(name)
+        validate_password(password)
+        validate_role(role)
+        password_hash = self._hasher.hash(password)
+        with self._locked():
+            data = self._load(missing_ok=True)
+            if key in data["users"]:
+                raise AccountError(f"Ya existe el usuario «{key}».")
+            record = {"role": role, "hash": password_hash, "created": _iso(self._clock()), "tokens": {}}
+            data["users"][key] = record
+            self._save(data)
+        return _to_user(key, record)
+
+    def remove(self, name: str) -> None:
+        """Delete an account and its API tokens."""
+        key = _key(name)
+        with self._locked():
+            data = self._load()
+            if data["users"].pop(key, None) is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            self._save(data)
+
+    def list(self) -> builtins.list[User]:
+        """Every account, sorted by name."""
+        users = self._load()["users"]
+        return [_to_user(name, users[name]) for name in sorted(users)]
+
+    def has_role(self, role: str) -> bool:
+        """True when at least one account has `role` (e.g. whether a trainer exists yet)."""
+        return any(record["role"] == role for record in self._load()["users"].values())
+
+    # ------------------------------------------------------------------ login
+
+    def verify(self, name: str, password: str) -> User:
+        """The user when `password` is right; `AuthError` (same text for unknown names)
+        or `AccountLocked` otherwise. Rehashes when the argon2 parameters changed."""
+        key = _key(name)
+        attempt_key = _digest(key)
+        with self._locked():
+            data = self._load()
+            now = self._clock()
+            attempts = self._prune(data["attempts"], now)
+            self._refuse_if_locked(attempts.get(attempt_key), now)
+            record = data["users"].get(key)
+            matched = self._password_matches(record, password)  # also for unknown names: same cost
+            if record is None or not matched:
+                self._record_failure(attempts, attempt_key, now)
+                self._save(data)
+                self._refuse_if_locked(attempts.get(attempt_key), now)
+                raise AuthError(BAD_LOGIN)
+            changed = attempts.pop(attempt_key, None) is not None
+            if self._hasher.check_needs_rehash(record["hash"]):
+                record["hash"] = self._hasher.hash(password)
+                changed = True
+            if changed:
+                self._save(data)
+            return _to_user(key, record)
+
+    def _password_matches(self, record: dict[str, Any] | None, password: str) -> bool:
+        """Always one argon2 verification, against a dummy hash for unknown names."""
+        stored = record["hash"] if record else self._dummy()
+        try:
+            return bool(self._hasher.verify(stored, password)) and record is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
+        return self._dummy_hash
+
+    @staticmethod
+    def _prune(attempts: dict[str, Any], now: float) -> dict[str, Any]:
+        """Forget old failures and expired locks, so the file does not grow with every typo."""
+        stale = [
+            key
+            for key, entry in attempts.items()
+            if entry.get("locked_until", 0) <= now and now - entry.get("last", 0) > FAILURE_MEMORY_SECONDS
+        ]
+        for key in stale:
+            del attempts[key]
+        return attempts
+
+    @staticmethod
+    def _record_failure(attempts: dict[str, Any], key: str, now: float) -> None:
+        entry = attempts.setdefault(key, {"failures": 0, "last": now, "locked_until": 0.0})
+        if entry.get("locked_until", 0) and entry["locked_until"] <= now:
+            entry["locked_until"] = 0.0
+        entry["failures"] = int(entry.get("failures", 0)) + 1
+        entry["last"] = now
+        if entry["failures"] >= MAX_FAILURES:
+            entry["failures"] = 0
+            entry["locked_until"] = now + LOCK_SECONDS
+
+    @staticmethod
+    def _refuse_if_locked(entry: dict[str, Any] | None, now: float) -> None:
+        locked_until = float(entry.get("locked_until", 0.0)) if entry else 0.0
+        if locked_until > now:
+            seconds = math.ceil(locked_until - now)
+            raise AccountLocked(f"Demasiados intentos fallidos: espera {seconds} segundos.", seconds)
+
+    # ------------------------------------------------------------------ API tokens
+
+    def create_token(self, name: str) -> str:
+        """A new API bearer token for `name`. Shown once: only its SHA-256 is kept."""
+        key = _key(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._locked():
+            data = self._load()
+            record = data["users"].get(key)
+            if record is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            record.setdefault("tokens", {})[_digest(token)] = _iso(self._clock())
+            self._save(data)
+        return token
+
+    def revoke_tokens(self, name: str) -> int:
+        """Delete every API token of `name`; returns how many there were."""
+        key = _key(name)
+        with self._locked():
+            data = self._load()
+            record = data["users"].get(key)
+            if record is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            count = len(record.get("tokens", {}))
+            record["tokens"] = {}
+            self._save(data)
+        return count
+
+    def user_for_token(self, token: str) -> User | None:
+        """The owner of a bearer token, or None for an unknown one."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        wanted = _digest(token)
+        found: User | None = None
+        for name, record in self._load()["users"].items():
+            for stored in record.get("tokens", {}):
+                if hmac.compare_digest(stored, wanted):
+                    found = _to_user(name, record)
+        return found
+
+
+__all__ = [
+    "AGENT", "IDLE_HOURS", "LOCK_SECONDS", "MAX_FAILURES", "ROLES", "TRAINER", "Accounts", "Session", "User",
+    "session_expired", "validate_name", "validate_password", "validate_role",
+]

@@ -1,0 +1,44 @@
+"""The `kb` command line. Every command is a thin wrapper over a Python function.
+
+    build · search · export · eval · check · report · serve · preview · users · purge
+
+User-facing failures are `KbError`s (kb.errors); `KbGroup.invoke` is the one place
+they become a red Spanish message and the error's exit code (kb.cli.common.fail),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kb.cli import admin, build, query
+from kb.cli.common import fail
+from kb.config import load_settings
+from kb.errors import KbError
+
+
+class KbGroup(click.Group):
+    """A click group that maps every KbError raised by a command to its message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KbError as error:
+            fail(error)
+
+
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kb", message="kb %(version)s")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Base de conocimiento de atención al cliente: construir, buscar, comprobar."""
+    ctx.obj = {"settings": load_settings()}
+
+
+for _command in (*build.COMMANDS, *query.COMMANDS, *admin.COMMANDS):
+    main.add_command(_command)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Commands for whoever runs kb: local accounts (`kb users`) and retention (`kb purge`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import click
+
+from kb.accounts import Accounts
+from kb.cli.common import settings_of
+from kb.errors import UsageError
+
+ROLES = ("agente", "formador")
+
+
+@click.group()
+def users() -> None:
+    """Cuentas locales (agente o formador) en KB_USERS_FILE, con contraseñas cifradas con argon2."""
+
+
+def _accounts(ctx: click.Context) -> Accounts:
+    return Accounts(settings_of(ctx).users_file)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="Papel de la cuenta.")
+@click.pass_context
+def users_add(ctx: click.Context, name: str, role: str) -> None:
+    """Crea una cuenta; la contraseña se pide dos veces (nunca va en la línea de órdenes)."""
+    password = click.prompt("Contraseña", hide_input=True, confirmation_prompt="Repite la contraseña")
+    user = _accounts(ctx).add(name, password, role)
+    settings = settings_of(ctx)
+    click.echo(f"Cuenta «{user.name}» creada con el papel {user.role} en {settings.users_file}.")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """Lista las cuentas (nombre, papel y fecha de alta)."""
+    accounts = _accounts(ctx).list()
+    if not accounts:
+        click.echo("No hay cuentas todavía. Crea la primera con: kb users add NOMBRE --role formador")
+    for user in accounts:
+        click.echo(f"{user.name}\t{user.role}\t{user.created:%Y-%m-%d}")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_context
+def users_remove(ctx: click.Context, name: str) -> None:
+    """Borra una cuenta y sus tokens de la API."""
+    _accounts(ctx).remove(name)
+    click.echo(f"Cuenta «{name}» borrada.")
+
+
+@users.command("token")
+@click.argument("name")
+@click.pass_context
+def users_token(ctx: click.Context, name: str) -> None:
+    """Crea un token para la API (se muestra una sola vez; se guarda cifrado)."""
+    token = _accounts(ctx).create_token(name)
+    click.echo(token)
+    click.echo("Guárdalo ahora: no se puede volver a mostrar. Úsalo como «Authorization: Bearer …».", err=True)
+
+
+def _before(value: str | None, retention_days: int) -> datetime:
+    if value is None:
+        return datetime.now(UTC) - timedelta(days=retention_days)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--before espera una fecha AAAA-MM-DD, no «{value}».") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@click.command()
+@click.option("--before", default=None, help="Borra lo anterior a esta fecha (AAAA-MM-DD). "
+              "Por defecto, lo que supera KB_RETENTION_DAYS.")
+@click.pass_context
+def purge(ctx: click.Context, before: str | None) -> None:
+    """Borra búsquedas y valoraciones antiguas (retención de datos)."""
+    from kb.feedback import FeedbackStore
+
+    settings = settings_of(ctx)
+    cutoff = _before(before, settings.retention_days)
+    store = FeedbackStore(settings.database)
+    deleted = store.purge(cutoff)
+    store.record_audit("kb purge", "purga", f"{deleted} filas anteriores a {cutoff:%Y-%m-%d}")
+    click.echo(f"Borradas {deleted} filas anteriores al {cutoff:%Y-%m-%d}.")
+
+
+COMMANDS = (users, purge)

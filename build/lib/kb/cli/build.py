@@ -1,0 +1,142 @@
+"""Commands that make or check things: build, check, preview, serve."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb.cli.common import settings_of
+from kb.config import Settings
+from kb.errors import UsageError
+from kb.retrieval.build import BuildReport
+
+
+def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
+    """Build the index with a progress bar when stderr is a terminal."""
+    from kb.embedding import load_embedder
+    from kb.retrieval.build import build_index
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if quiet or not sys.stderr.isatty():
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="Vectorizando tarjetas", unit="tarjeta", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    def waiting() -> None:
+        click.echo("Otra construcción del índice está en curso; esperando a que termine…", err=True)
+
+    try:
+        return build_index(settings.docs_dir, settings.index_dir, load_embedder(settings.model),
+                           root=settings.root, progress=progress, on_wait=waiting)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _built(report: BuildReport) -> str:
+    if report.unchanged:
+        return f"Índice al día: {report.cards} tarjetas, nada que cambiar ({report.seconds:.2f} s)."
+    return (f"Índice construido: {report.cards} tarjetas ({report.embedded} vectorizadas, "
+            f"{report.reused} reutilizadas) en {report.seconds:.2f} s. Umbral de confianza: {report.threshold:.3f}.")
+
+
+@click.command()
+@click.option("--index-only", is_flag=True, help="Solo el índice de búsqueda.")
+@click.option("--site-only", is_flag=True, help="Solo el sitio estático (mkdocs --strict).")
+@click.option("-q", "--quiet", is_flag=True, help="Sin mensajes salvo errores.")
+@click.pass_context
+def build(ctx: click.Context, index_only: bool, site_only: bool, quiet: bool) -> None:
+    """Construye el índice (incremental) y el sitio."""
+    from kb.site import build_site
+
+    if index_only and site_only:
+        raise UsageError("Usa --index-only o --site-only, no los dos.")
+    settings = settings_of(ctx)
+    if not site_only:
+        report = build_index_now(settings, quiet=quiet)
+        if not quiet:
+            click.echo(_built(report))
+    if not index_only:
+        seconds = build_site(settings)
+        if not quiet:
+            click.echo(f"Sitio construido en {settings.site_dir} ({seconds:.1f} s).")
+
+
+@click.command()
+@click.option("--golden", "run_golden", is_flag=True, help="Comprueba además que cada situación encuentra su guía.")
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Carpeta de guías (por defecto la configurada).")
+@click.option("--no-model", is_flag=True, help="Sin cargar el modelo: omite la detección de secciones casi iguales.")
+@click.pass_context
+def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model: bool) -> None:
+    """Revisa las guías: cabeceras, fases, frases, enlaces, longitudes, duplicados y situaciones."""
+    from kb.check import GoldenMiss, golden, lint
+    from kb.embedding import load_embedder
+
+    settings = settings_of(ctx)
+    if docs_dir is not None:
+        settings = settings.with_(docs_dir=docs_dir.resolve())
+    embedder = load_embedder(settings.model) if run_golden or not no_model else None
+    problems = lint(settings, embedder=None if no_model else embedder)
+    for problem in problems:
+        click.echo(str(problem))
+    errors = sum(p.severity == "error" for p in problems)
+    misses: list[GoldenMiss] = golden(settings, embedder) if run_golden and not errors and embedder else []
+    for miss in misses:
+        click.echo(str(miss))
+    summary = f"{errors} errores, {len(problems) - errors} avisos"
+    if run_golden:
+        summary += f", {len(misses)} situaciones que no encuentran su guía"
+    if errors or misses:
+        click.secho(f"✘ {summary}.", fg="red")
+        sys.exit(1)
+    click.secho(f"✔ {summary}.", fg="green")
+
+
+@click.command()
+@click.pass_context
+def preview(ctx: click.Context) -> None:
+    """Sitio en vivo (mkdocs serve) e índice que se reconstruye solo al guardar una guía."""
+    from kb.embedding import load_embedder
+    from kb.site import start_live_site, watch
+
+    settings = settings_of(ctx)
+    server = start_live_site(settings)
+    click.echo(f"Vista previa de las guías: http://{settings.host}:{settings.site_port}  "
+               "(el panel, con 'make run' en otra terminal)")
+
+    def report(message: str, build: BuildReport | None) -> None:
+        click.secho(message, fg="green" if build else "red", err=build is None)
+
+    try:
+        watch(settings, load_embedder(settings.model), report)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@click.command()
+@click.option("--host", default=None, help="Dirección (por defecto KB_HOST o 127.0.0.1).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None) -> None:
+    """Arranca el panel (Streamlit) y el sitio de guías."""
+    from kb.serve import serve as run
+
+    settings = settings_of(ctx)
+    if host:
+        settings = settings.with_(host=host)
+    sys.exit(run(settings, say=click.echo))
+
+
+COMMANDS = (build, check, preview, serve)

@@ -1,0 +1,133 @@
+"""Commands that read: search, export, eval, report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kb.cli.common import settings_of
+from kb.config import Settings
+from kb.content import FASES
+from kb.errors import QueryError, UsageError
+from kb.search import SearchResponse, card_json
+
+
+def _print_human(response: SearchResponse, settings: Settings) -> None:
+    for notice in response.notices:
+        click.secho(notice, fg="yellow")
+    if response.low_confidence:
+        click.secho("No encuentro nada fiable para eso en la base de conocimiento.", fg="yellow", bold=True)
+        if response.results:
+            click.echo("Lo más parecido, con poca confianza:")
+    for result in response.results:
+        card = result.card
+        click.echo()
+        click.secho(f"{result.rank}. {card.heading}", bold=True)
+        click.echo(f"   {card.title} · fase: {FASES.get(card.fase, card.fase)} · puntuación {result.score:.2f}")
+        text = card.text if len(card.text) <= 400 else card.text[:400].rsplit(" ", 1)[0] + "…"
+        for line in text.splitlines():
+            click.echo(f"   {line}")
+        for phrase in card.say:
+            click.secho(f"   ✔ Decir: {phrase}", fg="green")
+        for phrase in card.avoid:
+            click.secho(f"   ✘ Evitar: {phrase}", fg="red")
+        click.echo(f"   Ver guía: {settings.url_for(card.path)}")
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 50), help="Número de resultados.")
+@click.option("--fase", type=click.Choice(list(FASES)), help="Solo tarjetas de esta fase.")
+@click.option("--tag", "tags", multiple=True, help="Solo tarjetas con esta etiqueta (repetible).")
+@click.option("--json", "as_json", is_flag=True, help="Salida JSON (un objeto).")
+@click.option("--batch", is_flag=True, help="Una consulta por línea en stdin; una línea JSON por consulta en stdout.")
+@click.pass_context
+def search(ctx: click.Context, query: str | None, k: int, fase: str | None, tags: tuple[str, ...],
+           as_json: bool, batch: bool) -> None:
+    """Busca qué hacer y qué decir para una situación.
+
+    JSON: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
+    "url", "score", "fase", "tags", "say", "avoid"}]}
+    """
+    from kb.search import Searcher, clean_query
+
+    settings = settings_of(ctx)
+    if batch and query:
+        raise UsageError("Con --batch las consultas se leen de la entrada estándar, no como argumento.")
+    if not batch and query is None:
+        raise UsageError('Falta la consulta. Ejemplo: kb search "el cliente me grita y no me deja hablar"')
+    if not batch:
+        clean_query(query)  # fail fast on a bad query before loading the model (~5 s)
+    searcher = Searcher.load(settings)
+    if batch:
+        stdin = getattr(sys.stdin, "buffer", None) or sys.stdin  # bytes: bad UTF-8 must not stop a batch
+        for raw in stdin:
+            line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            line = line.rstrip("\r\n")
+            try:
+                out = searcher.search(line, k, fase=fase, tags=list(tags)).to_dict(settings)
+            except QueryError as exc:
+                out = {"query": line.strip(), "low_confidence": True, "results": [], "error": exc.message}
+            click.echo(json.dumps(out, ensure_ascii=False))
+            sys.stdout.flush()
+        return
+    response = searcher.search(str(query), k, fase=fase, tags=list(tags))
+    if as_json:
+        click.echo(json.dumps(response.to_dict(settings), ensure_ascii=False, indent=2))
+    else:
+        _print_human(response, settings)
+
+
+@click.command()
+@click.pass_context
+def export(ctx: click.Context) -> None:
+    """Todas las tarjetas como líneas JSON (mismos campos que la búsqueda, sin 'score')."""
+    from kb.content import load_cards
+
+    settings = settings_of(ctx)
+    for card in load_cards(settings.docs_dir, settings.root):
+        click.echo(json.dumps(card_json(card, settings), ensure_ascii=False))
+
+
+@click.command(name="eval")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Carpeta con los .jsonl de evaluación (por defecto tests/data/eval).")
+@click.option("--model", "models", multiple=True, help="Modelo(s) a evaluar (por defecto el configurado).")
+@click.option("--json", "as_json", is_flag=True, help="Resultados en JSON.")
+@click.option("--misses", is_flag=True, help="Lista las consultas que fallan.")
+@click.pass_context
+def eval_(ctx: click.Context, data_dir: Path | None, models: tuple[str, ...], as_json: bool, misses: bool) -> None:
+    """Mide la calidad: hit@1, hit@3, MRR y fuera de alcance, frente a BM25."""
+    from kb.evaluate import format_report, load_eval_set, run_eval
+
+    settings = settings_of(ctx)
+    queries = load_eval_set(data_dir or settings.root / "tests" / "data" / "eval")
+    reports = run_eval(settings, queries, list(models) or [settings.model])
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(reports, show_misses=misses))
+
+
+@click.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+              help="Base de datos (por defecto KB_FEEDBACK_DB).")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Además, guarda un CSV.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Filas por tabla.")
+@click.pass_context
+def report(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limit: int) -> None:
+    """Informe para formadores: consultas frecuentes, huecos de contenido y tarjetas con más 👎."""
+    from kb.report import compute_report
+
+    settings = settings_of(ctx)
+    result = compute_report(db_path or settings.feedback_db, limit)
+    click.echo(result.to_markdown())
+    if csv_path:
+        csv_path.write_text(result.to_csv(), encoding="utf-8")
+        click.echo(f"CSV guardado en {csv_path}")
+
+
+COMMANDS = (search, export, eval_, report)

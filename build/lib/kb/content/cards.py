@@ -1,0 +1,103 @@
+"""The docs folder → guides → cards, parsed once per build.
+
+    >>> docs = load_docs(Path("docs"))       # raises ContentError listing every error
+    >>> docs.cards[0].id, docs.situaciones[:2]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.content.body import prose_text, split_body
+from kb.content.mkdocs import MkdocsConfig, read_mkdocs
+from kb.content.model import Card, ContentError, Guide, Problem, Section
+from kb.content.parse import read_guide
+
+
+def section_card(guide: Guide, section: Section) -> Card | None:
+    """The card of one section (None for the page title or a heading that only groups subsections)."""
+    if section.level < 2:
+        return None
+    prose, phrases, _ = split_body(section)
+    text = prose_text(prose)
+    if not text and not phrases["say"] and not phrases["avoid"]:
+        return None
+    fase = section.fase
+    node = section.parent
+    while fase is None and node is not None:
+        fase, node = node.fase, node.parent
+    return Card(
+        id=f"{guide.page}#{section.anchor}",
+        title=str(guide.meta.get("title", guide.page)),
+        heading=section.path,
+        text=text,
+        fase=fase or str(guide.meta.get("fase", "")),
+        tags=[str(t) for t in guide.meta.get("tags", []) or []],
+        say=[p.text for p in phrases["say"]],
+        avoid=[p.text for p in phrases["avoid"]],
+        path=f"{guide.site_path}#{section.anchor}",
+        source=f"{guide.rel}:{section.line}",
+        when=[p.text for p in phrases["when"]],
+    )
+
+
+def cards_of(guide: Guide) -> list[Card]:
+    """Every card of an indexed guide, in page order (none for trainer pages)."""
+    if not guide.indexed:
+        return []
+    return [card for s in guide.sections if (card := section_card(guide, s)) is not None]
+
+
+def guide_files(docs_dir: Path) -> list[Path]:
+    """Every markdown file below docs/, in a stable order."""
+    return sorted(p for p in docs_dir.rglob("*.md") if p.is_file() or p.is_symlink())
+
+
+def read_guides(docs_dir: Path, root: Path | None = None, mkdocs: MkdocsConfig | None = None) -> list[Guide]:
+    """Every guide below docs_dir, each with its own problems (nothing raised)."""
+    root = root or docs_dir.parent
+    mkdocs = mkdocs or read_mkdocs(root / "mkdocs.yml")
+    return [read_guide(f, docs_dir, root, mkdocs) for f in guide_files(docs_dir)]
+
+
+@dataclass
+class Docs:
+    """The result of one parse of docs/: what a build, a check or the site needs."""
+
+    guides: list[Guide]
+    cards: list[Card]
+
+    @property
+    def situaciones(self) -> list[str]:
+        """Every `situaciones` entry of the indexed guides: real in-scope questions for calibration."""
+        return [s for g in self.guides for s in g.situaciones]
+
+
+def load_docs(docs_dir: Path, root: Path | None = None, mkdocs: MkdocsConfig | None = None) -> Docs:
+    """Parse docs/ once; raises ContentError listing every error if any guide is broken."""
+    if not docs_dir.is_dir():
+        raise ContentError([Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")])
+    root = root or docs_dir.parent
+    mkdocs = mkdocs or read_mkdocs(root / "mkdocs.yml")
+    guides = read_guides(docs_dir, root, mkdocs)
+    errors = [p for g in guides for p in g.problems if p.severity == "error"]
+    errors += mkdocs.nav_problems(root, docs_dir)
+    if errors:
+        raise ContentError(errors)
+    cards = [card for g in guides for card in cards_of(g)]
+    seen: dict[str, str] = {}
+    duplicated = []
+    for card in cards:
+        if card.id in seen:
+            file, _, line = card.source.rpartition(":")
+            duplicated.append(Problem(file, int(line), f"id de tarjeta repetido '{card.id}' (ya en {seen[card.id]})"))
+        seen[card.id] = card.source
+    if duplicated:
+        raise ContentError(duplicated)
+    return Docs(guides, cards)
+
+
+def load_cards(docs_dir: Path, root: Path | None = None) -> list[Card]:
+    """All cards of all indexed guides (see load_docs)."""
+    return load_docs(docs_dir, root).cards

@@ -1,0 +1,154 @@
+"""Content rules for guides, as pure functions: phrases that are safe to copy and review metadata.
+
+Each function takes parsed guides (kb.content) and returns `Problem`s at the exact line, like the
+rest of `kb check`. Nothing here reads files, the clock or the model: callers pass `today`.
+
+- `phrase_problems`: a "Decir"/"Evitar" phrase must be speech an agent can say as is. Invented
+  specifics (digits) go in slots such as `[día]` or `[importe autorizado]`; stage directions and
+  behaviour descriptions belong in the card text.
+- `governance_problems`: every indexed guide names its owner (`responsable`), the date it was last
+  checked (`revisado`) and how often it must be checked again (`revisar_cada`, days).
+- `overdue_guides`: guides whose review is due, with the due date (for the report and the panel).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from kb.content.body import SLOT, split_body
+from kb.content.model import Guide, Problem
+
+GOVERNANCE_KEYS = ("responsable", "revisado", "revisar_cada")
+
+_DIGIT = re.compile(r"\d")
+_OPENING_DIRECTION = re.compile(r"^\s*\(")
+_TRAILING_DIRECTION = re.compile(r"\([^()]*\)\s*[.!?]?\s*$")
+_FIRST_WORD = re.compile(r"^[¿¡«\"'\s]*([A-Za-zÁÉÍÓÚÑÜáéíóúñü]+)")
+_INFINITIVE = re.compile(r"^[a-záéíóúñü]+(?:ar|er|ir|ír)(?:se|le|les|lo|la|los|las)?$")
+_NOT_VERBS = {"ayer", "mujer", "placer", "lugar", "hogar", "mar", "par", "bar", "ser", "por", "ir", "tener"}
+"""Words that end like an infinitive but open real speech often enough ("Ayer…", "Por…")."""
+
+
+def _unclosed_slot(text: str) -> str | None:
+    """The text of a slot opened with '[' and never closed, or a stray ']'."""
+    depth_start = None
+    for i, ch in enumerate(text):
+        if ch == "[":
+            if depth_start is not None:
+                return text[depth_start:i].strip()
+            depth_start = i
+        elif ch == "]":
+            if depth_start is None:
+                return text[: i + 1].strip()
+            depth_start = None
+    if depth_start is not None:
+        return text[depth_start:].split()[0] if text[depth_start:].split() else "["
+    return None
+
+
+def phrase_problems(guide: Guide) -> list[Problem]:
+    """Phrases that cannot be copied into a live call as they are."""
+    problems: list[Problem] = []
+    if not guide.indexed:
+        return problems
+    for section in guide.sections:
+        _, phrases, _ = split_body(section)
+        for kind, label in (("say", "Decir"), ("avoid", "Evitar")):
+            for phrase in phrases[kind]:
+                problems += _one_phrase(guide.rel, phrase.text, phrase.line, kind, label)
+    return problems
+
+
+def _one_phrase(rel: str, text: str, line: int, kind: str, label: str) -> list[Problem]:
+    found: list[Problem] = []
+    unclosed = _unclosed_slot(text)
+    if unclosed is not None:
+        found.append(Problem(rel, line, f"hueco sin cerrar «{unclosed}» en una frase de '{label}'; "
+                                        "escribe el hueco entero entre corchetes, como [día]"))
+    if kind == "say" and _DIGIT.search(SLOT.sub("", text)):
+        found.append(Problem(rel, line, "la frase de 'Decir' lleva cifras fuera de un hueco; cambia el dato "
+                                        "concreto por un hueco como [día] o [importe autorizado]"))
+    if _OPENING_DIRECTION.match(text):
+        found.append(Problem(rel, line, f"la frase de '{label}' empieza con una acotación entre paréntesis; "
+                                        "pasa la indicación al texto de la tarjeta y deja solo lo que se dice"))
+    elif _TRAILING_DIRECTION.search(text):
+        found.append(Problem(rel, line, f"la frase de '{label}' termina con una acotación entre paréntesis; "
+                                        "pasa la indicación al texto de la tarjeta", "warning"))
+    if kind == "avoid":
+        match = _FIRST_WORD.match(text)
+        word = match.group(1) if match else ""
+        if word[:1].isupper() and _INFINITIVE.match(word.lower()) and word.lower() not in _NOT_VERBS:
+            found.append(Problem(rel, line, f"la frase de 'Evitar' parece describir una conducta («{word}…») y no "
+                                            "algo que se dice; escribe la frase tal como sonaría o pasa la "
+                                            "conducta al texto de la tarjeta", "warning"))
+    return found
+
+
+def _as_date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _review_every(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def governance_problems(guide: Guide, today: date) -> list[Problem]:
+    """Missing or wrong review keys (errors) and an overdue review (warning)."""
+    if not guide.indexed or (not guide.meta and guide.problems):
+        return []
+    rel, meta, lines = guide.rel, guide.meta, guide.meta_lines
+    problems: list[Problem] = []
+    for key in GOVERNANCE_KEYS:
+        if key not in meta:
+            problems.append(Problem(rel, 1, f"falta la clave de revisión '{key}' en la cabecera "
+                                            "(responsable, revisado y revisar_cada son obligatorias)"))
+    if "responsable" in meta:
+        value = meta["responsable"]
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(rel, lines.get("responsable", 1),
+                                    "'responsable' debe ser un texto no vacío, p. ej. «Equipo de Formación»"))
+    checked = _as_date(meta.get("revisado")) if "revisado" in meta else None
+    if "revisado" in meta:
+        line = lines.get("revisado", 1)
+        if checked is None:
+            problems.append(Problem(rel, line, "'revisado' debe ser una fecha AAAA-MM-DD, p. ej. 2026-11-20"))
+        elif checked > today:
+            problems.append(Problem(rel, line, f"'revisado' es una fecha futura ({checked.isoformat()}); "
+                                               "pon el día en que se revisó de verdad"))
+    every = _review_every(meta.get("revisar_cada")) if "revisar_cada" in meta else None
+    if "revisar_cada" in meta and every is None:
+        problems.append(Problem(rel, lines.get("revisar_cada", 1),
+                                "'revisar_cada' debe ser un número entero de días mayor que 0, p. ej. 180"))
+    if checked is not None and every is not None and checked <= today and checked + timedelta(days=every) < today:
+        problems.append(Problem(rel, lines.get("revisado", 1),
+                                f"revisión caducada (revisada el {checked.isoformat()}, cada {every} días)",
+                                "warning"))
+    return problems
+
+
+def overdue_guides(guides: list[Guide], today: date) -> list[tuple[Guide, date]]:
+    """Indexed guides whose review is overdue, with the date it fell due, oldest first."""
+    due: list[tuple[Guide, date]] = []
+    for guide in guides:
+        if not guide.indexed:
+            continue
+        checked = _as_date(guide.meta.get("revisado"))
+        every = _review_every(guide.meta.get("revisar_cada"))
+        if checked is None or every is None:
+            continue
+        deadline = checked + timedelta(days=every)
+        if deadline < today:
+            due.append((guide, deadline))
+    return sorted(due, key=lambda item: (item[1], item[0].rel))

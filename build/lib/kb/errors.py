@@ -1,0 +1,116 @@
+"""One error family for every failure a user should read: a Spanish message and an exit code.
+
+Library code raises a `KbError` subclass; the CLI maps it to its exit code in one place
+(`kb.cli`), the panel shows `message`, the API turns it into a JSON `detail`. Nothing
+user-facing is ever a traceback.
+
+    >>> try:
+    ...     raise QueryError("La consulta no tiene palabras.")
+    ... except KbError as exc:
+    ...     exc.exit_code
+    2
+"""
+
+from __future__ import annotations
+
+EXIT_ERROR = 1
+"""Something the user can fix went wrong (a broken guide, a database path, a site build)."""
+EXIT_USAGE = 2
+"""The command was called wrongly (options, an empty query, bad configuration)."""
+EXIT_INDEX = 3
+"""The index or the model cannot be used (missing, stale, damaged)."""
+
+
+class KbError(Exception):
+    """A failure with a message for people, in Spanish, saying what to do next."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(KbError):
+    """A setting has a value we cannot use; the message says which and how to fix it."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(KbError):
+    """A command was called with options that do not fit together."""
+
+    exit_code = EXIT_USAGE
+
+
+class QueryError(KbError, ValueError):
+    """The query cannot be searched (empty, only symbols…); the message says why."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelError(KbError):
+    """The configured model cannot be loaded; the message says what to do."""
+
+    exit_code = EXIT_INDEX
+
+
+class IndexProblem(KbError):
+    """The index cannot be used. `state` is 'ausente', 'desactualizado' or 'dañado'."""
+
+    exit_code = EXIT_INDEX
+    state = "dañado"
+
+
+class IndexMissing(IndexProblem):
+    state = "ausente"
+
+
+class IndexStale(IndexProblem):
+    state = "desactualizado"
+
+
+class IndexDamaged(IndexProblem):
+    state = "dañado"
+
+
+class BuildBusy(KbError):
+    """Another build holds the index lock for longer than we wait."""
+
+
+class SiteBuildError(KbError):
+    """mkdocs refused to build; the message carries its warnings."""
+
+
+class StoreError(KbError):
+    """The feedback/report database cannot be read or written; the message says what to check."""
+
+
+class AccountsUnavailable(KbError):
+    """The users file is missing, unreadable or damaged; pages that need a login stay closed."""
+
+
+class AccountError(KbError, ValueError):
+    """An account cannot be created or changed as asked (bad name, short password, unknown role…)."""
+
+    exit_code = EXIT_USAGE
+
+
+class AuthError(KbError):
+    """A login failed. The message never says whether the name or the password was wrong."""
+
+
+class AccountLocked(AuthError):
+    """Too many failed logins for this name; `seconds` says how long until it may try again."""
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+__all__ = [
+    "EXIT_ERROR", "EXIT_INDEX", "EXIT_USAGE", "AccountError", "AccountLocked", "AccountsUnavailable", "AuthError",
+    "BuildBusy", "ConfigError", "IndexDamaged", "IndexMissing",
+    "IndexProblem", "IndexStale", "KbError", "ModelError", "QueryError", "SiteBuildError", "StoreError",
+    "UsageError",
+]

@@ -1,0 +1,70 @@
+"""Long-lived things every panel session shares: settings, the model, the searcher, the store.
+
+Cached with st.cache_resource so the model is loaded once per process, not per session,
+and a new index build on disk is picked up as a new cache key.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import streamlit as st
+
+from kb.config import Settings, load_settings
+from kb.embedding import Encoder, load_embedder
+from kb.errors import IndexProblem, IndexStale, ModelError
+from kb.feedback import FeedbackStore
+from kb.retrieval.store import docs_fingerprint, index_signature
+from kb.search import Searcher
+
+
+def settings() -> Settings:
+    """Read on every call (cheap): tests and operators change KB_* between runs of one process."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner="Cargando el modelo de lenguaje (solo la primera vez)…")
+def _model(name: str) -> Encoder:
+    encoder = load_embedder(name)
+    # The model is millions of long-lived objects: a full garbage collection (Streamlit runs
+    # one after every rerun) took ~250 ms, delaying every search. Freeze them out of the GC.
+    gc.collect()
+    gc.freeze()
+    return encoder
+
+
+def embedder() -> Encoder:
+    return _model(settings().model)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Cargando el índice…")
+def _searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, IndexStale | None]:
+    """One Searcher per index build and docs state: a new build on disk is a new key.
+
+    When only the guides changed since the build, the index still answers (an agent
+    mid-call keeps searching) and the staleness comes back to be shown with the
+    rebuild button. Any other problem (missing, damaged, other model) is raised."""
+    embedder()
+    try:
+        return Searcher.load(settings()), None
+    except IndexStale as stale:
+        searcher = Searcher.load(settings(), check_docs=False)  # raises if stale for another reason
+        return searcher, stale
+
+
+def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
+    """The searcher for the index on disk now (None if unusable) and what is wrong with it, if anything."""
+    s = settings()
+    try:
+        return _searcher_for(str(s.index_dir), index_signature(s.index_dir), docs_fingerprint(s.docs_dir))
+    except (IndexProblem, ModelError) as exc:
+        return None, exc
+
+
+@st.cache_resource
+def _store_at(path: str) -> FeedbackStore:
+    return FeedbackStore(path)
+
+
+def feedback_store() -> FeedbackStore:
+    return _store_at(str(settings().feedback_db))

@@ -1,0 +1,73 @@
+"""What the Streamlit panel needs that is not UI: quick situations, text shaping, history.
+
+Kept out of the Streamlit pages so it can be tested without a browser and so the pages
+stay a thin layer over `Searcher.search` (the same search path as the CLI).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from kb.content import FASES, Card
+
+QUICK_SITUATIONS: list[tuple[str, str]] = [
+    ("😡 Me grita", "el cliente me está gritando y no me deja hablar"),
+    ("💶 Reembolso imposible", "quiere que le devolvamos el dinero y no podemos"),
+    ("🤥 Dice que mentimos", "dice que le hemos mentido"),
+    ("📱 Amenaza con redes", "amenaza con ponerlo en twitter"),
+    ("👔 Pide un supervisor", "quiere hablar con mi jefe"),
+    ("🤬 Me insulta", "el cliente me está insultando"),
+    ("❓ No sé la respuesta", "me pregunta algo y no sé qué contestar"),
+    ("☕️ Necesito un respiro", "necesito un descanso después de una llamada horrible"),
+]
+"""The most common cases during a call: one click runs the search."""
+
+ALL_FASES = "Todas las fases"
+MAX_RECENT = 6
+TIP_CHARS = 240
+
+BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+FASE_COLORS: dict[str, BadgeColor] = {
+    "desahogo": "red", "calma": "blue", "escucha": "violet", "solucion": "green",
+    "seguimiento": "orange", "autocuidado": "gray", "prevencion": "orange", "gestion": "gray",
+}
+
+
+def fase_choices() -> list[str]:
+    """Options of the fase filter: 'all' first, then every fase in call order."""
+    return [ALL_FASES] + list(FASES.values())
+
+
+def fase_key(label: str | None) -> str | None:
+    """Filter label -> fase key (None for 'all')."""
+    for key, value in FASES.items():
+        if value == label:
+            return key
+    return None
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Show text literally in st.markdown: no markup, no links, no HTML from user or content."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
+    """The gist of a card in 2–4 lines: its first paragraph(s), cut at a sentence or word end."""
+    text = " ".join(line.lstrip("• ") for line in card.text.splitlines() if line.strip())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]  # +1: a sentence ending exactly at the limit still counts
+    end = max(cut.rfind(mark) for mark in (". ", "? ", "! ", ".» "))
+    if end > limit * 0.6:
+        return cut[: end + (2 if cut[end:end + 2] == ".»" else 1)]
+    words = cut[:limit].rsplit(" ", 1)[0].rstrip(",;:—- ")
+    return words + "…"
+
+
+def remember(recent: list[str], query: str, limit: int = MAX_RECENT) -> list[str]:
+    """Most recent first, no duplicates, at most `limit`."""
+    return ([query] + [q for q in recent if q != query])[:limit]

@@ -1,0 +1,190 @@
+"""Build the index: guides → cards → vectors → a verified build folder (see store.py).
+
+Builds are incremental: cards whose content did not change reuse their vectors, and so
+do the calibration queries. A lock keeps two builds from writing at once; the previous
+index stays in use whenever a build fails.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from kb import __version__
+from kb.content import Card, Docs, load_docs
+from kb.embedding import Encoder
+from kb.errors import BuildBusy, IndexProblem
+from kb.retrieval.calibration import calibrate, out_of_scope_queries
+from kb.retrieval.scoring import HNSW_THRESHOLD, KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer, build_faiss
+from kb.retrieval.store import (
+    CALIBRATION_FILES,
+    FORMAT,
+    LoadedIndex,
+    docs_fingerprint,
+    load_index,
+    read_calibration_cache,
+    write_build,
+    write_jsonl,
+)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BuildReport:
+    cards: int
+    embedded: int
+    reused: int
+    seconds: float
+    path: Path
+    threshold: float
+    unchanged: bool = False
+
+
+def embed_cards(cards: list[Card], encoder: Encoder, *, reuse: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                progress: Progress | None = None, batch: int = 16) -> tuple[np.ndarray, np.ndarray, int]:
+    """Text vectors (one row per card) and situation vectors (card by card) for `cards`.
+
+    `reuse` maps a card's content hash to vectors already computed. Situations are encoded
+    as queries: they are written the way agents type. Returns (text, situations, how many
+    cards were embedded now)."""
+    reuse = reuse or {}
+    hashes = [c.content_hash() for c in cards]
+    text = np.zeros((len(cards), encoder.dim), dtype=np.float32)
+    when: list[np.ndarray] = [np.zeros((0, encoder.dim), dtype=np.float32)] * len(cards)
+    todo = [i for i, h in enumerate(hashes) if h not in reuse]
+    for i, h in enumerate(hashes):
+        if h in reuse:
+            text[i], when[i] = reuse[h]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start: start + batch]
+        text[chunk] = encoder.encode_passages([cards[i].embedding_text() for i in chunk])
+        vectors = encoder.encode_queries([s for i in chunk for s in cards[i].when])
+        pos = 0
+        for i in chunk:
+            when[i] = vectors[pos: pos + len(cards[i].when)]
+            pos += len(cards[i].when)
+        if progress:
+            progress(min(start + batch, len(todo)), len(todo))
+    situations = np.concatenate(when) if when else np.zeros((0, encoder.dim), dtype=np.float32)
+    return text, np.ascontiguousarray(situations, dtype=np.float32), len(todo)
+
+
+def encode_cached(texts: list[str], encoder: Encoder, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Query vectors for `texts`, embedding only those missing from `cache` (text -> vector)."""
+    cache = cache or {}
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    todo = [i for i, text in enumerate(texts) if text not in cache]
+    for i, text in enumerate(texts):
+        if text in cache:
+            out[i] = cache[text]
+    if todo:
+        out[todo] = encoder.encode_queries([texts[i] for i in todo])
+    return out
+
+
+def calibrate_for(scorer: HybridScorer, encoder: Encoder, docs: Docs,
+                  cache: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Any], list[str], np.ndarray]:
+    """Calibrate this index's threshold; also returns the calibration queries and their vectors,
+    which a build keeps so the next incremental build does not embed them again (~100 queries,
+    more than half the time of a one-guide rebuild)."""
+    positives, negatives = docs.situaciones, out_of_scope_queries()
+    vectors = encode_cached(positives + negatives, encoder, cache)
+    result = calibrate(scorer, vectors[: len(positives)], vectors[len(positives):], texts=(positives, negatives))
+    return result, positives + negatives, vectors
+
+
+def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
+    """A calibrated index of the guides as they are now, in memory only.
+
+    Used where the on-disk index may be stale on purpose: `kb check --golden` (does search
+    find what the trainer just wrote?) and `kb eval --model X`. Raises ContentError."""
+    docs = docs or load_docs(docs_dir, root)
+    text, situations, _ = embed_cards(docs.cards, encoder)
+    manifest: dict[str, Any] = {"model": encoder.model_id, "dim": encoder.dim, "count": len(docs.cards),
+                                "calibration": {"threshold": 0.0}}
+    loaded = LoadedIndex(docs_dir, manifest, docs.cards, build_faiss(text, encoder.dim),
+                         build_faiss(situations, encoder.dim))
+    manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs)[0]
+    return loaded
+
+
+def _lock(index_dir: Path, timeout: float, on_wait: Callable[[], None] | None) -> FileLock:
+    lock = FileLock(str(index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait:
+            on_wait()
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise BuildBusy("Otra construcción del índice sigue en curso; inténtalo de nuevo cuando termine.") from None
+    return lock
+
+
+def _unchanged(previous: LoadedIndex | None, fingerprint: str, cards: list[Card], hashes: list[str]) -> bool:
+    return (previous is not None
+            and previous.manifest.get("docs") == fingerprint
+            and previous.manifest.get("kb_version") == __version__
+            and [c.id for c in previous.cards] == [c.id for c in cards]
+            and [previous.manifest["cards"].get(c.id) for c in cards] == hashes)
+
+
+def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path | None = None,
+                progress: Progress | None = None, lock_timeout: float = 600,
+                on_wait: Callable[[], None] | None = None, docs: Docs | None = None) -> BuildReport:
+    """Build the index for `docs_dir` into `index_dir`, reusing unchanged vectors.
+
+    Raises ContentError (with file:line problems) when the guides are broken, and BuildBusy
+    when another build holds the lock longer than `lock_timeout` seconds."""
+    started = time.perf_counter()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(index_dir, lock_timeout, on_wait)
+    try:
+        docs = docs or load_docs(docs_dir, root)
+        cards = docs.cards
+        fingerprint = docs_fingerprint(docs_dir)
+        hashes = [c.content_hash() for c in cards]
+        try:
+            previous: LoadedIndex | None = load_index(index_dir, model_id=encoder.model_id)
+        except IndexProblem:
+            previous = None
+        if previous is not None and _unchanged(previous, fingerprint, cards, hashes):
+            return BuildReport(len(cards), 0, len(cards), time.perf_counter() - started, previous.path,
+                               previous.threshold, unchanged=True)
+        reuse = previous.vectors_by_hash(encoder.dim) if previous is not None else {}
+        text, situations, embedded = embed_cards(cards, encoder, reuse=reuse, progress=progress)
+        text_index, when_index = build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
+        scorer = HybridScorer(cards, text_index, when_index)
+        cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
+        calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
+
+        def write(folder: Path) -> dict[str, Any]:
+            faiss.write_index(text_index, str(folder / "vectors.faiss"))
+            faiss.write_index(when_index, str(folder / "situations.faiss"))
+            write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
+            (folder / CALIBRATION_FILES[0]).write_text(json.dumps(calibration_texts, ensure_ascii=False),
+                                                       encoding="utf-8")
+            faiss.write_index(build_faiss(calibration_vectors, encoder.dim), str(folder / CALIBRATION_FILES[1]))
+            return {
+                "format": FORMAT, "kb_version": __version__, "model": encoder.model_id, "dim": encoder.dim,
+                "count": len(cards), "situations": int(when_index.ntotal), "when_weight": WHEN_WEIGHT,
+                "keyword_weight": KEYWORD_WEIGHT, "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "docs": fingerprint,
+                "cards": {c.id: h for c, h in zip(cards, hashes)}, "calibration": calibration,
+            }
+
+        final = write_build(index_dir, write)
+        return BuildReport(len(cards), embedded, len(cards) - embedded, time.perf_counter() - started, final,
+                           calibration["threshold"])
+    finally:
+        lock.release()

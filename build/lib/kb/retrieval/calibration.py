@@ -1,0 +1,69 @@
+"""Where "no encuentro nada fiable" starts: the low-confidence threshold of one index.
+
+Calibrated at every build on questions we know the answer for: in-scope ones (the
+guides' `situaciones`) and out-of-scope ones shipped with kb (`kb/data/fuera_de_alcance.txt`).
+Never on the eval set, so `kb eval` stays a fair test of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.retrieval.scoring import HybridScorer, best_dense
+
+NEGATIVES_FLAGGED = 0.80
+"""Share of the shipped out-of-scope questions the threshold aims to flag. Measured with 7–8 "Cuándo"
+lines per card (kb eval, 2026-11-25): 0.80 flags 75 % of the eval set's out-of-scope queries and 4.7 %
+of its in-scope ones; 0.85 flags 80 % / 5.9 %; 0.90 flags 85 % / 10.6 %. A wrong "no encuentro nada
+fiable" during a call costs the agent more than a weak card for an off-topic question, so 0.80 stays."""
+MAX_FALSE_FLAG = 0.05
+"""At most this share of the in-scope calibration questions may fall under the threshold."""
+
+OUT_OF_SCOPE_FILE = Path(__file__).resolve().parent.parent / "data" / "fuera_de_alcance.txt"
+
+
+def out_of_scope_queries(path: Path = OUT_OF_SCOPE_FILE) -> list[str]:
+    """The shipped out-of-scope questions (one per line, '#' comments)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def threshold_rule(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """The one threshold rule, for any scorer: flag NEGATIVES_FLAGGED of the negatives, but never
+    more than MAX_FALSE_FLAG of the positives. (Aiming at the negatives first: the positives are
+    written by the same trainers as the cards and score higher than what agents really type, so a
+    threshold set from them alone flags too much.)"""
+    if not len(positives):
+        return 0.0
+    threshold = float(np.quantile(positives, MAX_FALSE_FLAG))
+    if len(negatives):
+        threshold = min(threshold, float(np.quantile(negatives, NEGATIVES_FLAGGED)))
+    return threshold
+
+
+def calibrate(scorer: HybridScorer, positives: np.ndarray, negatives: np.ndarray,
+              texts: tuple[list[str], list[str]] | None = None) -> dict[str, Any]:
+    """Pick the top score under which a query is 'low confidence' (see threshold_rule).
+
+    `texts` (the queries' words) lets the keyword bonus take part in ranking exactly as in search."""
+    def top(vectors: np.ndarray, words: list[str] | None) -> np.ndarray:
+        return np.array([best_dense(scorer.top(vectors[i: i + 1], 3, words[i] if words else None))
+                         for i in range(len(vectors))])
+
+    pos = top(positives, texts[0] if texts else None)
+    neg = top(negatives, texts[1] if texts else None)
+    if not len(pos):
+        return {"threshold": 0.0, "positives": 0, "negatives": int(len(neg)), "neg_flagged": 0.0, "pos_flagged": 0.0}
+    threshold = threshold_rule(pos, neg)
+    return {
+        "threshold": round(threshold, 5),
+        "positives": int(len(pos)),
+        "negatives": int(len(neg)),
+        "pos_flagged": round(float(np.mean(pos < threshold)), 4),
+        "neg_flagged": round(float(np.mean(neg < threshold)), 4) if len(neg) else 0.0,
+    }

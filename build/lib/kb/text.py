@@ -1,0 +1,62 @@
+"""Text shaping shared by search, keyword scoring and evaluation. A leaf: imports nothing from kb.
+
+Why one module: the query an agent types is cleaned once (`clean_query`) and the same
+tokeniser feeds the production keyword bonus and the BM25 baseline, so the two can
+never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_QUERY_CHARS = 500
+"""Longer queries are cut at a word boundary (with a notice to the user)."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
+_WORD = re.compile(r"\w+")
+
+STOPWORDS = frozenset(
+    "a al algo ante con contra de del desde el ella ellas ellos en entre era es esa ese eso esta este esto "
+    "ha han hay la las le les lo los me mi mis muy no nos o para pero por que qué se si sí sin sobre su sus "
+    "te tu tus un una uno unos unas y ya yo".split()
+)
+"""Spanish function words: they say nothing about which card fits."""
+
+EMPTY_QUERY = "Escribe qué está pasando en la llamada, por ejemplo: «el cliente me grita y no me deja hablar»."
+NO_WORDS = ("La consulta no tiene palabras. Describe la situación con palabras, por ejemplo: "
+            "«quiere hablar con mi supervisor».")
+
+
+class CleanError(ValueError):
+    """Nothing searchable is left; `args[0]` is the Spanish reason (kb.search turns it into QueryError)."""
+
+
+def clean_query(text: object, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, list[str]]:
+    """Normalise what the user typed; returns (query, notices). Raises CleanError if nothing is left."""
+    if not isinstance(text, str):
+        raise CleanError("La consulta debe ser texto.")
+    notices: list[str] = []
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise CleanError(EMPTY_QUERY)
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        text = cut.rsplit(" ", 1)[0] if " " in cut[-40:] else cut
+        notices.append(f"La consulta era muy larga: se han usado solo los primeros {len(text)} caracteres.")
+    if not any(ch.isalnum() for ch in text):
+        raise CleanError(NO_WORDS)
+    return text, notices
+
+
+def fold(text: str) -> str:
+    """Lowercase with accents removed: «Atención» and «atencion» are one word for keyword matching."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, accents folded, stopwords dropped: the words keyword scoring looks at."""
+    return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS]
