@@ -35,6 +35,7 @@ class Report:
     worst_cards: list[tuple[str, int, int]] = field(default_factory=list)  # (card id, 👎, 👍)
     by_fase: list[tuple[str, int, int, int]] = field(default_factory=list)  # (fase, searches, 👍, 👎)
     totals: dict[str, int] = field(default_factory=dict)
+    overdue: list[tuple[str, str, str]] = field(default_factory=list)  # (guide, responsable, due date)
 
     def tables(self) -> list[tuple[str, list[str], list[tuple]]]:
         """(title, headers, rows) of every table, in the order they are shown."""
@@ -44,6 +45,7 @@ class Report:
             ("Tarjetas con más 👎", ["tarjeta", "👎", "👍"], self.worst_cards),
             ("Por fase", ["fase", "búsquedas", "👍", "👎"],
              [(FASES.get(f, f), n, u, d) for f, n, u, d in self.by_fase]),
+            ("Guías pendientes de revisión", ["guía", "responsable", "vencía el"], self.overdue),
         ]
 
     def to_markdown(self) -> str:

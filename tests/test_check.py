@@ -198,3 +198,18 @@ def test_report_without_database_is_a_clear_message(tmp_path, monkeypatch):
     assert out.exit_code == 1 and "No existe la base de datos" in out.output
     with pytest.raises(ReportError):
         compute_report(tmp_path / "nada.db")
+
+
+def test_report_lists_guides_overdue_for_review(feedback_db, tmp_path, monkeypatch):
+    root = make_docs(tmp_path / "project", {
+        "guias/al-dia.md": HEAD + BODY,
+        "guias/caducada.md": HEAD.replace("revisado: 2026-11-20", "revisado: 2020-01-01")
+        .replace("revisar_cada: 3650", "revisar_cada: 30") + BODY,
+    })
+    monkeypatch.setenv("KB_HOME", str(root))
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(feedback_db))
+    out = CliRunner().invoke(main, ["report"])
+    assert out.exit_code == 0, out.output
+    section = out.output.split("## Guías pendientes de revisión", 1)[1]
+    assert "| docs/guias/caducada.md | Equipo de pruebas | 2020-01-31 |" in section
+    assert "al-dia" not in section

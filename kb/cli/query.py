@@ -122,8 +122,15 @@ def report(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limi
     """Informe para formadores: consultas frecuentes, huecos de contenido y tarjetas con más 👎."""
     from kb.report import compute_report
 
+    from datetime import date
+
+    from kb.content import read_guides
+    from kb.content.rules import overdue_guides
+
     settings = settings_of(ctx)
-    result = compute_report(db_path or settings.feedback_db, limit)
+    result = compute_report(db_path or settings.database, limit)
+    result.overdue = [(g.rel, str(g.meta.get("responsable", "")), due.isoformat())
+                      for g, due in overdue_guides(read_guides(settings.docs_dir, settings.root), date.today())]
     click.echo(result.to_markdown())
     if csv_path:
         csv_path.write_text(result.to_csv(), encoding="utf-8")

@@ -13,6 +13,7 @@ from kb.content.body import prose_text, split_body
 from kb.content.mkdocs import MkdocsConfig, read_mkdocs
 from kb.content.model import Card, ContentError, Guide, Problem, Section
 from kb.content.parse import read_guide
+from kb.content.rules import review_due
 
 
 def section_card(guide: Guide, section: Section) -> Card | None:
@@ -39,6 +40,7 @@ def section_card(guide: Guide, section: Section) -> Card | None:
         path=f"{guide.site_path}#{section.anchor}",
         source=f"{guide.rel}:{section.line}",
         when=[p.text for p in phrases["when"]],
+        review_due=review_due(guide),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,11 @@ class Card:
     path: str  # site path relative to the site root, with anchor: "guias/x/#anchor"
     source: str  # "docs/guias/x.md:12"
     when: list[str] = field(default_factory=list)  # situations in the agent's words ("Cuándo" block)
+    review_due: str = ""  # ISO date the guide's review falls due ('' when the guide states none)
+
+    def overdue(self, today: date) -> bool:
+        """The guide's review is late: the panel marks the card «pendiente de revisión»."""
+        return bool(self.review_due) and self.review_due < today.isoformat()
 
     def embedding_text(self) -> str:
         """The text the model sees: where the card sits, what it says, and its phrases."""

@@ -138,6 +138,13 @@ def governance_problems(guide: Guide, today: date) -> list[Problem]:
     return problems
 
 
+def review_due(guide: Guide) -> str:
+    """The ISO date the guide's review falls due, or '' when its review keys are missing or wrong."""
+    checked = _as_date(guide.meta.get("revisado"))
+    every = _review_every(guide.meta.get("revisar_cada"))
+    return (checked + timedelta(days=every)).isoformat() if checked and every else ""
+
+
 def overdue_guides(guides: list[Guide], today: date) -> list[tuple[Guide, date]]:
     """Indexed guides whose review is overdue, with the date it fell due, oldest first."""
     due: list[tuple[Guide, date]] = []

@@ -36,7 +36,8 @@ from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
 
-FORMAT = 1
+FORMAT = 2
+"""2: cards carry `review_due`. An index in another format is reported stale, never misread."""
 KEEP_BUILDS = 2
 DATA_FILES = ("vectors.faiss", "situations.faiss", "cards.jsonl")
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
