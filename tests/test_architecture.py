@@ -128,8 +128,14 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
     import sys
     import zipfile
 
+    import shutil
+
+    source = tmp_path / "src"  # setuptools writes build/ next to the sources: keep it out of the checkout
+    shutil.copytree(ROOT / "kb", source / "kb", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+                           "-w", str(tmp_path), str(source)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     wheel = next(tmp_path.glob("kb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -69,8 +69,8 @@ def test_two_near_identical_sections_are_named_as_a_pair(tmp_path, embedder):
     root = make_docs(tmp_path, {"gemelas.md": HEAD + BODY + twin})
     problems = [p for p in lint(load_settings(root), embedder=embedder) if "casi idéntica" in p.message]
     assert len(problems) == 1
-    assert str(problems[0]).startswith("docs/gemelas.md:10: aviso: la sección 'Escuchar sin interrumpir' es casi "
-                                       "idéntica a 'Dejar hablar al cliente' (docs/gemelas.md:22")
+    assert str(problems[0]).startswith("docs/gemelas.md:13: aviso: la sección 'Escuchar sin interrumpir' es casi "
+                                       "idéntica a 'Dejar hablar al cliente' (docs/gemelas.md:25")
 
 
 def test_cli_exit_codes(faulty, monkeypatch):

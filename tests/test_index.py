@@ -160,18 +160,14 @@ def test_damaged_index_is_detected(project, embedder, damage):
     assert "Reconstruye" in caught.value.message
 
 
-def test_large_collections_switch_to_hnsw():
+def test_large_collections_switch_to_hnsw(monkeypatch):
     import numpy as np
 
-    from kb import index as index_module
+    from kb.retrieval import scoring
 
     rng = np.random.default_rng(0)
     small = rng.normal(size=(10, 8)).astype("float32")
     assert build_faiss(small).__class__.__name__ == "IndexFlatIP"
-    old = index_module.HNSW_THRESHOLD
-    index_module.HNSW_THRESHOLD = 5
-    try:
-        hnsw = build_faiss(small / np.linalg.norm(small, axis=1, keepdims=True))
-    finally:
-        index_module.HNSW_THRESHOLD = old
+    monkeypatch.setattr(scoring, "HNSW_THRESHOLD", 5)
+    hnsw = build_faiss(small / np.linalg.norm(small, axis=1, keepdims=True))
     assert hnsw.__class__.__name__ == "IndexHNSWFlat" and hnsw.ntotal == 10
