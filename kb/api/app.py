@@ -36,7 +36,7 @@ Busca en la base de conocimiento de atención al cliente qué hacer y qué decir
 * Las respuestas de `/api/search` son idénticas a `kb search --json`.
 * Todos los errores son JSON `{"detail": "…"}` en español.
 * Si el servidor escucha fuera de esta máquina (`KB_HOST`), todas las rutas menos `/api/health`
-  piden la cabecera `Authorization: Bearer <token>` (se crea con `kb users token NOMBRE`).
+  piden la cabecera `Authorization: Bearer <token>` (un token de cuenta de `KB_USERS_FILE`).
 """
 
 bearer = HTTPBearer(auto_error=False, description="Token de API (solo si el servidor está expuesto en la red).")
@@ -81,8 +81,11 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
     memory = SuggestionMemory()
     state: dict[str, Any] = {"store": store, "accounts": accounts}
 
-    def user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User | None:
-        """On loopback nobody needs a token; exposed on the network every call does."""
+    def user(request: Request,
+             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User | None:
+        """On loopback nobody needs a token; exposed on the network every call does. The caller
+        is kept in `request.state.user` (the feedback's session names it)."""
+        request.state.user = None
         if not settings.exposed:
             return None
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
@@ -91,6 +94,7 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
         found = accounts_.user_for_token(credentials.credentials)
         if found is None:
             raise AuthError("Token no válido.")
+        request.state.user = found
         return found
 
     api = APIRouter(prefix="/api", dependencies=[Depends(user)])
@@ -124,8 +128,9 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
         return result.to_dict(settings, body.conversation_id)
 
     @api.post("/feedback", status_code=201, summary="Valorar un resultado", tags=["valoraciones"])
-    def feedback(body: FeedbackIn, who: Annotated[User | None, Depends(user)]) -> dict[str, int]:
+    def feedback(body: FeedbackIn, request: Request) -> dict[str, int]:
         """Guarda un 👍/👎 como los del panel, con los datos personales sustituidos (kb.redact)."""
+        who: User | None = getattr(request.state, "user", None)
         fase = None
         try:
             cards = {c.id: c for c in searcher().cards}
