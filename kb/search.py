@@ -15,6 +15,7 @@ import numpy as np
 
 from kb.config import Settings, load_settings
 from kb.content import FASES, Card
+from kb.conversation import low_confidence, rank_sentences, split_sentences
 from kb.embedding import Encoder, load_embedder
 from kb.errors import QueryError
 from kb.redact import redact
@@ -24,6 +25,8 @@ from kb.text import MAX_QUERY_CHARS, CleanError
 from kb.text import clean_query as _clean
 
 MAX_K = 50
+LONG_TEXT_CHARS = 200
+"""Above this, text of more than two sentences is scored sentence by sentence (kb.conversation)."""
 
 
 def card_json(card: Card, settings: Settings, score: float | None = None) -> dict[str, Any]:
@@ -118,6 +121,11 @@ class Searcher:
         if fase is not None and fase not in FASES:
             raise QueryError(f"Fase desconocida '{fase}'. Usa una de: {', '.join(FASES)}.")
         k = max(1, min(int(k), MAX_K))
+        sentences = split_sentences(str(query)) if len(text) > LONG_TEXT_CHARS else []
+        if len(sentences) > 2:  # an e-mail or a chat: the problem may be anywhere (kb.conversation)
+            results = rank_sentences(self, sentences, [1.0] * len(sentences), k, fase=fase, tags=tags or ())
+            return SearchResponse(query=text, low_confidence=low_confidence(results, self.threshold),
+                                  results=results, notices=notices)
         vector = self.embedder.encode_queries([text])
         results = self._rank(vector, text, k, fase, set(tags or []))
         low = is_low_confidence([_candidate(r) for r in results], self.threshold)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-MAX_QUERY_CHARS = 500
-"""Longer queries are cut at a word boundary (with a notice to the user)."""
+MAX_QUERY_CHARS = 10_000
+"""Longer queries are cut at a word boundary (with a notice to the user). An e-mail or a chat
+pasted whole fits: text of more than two sentences is scored sentence by sentence."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
 _WORD = re.compile(r"\w+")

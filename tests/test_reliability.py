@@ -25,7 +25,7 @@ from kb.errors import BuildBusy, IndexDamaged
 from kb.feedback import FeedbackStore
 from kb.retrieval.build import build_index
 from kb.retrieval.store import current_path, load_index
-from kb.search import QueryError, Searcher, clean_query
+from kb.search import MAX_QUERY_CHARS, QueryError, Searcher, clean_query
 from tests.conftest import BAD_QUERIES, ROOT, SMALL, make_docs, run_threads, snapshot
 
 # ---------------------------------------------------------------- bad queries
@@ -40,10 +40,10 @@ def test_api_answers_bad_queries_with_a_result_or_a_spanish_message(searcher, na
     except QueryError as exc:
         assert re.search(r"(Escribe|Describe)", str(exc))
         return
-    assert len(response.query) <= 500
+    assert len(response.query) <= MAX_QUERY_CHARS
     assert len(response.results) == 3, "a query with words always gets candidates (maybe low confidence)"
     assert response.query == clean_query(query)[0]
-    if len(query) > 500:
+    if len(query) > MAX_QUERY_CHARS:
         assert response.notices
 
 

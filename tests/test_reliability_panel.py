@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from kb.retrieval.store import current_path
+from kb.text import MAX_QUERY_CHARS
 from tests.conftest import BAD_QUERIES, ROOT
 
 pytestmark = pytest.mark.model  # every panel run loads the model
@@ -38,7 +39,7 @@ def test_bad_queries_never_break_the_panel(built_index, tmp_path, monkeypatch, n
     assert not any("<script>" in value for value in rendered)  # the echo and the cards show it escaped
     if "<script>" in BAD_QUERIES[name]:
         assert any(r"\<script\>" in c.value for c in at.caption if "Resultados para" in c.value)
-    if len(BAD_QUERIES[name]) > 500:
+    if len(BAD_QUERIES[name]) > MAX_QUERY_CHARS:
         assert any("muy larga" in v for v in shown)
 
 

@@ -1,6 +1,6 @@
 """The `kb` command line. Every command is a thin wrapper over a Python function.
 
-    build · search · export · eval · check · report · serve · preview · users · purge
+    build · search · export · eval · check · report · serve · preview · users · purge · api · replay
 
 User-facing failures are `KbError`s (kb.errors); `KbGroup.invoke` is the one place
 they become a red Spanish message and the error's exit code (kb.cli.common.fail),
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from kb.cli import admin, build, query
+from kb.cli import admin, api, build, query
 from kb.cli.common import fail
 from kb.config import load_settings
 from kb.errors import KbError
@@ -37,7 +37,7 @@ def main(ctx: click.Context) -> None:
     ctx.obj = {"settings": load_settings()}
 
 
-for _command in (*build.COMMANDS, *query.COMMANDS, *admin.COMMANDS):
+for _command in (*build.COMMANDS, *query.COMMANDS, *admin.COMMANDS, *api.COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":

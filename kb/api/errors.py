@@ -1,0 +1,131 @@
+"""Every API error is JSON `{"detail": "<español>"}` with the right status, never a traceback.
+
+KbError subclasses map to statuses here (one table), FastAPI's own 422/404/405 get Spanish
+details, and request bodies are capped before any handler reads them (413).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kb.errors import AccountsUnavailable, AuthError, IndexProblem, KbError, ModelError, QueryError, StoreError
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted: a conversation of ~6 pages of text. Larger → 413."""
+TOO_LARGE = f"La petición es demasiado grande: el máximo son {MAX_BODY_BYTES // 1024} KiB."
+INVALID = "La petición no tiene el formato esperado. Revisa los campos indicados en «errores»."
+
+
+class Loading(KbError):
+    """The searcher is still loading (model and index); try again in a few seconds."""
+
+    def __init__(self, message: str = "El índice se está cargando; vuelve a intentarlo en unos segundos.") -> None:
+        super().__init__(message)
+
+
+def status_for(error: KbError) -> int:
+    """The HTTP status of a KbError: the caller's fault (4xx) or ours, for now (503)."""
+    if isinstance(error, QueryError):
+        return 400
+    if isinstance(error, AuthError):
+        return 401
+    if isinstance(error, (Loading, IndexProblem, ModelError, StoreError, AccountsUnavailable)):
+        return 503
+    return 500
+
+
+def _kb_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KbError)
+    headers = {"Retry-After": "5"} if isinstance(exc, Loading) else None
+    return JSONResponse({"detail": exc.message}, status_code=status_for(exc), headers=headers)
+
+
+def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"campo": ".".join(str(p) for p in e.get("loc", ())), "mensaje": str(e.get("msg", "")),
+               "tipo": str(e.get("type", ""))} for e in exc.errors()]
+    return JSONResponse({"detail": INVALID, "errores": errors}, status_code=422)
+
+
+HTTP_DETAILS = {
+    400: "El cuerpo de la petición no es JSON válido en UTF-8.",
+    401: "Falta el token de acceso.",
+    404: "No existe esa dirección.",
+    405: "Ese método no está permitido en esta dirección.",
+}
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
+    return JSONResponse({"detail": detail or HTTP_DETAILS.get(exc.status_code, "La petición no se puede atender.")},
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Error interno del servidor. Revisa el registro de `kb api`."}, status_code=500)
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KbError, _kb_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes with 413, by Content-Length and by what
+    actually arrives (a chunked body has no Content-Length). The body is buffered (≤ limit) and
+    replayed to the app, so a handler never sees a half-read request."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        try:
+            declared = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            declared = 0
+        if declared > self.limit:
+            await _send_json(send, 413, {"detail": TOO_LARGE})
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                await _send_json(send, 413, {"detail": TOO_LARGE})
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+
+async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:
+    body = json.dumps(content, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

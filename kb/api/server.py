@@ -1,0 +1,135 @@
+"""Running the API: in a daemon thread of `kb serve` (sharing its model) or in the foreground (`kb api`).
+
+The model is loaded once per process (kb.embedding caches it), so `kb serve` should create
+ONE `SearcherSlot`, hand it to `create_app`, and start the thread:
+
+    slot = SearcherSlot(settings)
+    slot.load_in_background()
+    handle = start_api_thread(create_app(settings, slot, site_dir=settings.site_dir), settings.host, settings.api_port)
+    ...
+    handle.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from kb.config import Settings
+from kb.errors import KbError
+from kb.search import Searcher
+
+from .errors import Loading
+
+log = logging.getLogger("kb.api")
+WARM_UP = "el cliente está muy enfadado y quiere una solución"
+
+
+class SearcherSlot:
+    """The searcher provider for `create_app`: the loaded Searcher, `Loading` until then, or the
+    KbError that stopped it loading. A newer build on disk is picked up on the next call (the
+    model stays loaded; only the index is re-read)."""
+
+    def __init__(self, settings: Settings, loader: Callable[[Settings], Searcher] = Searcher.load) -> None:
+        self.settings = settings
+        self._loader = loader
+        self._searcher: Searcher | None = None
+        self._error: KbError | None = None
+        self._loading = False
+        self._lock = threading.Lock()
+
+    def load(self) -> Searcher:
+        """Load now (blocking); raises the KbError that prevents it."""
+        with self._lock:
+            self._loading = True
+            try:
+                searcher = self._loader(self.settings)
+                searcher.search(WARM_UP)  # the first encode initialises the model's kernels (seconds)
+                self._searcher, self._error = searcher, None
+                return searcher
+            except KbError as exc:
+                self._searcher, self._error = None, exc
+                raise
+            finally:
+                self._loading = False
+
+    def load_in_background(self) -> threading.Thread:
+        self._loading = True
+
+        def run() -> None:
+            try:
+                self.load()
+            except KbError as exc:
+                log.error("%s", exc.message)
+
+        thread = threading.Thread(target=run, name="kb-api-load", daemon=True)
+        thread.start()
+        return thread
+
+    def __call__(self) -> Searcher:
+        searcher = self._searcher
+        if searcher is not None and searcher.is_current():
+            return searcher
+        if self._loading:
+            raise Loading()
+        if searcher is not None or self._error is not None:
+            return self.load()  # a new build switched the index, or a retry after a failure
+        raise Loading()
+
+
+@dataclass
+class ApiHandle:
+    """A running API server; `stop()` ends it and waits for its thread."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_api_thread(app: FastAPI, host: str, port: int, *, timeout: float = 10.0) -> ApiHandle:
+    """Serve `app` with uvicorn in a daemon thread; returns once it accepts connections.
+    Raises KbError (Spanish) when the port cannot be opened."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="kb-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise KbError(f"No se puede abrir el puerto {port} para la API. Cierra el otro proceso o cambia "
+                          "KB_API_PORT.")
+        time.sleep(0.05)
+    return ApiHandle(server, thread, f"http://{host}:{port}")
+
+
+def run_api(settings: Settings, say: Callable[[str], None] = print) -> None:
+    """`kb api`: load the searcher first (a broken index fails here, with its message), then
+    serve until Ctrl+C. «API lista» is printed only once it really answers."""
+    slot = SearcherSlot(settings)
+    slot.load()
+    from .app import create_app
+
+    site = settings.site_dir if (settings.site_dir / "index.html").is_file() else None
+    app = create_app(settings, slot, site_dir=site)
+    handle = start_api_thread(app, settings.host, settings.api_port)
+    say(f"API lista en {handle.url}/api/ (documentación: {handle.url}/api/docs)")
+    if site is not None:
+        say(f"Sitio con búsqueda del motor: {handle.url}/")
+    try:
+        while handle.thread.is_alive():
+            handle.thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()

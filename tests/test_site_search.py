@@ -1,0 +1,92 @@
+"""The site's header search on kb's engine (docs/javascripts/kb-search.js), in a real Chromium.
+
+One uvicorn app serves the built site and the API on one origin: typing a situation in
+mkdocs-material's search box shows the engine's cards in Material's own result list.
+With the site served as plain static files (no API), the built-in search still answers.
+Drives the Debian chromium through Playwright; never `playwright install`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+SITUATION = "amenaza con ponerlo en twitter"
+EXPECTED_ANCHOR = "amenazas-de-publicarlo-en-redes-sociales"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} no está instalado (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _type_in_header_search(page, text: str) -> None:
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.press_sequentially(text, delay=20)
+
+
+def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, built_index, searcher, built_site):
+    from kb.api import create_app
+    from kb.api.server import start_api_thread
+
+    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1",
+                              _free_port())
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(handle.url + "/")
+        _type_in_header_search(page, SITUATION)
+        first = page.locator(".md-search-result__list li[data-kb-engine] a.md-search-result__link").first
+        first.wait_for(timeout=20_000)
+        assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
+        assert first.get_attribute("href", timeout=1000).startswith(handle.url)  # rebased onto this origin
+        assert "motor de búsqueda" in page.locator(".md-search-result__meta").inner_text() or \
+               "fiable" in page.locator(".md-search-result__meta").inner_text()
+        first.click()
+        page.wait_for_url(f"**#{EXPECTED_ANCHOR}")
+        page.close()
+    finally:
+        handle.stop()
+
+
+def test_builtin_search_still_answers_on_plain_static_files(browser, built_site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_site))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        _type_in_header_search(page, "supervisor")
+        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=20_000)
+        assert page.locator(".md-search-result__list li[data-kb-engine]").count() == 0
+        page.close()
+    finally:
+        server.shutdown()
