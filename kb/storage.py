@@ -147,7 +147,7 @@ def store_error(action: str, exc: BaseException, where: str, *, is_file: bool) -
     hint = ("Revisa la ruta en KB_FEEDBACK_DB y sus permisos." if is_file
             else "Revisa KB_DATABASE_URL y que el servidor esté en marcha.")
     if action == "guardar":
-        return StoreError(f"No se ha podido guardar la valoración en {where} ({detail}). {hint}")
+        return StoreError(f"No se ha podido guardar la valoración en la base de datos {where} ({detail}). {hint}")
     if action == "leer":
         return StoreError(f"No se puede leer la base de datos de valoraciones {where} ({detail}). {hint}")
     return StoreError(f"No se puede abrir la base de datos de valoraciones {where} ({detail}). {hint}")

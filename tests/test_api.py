@@ -8,11 +8,12 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from kb.accounts import AGENT, Accounts
+from kb.accounts import Accounts
 from kb.api import MAX_BODY_BYTES, Loading, create_app
 from kb.cli import main
 from kb.errors import IndexMissing, IndexStale
 from kb.feedback import FeedbackStore
+from kb.identity import AGENT
 
 CARD = "guias/cliente-enfadado#escalar-al-supervisor"
 
@@ -245,7 +246,10 @@ def test_openapi_docs_are_in_spanish(client):
     spec = client.get("/api/openapi.json").json()
     assert spec["info"]["title"] == "API de la base de conocimiento"
     assert {"/api/health", "/api/search", "/api/suggest", "/api/feedback"} <= set(spec["paths"])
-    assert client.get("/api/docs").status_code == 200
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()  # Swagger UI's files come from the package: works offline
+    assert client.get("/api/docs-static/swagger-ui-bundle.js").status_code == 200
 
 
 def test_site_and_api_share_one_origin(built_index, searcher, tmp_path):

@@ -16,14 +16,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
-from kb.accounts import Accounts, User
+from kb.accounts import Accounts
 from kb.config import Settings
 from kb.content import FASES
 from kb.conversation import SuggestionMemory, Turn, suggest
 from kb.errors import AuthError, KbError, QueryError
 from kb.feedback import FeedbackStore
+from kb.identity import User
 from kb.redact import redact
 from kb.search import MAX_K, Searcher
 from kb.text import MAX_QUERY_CHARS
@@ -72,8 +74,10 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
                accounts: Accounts | None = None, site_dir: Path | None = None) -> FastAPI:
     """The API app. `searcher()` returns the loaded Searcher or raises a KbError (kb.api.Loading
     while it loads); with `site_dir`, the built site is served at / from the same origin."""
-    app = FastAPI(title="API de la base de conocimiento", description=DESCRIPTION, version="1",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    # fastapi-offline serves Swagger UI's files itself: the docs page works with no internet access.
+    app = FastAPIOffline(title="API de la base de conocimiento", description=DESCRIPTION, version="1",
+                         docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
+                         static_url="/api/docs-static")
     install_handlers(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(CORSMiddleware, allow_origins=[site_origin(settings.site_url)],
