@@ -59,6 +59,8 @@ class EvalReport:
     ms_per_query: float
     misses: list[dict[str, Any]] = field(default_factory=list)
     registers: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_query: list[dict[str, Any]] = field(default_factory=list)
+    """One row per query (source, register, rank, flagged): what `kb eval --compare` pairs up."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +132,10 @@ def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], fla
         ms_per_query=round(seconds * 1000 / max(1, len(queries)), 2),
         misses=misses,
     )
+    for q, ids, f in zip(queries, ranked, flagged):
+        rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
+        report.per_query.append({"source": q.source, "register": q.register, "in_scope": q.in_scope,
+                                 "rank": rank, "flagged": bool(f)})
     registers = sorted({q.register for q in queries})
     if by_register and len(registers) > 1:
         for name in registers:
