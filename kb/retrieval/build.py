@@ -23,6 +23,7 @@ from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries
+from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import HNSW_THRESHOLD, KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer, build_faiss
 from kb.retrieval.store import (
     CALIBRATION_FILES,
@@ -178,7 +179,8 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
             return {
                 "format": FORMAT, "kb_version": __version__, "model": encoder.model_id, "dim": encoder.dim,
                 "count": len(cards), "situations": int(when_index.ntotal), "when_weight": WHEN_WEIGHT,
-                "keyword_weight": KEYWORD_WEIGHT, "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
+                "keyword_weight": KEYWORD_WEIGHT, "keywords": KEYWORDS_VERSION,
+                "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "docs": fingerprint,
                 "cards": {c.id: h for c, h in zip(cards, hashes)}, "calibration": calibration,
             }

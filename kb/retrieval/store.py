@@ -34,6 +34,7 @@ import numpy as np
 
 from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
+from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
 
 FORMAT = 1
@@ -144,7 +145,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
     checks; without them only integrity is verified."""
     link = current_path(index_dir)
     if not link.exists():
-        raise IndexMissing("No hay índice de búsqueda todavía. Constrúyelo con 'kb build --index-only' (o 'make index').")
+        raise IndexMissing("No hay índice de búsqueda todavía. "
+                           "Constrúyelo con 'kb build --index-only' (o 'make index').")
     path = link.resolve()
     manifest = _read_manifest(path)
     for name in DATA_FILES:
@@ -172,7 +174,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
-    if manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT:
+    if (manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT
+            or manifest.get("keywords") != KEYWORDS_VERSION):
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
