@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.synonyms import Synonyms
 from kb.text import tokenize
 
 COMMON_WORD = 0.25
@@ -35,9 +36,13 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
-def terms(text: str) -> list[str]:
-    """The keyword terms of a text: folded words without stopwords, stemmed."""
-    return [stem(w) for w in tokenize(text)]
+def terms(text: str, synonyms: Synonyms | None = None) -> list[str]:
+    """The keyword terms of a text: folded words without stopwords, variants read as their
+    canonical word (docs/sinonimos.yml), stemmed."""
+    words = tokenize(text)
+    if synonyms is not None:
+        words = synonyms.canonical(words)
+    return [stem(w) for w in words]
 
 
 def bm25_index(docs: list[list[str]]) -> Any:
@@ -61,8 +66,9 @@ def bm25_scores(index: Any, query: list[str], size: int) -> np.ndarray:
 class Keywords:
     """BM25 over each card's text and situations, ignoring stems common to many cards."""
 
-    def __init__(self, texts: list[str]):
-        docs = [terms(text) for text in texts]
+    def __init__(self, texts: list[str], synonyms: Synonyms | None = None):
+        self.synonyms = synonyms
+        docs = [terms(text, synonyms) for text in texts]
         self.size = len(docs)
         self.bm25 = bm25_index(docs)
         df: dict[str, int] = {}
@@ -75,7 +81,7 @@ class Keywords:
 
     def query_terms(self, words: str) -> list[str]:
         """The query's terms that can earn a bonus: known to some card and not common."""
-        return [t for t in terms(words) if t in self.vocabulary and t not in self.common]
+        return [t for t in terms(words, self.synonyms) if t in self.vocabulary and t not in self.common]
 
     def bonus(self, words: str, cards: list[int], weight: float) -> np.ndarray:
         """`weight` × BM25 of `words` for each card in `cards`, relative to the best of them."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from kb.content import Card
 from kb.retrieval.keywords import Keywords
+from kb.synonyms import Synonyms
 
 WHEN_WEIGHT = 0.7
 """Share of the situations in a card's dense score; chosen on the eval set (0.5–0.8 measured)."""
@@ -57,8 +58,9 @@ def best_dense(candidates: list[Candidate]) -> float:
 class HybridScorer:
     """Ranks the cards of one index: FAISS over card texts and over situations, plus keywords."""
 
-    def __init__(self, cards: list[Card], text_index: Any, when_index: Any):
+    def __init__(self, cards: list[Card], text_index: Any, when_index: Any, synonyms: Synonyms | None = None):
         self.cards = cards
+        self.synonyms = synonyms
         self.text_index = text_index
         self.when_index = when_index
         counts = [len(c.when) for c in cards]
@@ -67,7 +69,7 @@ class HybridScorer:
 
     @cached_property
     def keywords(self) -> Keywords:
-        return Keywords([c.embedding_text() + " " + " ".join(c.when) for c in self.cards])
+        return Keywords([c.embedding_text() + " " + " ".join(c.when) for c in self.cards], self.synonyms)
 
     def _dense(self, query: np.ndarray, fetch: int) -> dict[int, float]:
         """Exact dense score of every candidate from either index (missing halves are recomputed)."""

@@ -36,6 +36,7 @@ from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
+from kb.synonyms import SYNONYMS_FILE, from_mapping
 
 FORMAT = 1
 KEEP_BUILDS = 2
@@ -62,7 +63,9 @@ class LoadedIndex:
 
     @cached_property
     def scorer(self) -> HybridScorer:
-        return HybridScorer(self.cards, self.text_index, self.when_index)
+        # The synonyms the index was calibrated with, not the file as it is now.
+        synonyms = from_mapping(self.manifest.get("synonyms") or {})
+        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms)
 
     def vectors_by_hash(self, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """content hash -> (text vector, situation vectors), for a rebuild that reuses them."""
@@ -86,9 +89,11 @@ def sha256_file(path: Path) -> str:
 
 
 def docs_fingerprint(docs_dir: Path) -> str:
-    """Hash of every guide's path and bytes: any edit, addition or removal changes it."""
+    """Hash of every guide's path and bytes, and of the synonym list: any edit, addition or
+    removal changes it (so a new synonym makes the index stale, like a new guide)."""
     digest = hashlib.sha256()
-    for file in sorted(docs_dir.rglob("*.md")):
+    files = sorted(docs_dir.rglob("*.md")) + [f for f in [docs_dir / SYNONYMS_FILE] if f.is_file()]
+    for file in files:
         digest.update(file.relative_to(docs_dir).as_posix().encode())
         try:
             digest.update(file.read_bytes())
