@@ -27,8 +27,8 @@ from kb.embedding import load_embedder
 from kb.errors import UsageError
 from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import out_of_scope_queries, threshold_rule
+from kb.retrieval.keywords import bm25_index, bm25_scores, terms
 from kb.search import Searcher
-from kb.text import tokenize
 
 DEPTH = 10
 
@@ -59,6 +59,8 @@ class EvalReport:
     ms_per_query: float
     misses: list[dict[str, Any]] = field(default_factory=list)
     registers: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_query: list[dict[str, Any]] = field(default_factory=list)
+    """One row per query (source, register, rank, flagged): what `kb eval --compare` pairs up."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +132,10 @@ def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], fla
         ms_per_query=round(seconds * 1000 / max(1, len(queries)), 2),
         misses=misses,
     )
+    for q, ids, f in zip(queries, ranked, flagged):
+        rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
+        report.per_query.append({"source": q.source, "register": q.register, "in_scope": q.in_scope,
+                                 "rank": rank, "flagged": bool(f)})
     registers = sorted({q.register for q in queries})
     if by_register and len(registers) > 1:
         for name in registers:
@@ -155,19 +161,18 @@ def eval_searcher(searcher: Searcher, queries: list[EvalQuery], system: str) -> 
 
 
 class BM25Baseline:
-    """BM25 (rank-bm25) over the same cards, with the same calibration rule as the index."""
+    """BM25 over the same cards, with the same terms (folded, Snowball-stemmed) as the production
+    keyword bonus and the same calibration rule as the index: plain keyword search, done well."""
 
     def __init__(self, cards: list[Card], positives: list[str], negatives: list[str]):
-        from rank_bm25 import BM25Okapi
-
         self.cards = cards
-        self.bm25 = BM25Okapi([tokenize(c.embedding_text()) for c in cards])
+        self.bm25 = bm25_index([terms(c.embedding_text()) for c in cards])
         pos = np.array([self._top1(q) for q in positives]) if positives else np.zeros(0)
         neg = np.array([self._top1(q) for q in negatives]) if negatives else np.zeros(0)
         self.threshold = threshold_rule(pos, neg)
 
     def _scores(self, query: str) -> np.ndarray:
-        return self.bm25.get_scores(tokenize(query))
+        return bm25_scores(self.bm25, terms(query), len(self.cards))
 
     def _top1(self, query: str) -> float:
         scores = self._scores(query)

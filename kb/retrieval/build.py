@@ -23,6 +23,7 @@ from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries
+from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import HNSW_THRESHOLD, KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer, build_faiss
 from kb.retrieval.store import (
     CALIBRATION_FILES,
@@ -34,6 +35,7 @@ from kb.retrieval.store import (
     write_build,
     write_jsonl,
 )
+from kb.synonyms import load_synonyms
 
 Progress = Callable[[int, int], None]
 
@@ -110,7 +112,7 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
     docs = docs or load_docs(docs_dir, root)
     text, situations, _ = embed_cards(docs.cards, encoder)
     manifest: dict[str, Any] = {"model": encoder.model_id, "dim": encoder.dim, "count": len(docs.cards),
-                                "calibration": {"threshold": 0.0}}
+                                "calibration": {"threshold": 0.0}, "synonyms": load_synonyms(docs_dir, root).source}
     loaded = LoadedIndex(docs_dir, manifest, docs.cards, build_faiss(text, encoder.dim),
                          build_faiss(situations, encoder.dim))
     manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs)[0]
@@ -151,6 +153,7 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
     lock = _lock(index_dir, lock_timeout, on_wait)
     try:
         docs = docs or load_docs(docs_dir, root)
+        synonyms = load_synonyms(docs_dir, root)
         cards = docs.cards
         fingerprint = docs_fingerprint(docs_dir)
         hashes = [c.content_hash() for c in cards]
@@ -164,7 +167,7 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
         reuse = previous.vectors_by_hash(encoder.dim) if previous is not None else {}
         text, situations, embedded = embed_cards(cards, encoder, reuse=reuse, progress=progress)
         text_index, when_index = build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
-        scorer = HybridScorer(cards, text_index, when_index)
+        scorer = HybridScorer(cards, text_index, when_index, synonyms)
         cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
         calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
 
@@ -178,9 +181,11 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
             return {
                 "format": FORMAT, "kb_version": __version__, "model": encoder.model_id, "dim": encoder.dim,
                 "count": len(cards), "situations": int(when_index.ntotal), "when_weight": WHEN_WEIGHT,
-                "keyword_weight": KEYWORD_WEIGHT, "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
+                "keyword_weight": KEYWORD_WEIGHT, "keywords": KEYWORDS_VERSION,
+                "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "docs": fingerprint,
                 "cards": {c.id: h for c, h in zip(cards, hashes)}, "calibration": calibration,
+                "synonyms": synonyms.source, "synonyms_hash": synonyms.digest(),
             }
 
         final = write_build(index_dir, write)

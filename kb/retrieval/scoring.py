@@ -21,16 +21,17 @@ import faiss
 import numpy as np
 
 from kb.content import Card
-from kb.text import tokenize
+from kb.retrieval.keywords import Keywords
+from kb.synonyms import Synonyms
 
 WHEN_WEIGHT = 0.7
 """Share of the situations in a card's dense score; chosen on the eval set (0.5–0.8 measured)."""
 KEYWORD_WEIGHT = 0.1
 """Weight of BM25 (normalised to the best candidate) added to the dense score: catches the
 exact words (twitter, jefe, reembolso) that small embedding models blur. Measured on the
-eval set: hit@3 0.741 → 0.824, MRR 0.654 → 0.732 (0.05/0.1/0.15 tried)."""
-COMMON_WORD = 0.25
-"""Words in more than this share of the cards ("cliente", "llamada") get no keyword bonus."""
+eval set: hit@3 0.741 → 0.824, MRR 0.654 → 0.732 (0.05/0.1/0.15 tried). Re-checked with stems and
+synonyms (2026-11-26, 247 queries): WHEN_WEIGHT 0.6/0.7/0.8 × KEYWORD_WEIGHT 0.05–0.2 all within noise
+(best MRR 0.799 vs 0.792, McNemar p ≥ 0.75), so both stay."""
 CONFIDENCE_TOP = 3
 """Confidence is the best dense score among this many top results (what an agent looks at)."""
 
@@ -56,36 +57,12 @@ def best_dense(candidates: list[Candidate]) -> float:
     return max((c.dense for c in candidates[:CONFIDENCE_TOP]), default=0.0)
 
 
-class Keywords:
-    """BM25 over each card's text and situations, ignoring words common to many cards."""
-
-    def __init__(self, cards: list[Card]):
-        from rank_bm25 import BM25Okapi
-
-        docs = [tokenize(c.embedding_text() + " " + " ".join(c.when)) for c in cards]
-        self.bm25 = BM25Okapi(docs) if docs else None
-        df: dict[str, int] = {}
-        for doc in docs:
-            for word in set(doc):
-                df[word] = df.get(word, 0) + 1
-        # Max-normalisation would hand one card the whole bonus for a word every card has.
-        self.common = {w for w, n in df.items() if n > COMMON_WORD * len(docs)}
-
-    def bonus(self, words: str, cards: list[int]) -> np.ndarray:
-        """KEYWORD_WEIGHT × BM25 of `words` for each card, relative to the best of them."""
-        terms = [t for t in tokenize(words) if t not in self.common]
-        if self.bm25 is None or not terms or not cards:
-            return np.zeros(len(cards))
-        scores = np.asarray(self.bm25.get_batch_scores(terms, cards), dtype=float)
-        top = float(np.max(scores))
-        return KEYWORD_WEIGHT * scores / top if top > 0 else np.zeros(len(cards))
-
-
 class HybridScorer:
     """Ranks the cards of one index: FAISS over card texts and over situations, plus keywords."""
 
-    def __init__(self, cards: list[Card], text_index: Any, when_index: Any):
+    def __init__(self, cards: list[Card], text_index: Any, when_index: Any, synonyms: Synonyms | None = None):
         self.cards = cards
+        self.synonyms = synonyms
         self.text_index = text_index
         self.when_index = when_index
         counts = [len(c.when) for c in cards]
@@ -94,7 +71,7 @@ class HybridScorer:
 
     @cached_property
     def keywords(self) -> Keywords:
-        return Keywords(self.cards)
+        return Keywords([c.embedding_text() + " " + " ".join(c.when) for c in self.cards], self.synonyms)
 
     def _dense(self, query: np.ndarray, fetch: int) -> dict[int, float]:
         """Exact dense score of every candidate from either index (missing halves are recomputed)."""
@@ -133,7 +110,7 @@ class HybridScorer:
             return []
         dense = self._dense(query, min(total, max(n * 4, 50)))
         ids = list(dense)
-        bonus = self.keywords.bonus(words, ids) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
+        bonus = self.keywords.bonus(words, ids, KEYWORD_WEIGHT) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
         ranked = sorted((Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)),
                         key=lambda cand: -cand.score)
         return ranked[:n]

@@ -34,7 +34,9 @@ import numpy as np
 
 from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
+from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
+from kb.synonyms import SYNONYMS_FILE, from_mapping
 
 FORMAT = 2
 """2: cards carry `review_due`. An index in another format is reported stale, never misread."""
@@ -62,7 +64,9 @@ class LoadedIndex:
 
     @cached_property
     def scorer(self) -> HybridScorer:
-        return HybridScorer(self.cards, self.text_index, self.when_index)
+        # The synonyms the index was calibrated with, not the file as it is now.
+        synonyms = from_mapping(self.manifest.get("synonyms") or {})
+        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms)
 
     def vectors_by_hash(self, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """content hash -> (text vector, situation vectors), for a rebuild that reuses them."""
@@ -86,9 +90,11 @@ def sha256_file(path: Path) -> str:
 
 
 def docs_fingerprint(docs_dir: Path) -> str:
-    """Hash of every guide's path and bytes: any edit, addition or removal changes it."""
+    """Hash of every guide's path and bytes, and of the synonym list: any edit, addition or
+    removal changes it (so a new synonym makes the index stale, like a new guide)."""
     digest = hashlib.sha256()
-    for file in sorted(docs_dir.rglob("*.md")):
+    files = sorted(docs_dir.rglob("*.md")) + [f for f in [docs_dir / SYNONYMS_FILE] if f.is_file()]
+    for file in files:
         digest.update(file.relative_to(docs_dir).as_posix().encode())
         try:
             digest.update(file.read_bytes())
@@ -145,7 +151,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
     checks; without them only integrity is verified."""
     link = current_path(index_dir)
     if not link.exists():
-        raise IndexMissing("No hay índice de búsqueda todavía. Constrúyelo con 'kb build --index-only' (o 'make index').")
+        raise IndexMissing("No hay índice de búsqueda todavía. "
+                           "Constrúyelo con 'kb build --index-only' (o 'make index').")
     path = link.resolve()
     manifest = _read_manifest(path)
     for name in DATA_FILES:
@@ -173,7 +180,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
-    if manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT:
+    if (manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT
+            or manifest.get("keywords") != KEYWORDS_VERSION):
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
