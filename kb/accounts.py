@@ -61,7 +61,8 @@ FILE_VERSION = 1
 BAD_LOGIN = "Usuario o contraseña incorrectos."
 TOKEN_PREFIX = "kb_"
 
-_DUMMY_PASSWORD = "contraseña-de-relleno-para-igualar-tiempos"
+_DUMMY_PASSWORD = secrets.token_urlsafe(24)
+"""Verified against for unknown names, so they cost as much time as a wrong password."""
 
 
 # --------------------------------------------------------------------------- accounts

@@ -311,8 +311,10 @@ def test_no_secrets_in_the_repository():
         path = ROOT / name
         if path.suffix in {".png", ".faiss"} or not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8", errors="ignore")
-        if name != "tests/test_reliability.py" and SECRET.search(text):
+        lines = path.read_text(encoding="utf-8", errors="ignore").splitlines()
+        # detect-secrets' convention: a line that says so on purpose holds no secret (a test fixture).
+        if name != "tests/test_reliability.py" and any(
+                SECRET.search(line) and "pragma: allowlist secret" not in line for line in lines):
             hits.append(name)
     assert hits == []
 
