@@ -130,7 +130,7 @@ def suggested_situations(liked: Iterable[tuple[str, str]], cards: Mapping[str, C
             continue
         counts[key] += 1
         spelling.setdefault(key, " ".join(query.split()))
-    return [Suggestion(card_id, spelling[key], n)
+    return [Suggestion(key[0], spelling[key], n)
             for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
