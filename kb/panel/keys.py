@@ -19,7 +19,8 @@ div[data-testid="InputInstructions"] {display: none;}
 [data-testid="stAppDeployButton"], [data-testid="stMainMenu"] {display: none;}
 .st-key-quick [data-testid="stButton"] button {min-height: 2rem; padding: .1rem .5rem;}
 [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] {gap: .6rem;}
-.st-key-quick, .st-key-quick [data-testid="stVerticalBlock"], .st-key-quick [data-testid="stHorizontalBlock"] {gap: .35rem;}
+.st-key-quick, .st-key-quick [data-testid="stVerticalBlock"],
+.st-key-quick [data-testid="stHorizontalBlock"] {gap: .35rem;}
 .st-key-card-1, .st-key-card-1 [data-testid="stVerticalBlock"] {gap: .3rem;}
 .st-key-card-1 {padding: .5rem .9rem !important;}
 .st-key-card-1 [data-testid="stMarkdownContainer"] p {margin-bottom: .2rem;}
