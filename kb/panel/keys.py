@@ -15,7 +15,7 @@ HINT = "Atajos: / buscar · Alt+1, Alt+2, Alt+3 copian la primera frase del resu
 STYLE = """<style>
 .block-container {max-width: 900px; padding-top: 3.6rem; padding-bottom: 1rem;}
 div[data-testid="InputInstructions"] {display: none;}
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {color: #5c5f66 !important;}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {color: #5c5f66 !important; opacity: 1;}
 [data-testid="stAppDeployButton"], [data-testid="stMainMenu"] {display: none;}
 .st-key-quick [data-testid="stButton"] button {min-height: 2rem; padding: .1rem .5rem;}
 [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"] {gap: .6rem;}
