@@ -25,6 +25,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+	npm ci --no-audit --no-fund --silent  # axe-core for the accessibility tests (package-lock.json)
 
 index: install
 	$(KB) build --index-only

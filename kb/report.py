@@ -10,8 +10,6 @@ top_queries, gaps, worst_cards, by_fase, totals; to_markdown, to_csv) is stable.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kb.content import FASES
+from kb.csvsafe import to_csv
 from kb.errors import StoreError
 from kb.feedback import FeedbackStore
 from kb.storage import feedback, is_url, searches, select_since
@@ -68,14 +67,12 @@ class Report:
         return "\n".join(out) + "\n"
 
     def to_csv(self) -> str:
-        """One CSV with a 'tabla' column so every table fits in one file (opens in a spreadsheet)."""
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["tabla", "clave", "valor1", "valor2", "valor3"])
-        for title, _, rows in self.tables():
-            for row in rows:
-                writer.writerow([title, *row])
-        return buf.getvalue()
+        """One CSV with a 'tabla' column so every table fits in one file (opens in a spreadsheet).
+
+        Written by kb.csvsafe: queries are typed by agents, so a cell like «=HYPERLINK(…)» is
+        neutralised before a trainer's spreadsheet could run it, and a BOM keeps «ñ» intact."""
+        return to_csv(["tabla", "clave", "valor1", "valor2", "valor3"],
+                      [[title, *row] for title, _, rows in self.tables() for row in rows])
 
 
 def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, remember, tip_text
+from kb.accounts import TRAINER, Session, User
+from kb.feedback import FeedbackStore
+from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, phrase_html, phrases_html, remember, tip_text
+from kb.search import Searcher
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model  # every panel run loads the model
@@ -33,7 +38,13 @@ def search(at: AppTest, text: str) -> AppTest:
 
 
 def headings(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if m.value.startswith("**") and ". " in m.value[:6]]
+    """Titles of the result cards: the best card's heading and the labels of the compact ones."""
+    best = [m.value for m in at.markdown if m.value.startswith("**") and ". " in m.value[:6]]
+    return best + [e.label for e in at.expander if e.label.startswith("**") and ". " in e.label[:6]]
+
+
+def shown_html(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
 
 
 def test_empty_panel_shows_the_box_quick_buttons_and_no_results(app):
@@ -47,9 +58,22 @@ def test_a_search_shows_three_cards_with_phrases_and_links(app):
     at = search(app, "el cliente me grita y no me deja hablar")
     assert len(headings(at)) == 3
     assert "interrumpir" in headings(at)[0].lower() or "interrumpir" in headings(at)[1].lower()
-    assert any("✔ Decir" in m.value for m in at.markdown)
-    assert any("✘ Evitar" in m.value for m in at.markdown)
-    assert len(at.code) >= 2  # each "Decir" phrase in a copyable block
+    shown = shown_html(at)
+    assert "✔ Decir" in shown and "✘ Evitar" in shown
+    assert shown.count('class="kb-copy"') >= 2  # each "Decir" phrase with its copy button, as text
+    assert not at.code
+
+
+def test_result_1_is_open_and_results_2_3_are_compact(app):
+    at = search(app, "el cliente me grita y no me deja hablar")
+    assert [e.label[:3] for e in at.expander if e.label.startswith("**")] == ["**2", "**3"]
+    assert not any(e.proto.expanded for e in at.expander if e.label.startswith("**"))
+
+
+def test_echo_shows_the_query_as_searched_escaped(app):
+    at = search(app, "<b>me grita</b>")
+    echo = next(h.proto.body for h in at.get("html") if "Resultados para" in h.proto.body)
+    assert "&lt;b&gt;me grita&lt;/b&gt;" in echo and "<b>" not in echo
 
 
 def test_quick_button_runs_its_search(app):
@@ -62,8 +86,8 @@ def test_quick_button_runs_its_search(app):
 def test_fase_filter_restricts_the_cards(app):
     app.selectbox(key="fase").select("Autocuidado")
     at = search(app, "el cliente está muy enfadado")
-    badges = [m.value for m in at.markdown if "-badge[" in m.value]
-    assert badges and all("Autocuidado" in b for b in badges)
+    assert len(headings(at)) >= 1
+    assert all("Autocuidado" in h for h in headings(at))
 
 
 def test_empty_input_asks_for_words_instead_of_failing(app):
@@ -103,33 +127,96 @@ def test_recent_searches_can_be_run_again(app):
     assert [b.label for b in recent] == ["quiere un reembolso", "me insulta"]
 
 
-def test_missing_index_is_a_notice_with_a_rebuild_button(tmp_path, monkeypatch):
+def as_trainer(at: AppTest) -> AppTest:
+    """Signed in as a trainer (the session a successful sign-in leaves; sign-in itself: test_panel_auth)."""
+    at.session_state["kb_session"] = Session(User("lucia", TRAINER, datetime.now(UTC)), time.time())
+    return at.run()
+
+
+def test_missing_index_is_a_notice_with_a_rebuild_button_for_trainers(tmp_path, monkeypatch):
     monkeypatch.setenv("KB_INDEX", str(tmp_path / "vacio"))
     monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "feedback.db"))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = as_trainer(AppTest.from_file(APP, default_timeout=120).run())
     assert not at.exception
     assert any("No hay índice" in e.value for e in at.error)
-    at = at.button(key="rebuild").click().run()
+    at = at.button(key="rebuild").click().run(timeout=900)  # embeds every card: minutes on a busy machine
     assert not at.exception and not at.error
     assert (tmp_path / "vacio" / "current").exists()
+    store = FeedbackStore(tmp_path / "feedback.db")
+    assert [(r["who"], r["action"]) for r in store.audit_rows()] == [("lucia", "reconstrucción del índice")]
+    store.close()
+
+
+def trainers_page() -> AppTest:
+    at = as_trainer(AppTest.from_file(APP, default_timeout=120).run())
+    at.switch_page("kb/panel/trainers.py").run()
+    assert not at.exception
+    return at
+
+
+def table(at: AppTest, column: str):
+    """The dataframe on the page that has `column`."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
 
 
 def test_trainers_page_shows_the_report(app, tmp_path):
     search(app, "receta de paella")
     search(app, "me grita")
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("kb/panel/trainers.py").run()
-    assert not at.exception
+    at = trainers_page()
     assert any(m.label == "Búsquedas" and m.value == "2" for m in at.metric)
     assert any(m.label == "Sin resultado fiable" and m.value == "1" for m in at.metric)
-    assert len(at.dataframe) >= 2  # frequent queries and content gaps
+    assert table(at, "ejemplos").shape[0] == 1 and table(at, "consulta").shape[0] == 2
+
+
+@pytest.fixture
+def history(app, built_index, tmp_path):
+    """A store with gaps (two meanings), a 👍 on a card for a new wording, a 👎 comment, and one old search."""
+    searcher = Searcher.load(built_index)
+    card = searcher.cards[0]
+    store = FeedbackStore(tmp_path / "feedback.db")
+    for query in ["receta de paella", "receta de paella valenciana", "cómo se hace una paella",
+                  "qué tiempo hará mañana"]:
+        store.record_search(query, low_confidence=True)
+    store.record_vote("me chilla sin parar", card.id, 1, 0.9, 1)
+    bad = store.record_vote("quiere un reembolso", card.id, 1, 0.8, -1)
+    store.add_comment(bad, "le falta qué hacer si insiste")
+    store.close()
+    return card
+
+
+def test_trainers_page_groups_gaps_lists_comments_and_suggests_situations(history):
+    at = trainers_page()
+    groups = table(at, "ejemplos")
+    assert list(groups["búsquedas"]) == [3, 1]
+    assert groups["ejemplos"][0].count(" · ") == 2 and "paella" in groups["ejemplos"][0]
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "le falta qué hacer si insiste" in shown and history.source in shown
+    assert settings_url(history) in shown  # card titles link to their section on the site
+    assert any(c.value == "- me chilla sin parar" for c in at.code)  # proposed, ready to copy
+
+
+def test_trainers_page_date_range(history, tmp_path, monkeypatch):
+    at = trainers_page()
+    assert at.segmented_control[0].proto.default == [1]  # 30 días
+    with sqlite3.connect(tmp_path / "feedback.db") as conn:  # every row 20 days old
+        old = (datetime.now(UTC) - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        conn.execute("UPDATE searches SET created_at = ?", (old,))
+        conn.execute("UPDATE feedback SET created_at = ?", (old,))
+    at = trainers_page()
+    assert any(m.label == "Búsquedas" and m.value == "4" for m in at.metric)
+    at.segmented_control[0].set_value("7 días").run()
+    assert not at.metric and any("Todavía no hay búsquedas" in i.value for i in at.info)
+
+
+def settings_url(card) -> str:
+    from kb.config import load_settings
+
+    return load_settings().url_for(card.path)
 
 
 def test_trainers_page_without_searches_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "nada.db"))
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("kb/panel/trainers.py").run()
-    assert not at.exception
+    at = trainers_page()
     assert any("Todavía no hay búsquedas" in i.value for i in at.info)
 
 
@@ -144,7 +231,7 @@ def test_guides_changed_since_the_build_keeps_searching_and_offers_a_rebuild(bui
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception and not at.error
     assert any("desactualizado" in w.value for w in at.warning)
-    assert any(b.key == "rebuild" for b in at.button)
+    assert any("formador" in c.value for c in at.caption)  # the rebuild button: test_panel_auth
     at = search(at, "quiere hablar con mi jefe")
     assert len(headings(at)) == 3
 
@@ -176,3 +263,11 @@ def test_recent_list_keeps_order_without_duplicates():
 
 def test_fase_labels_map_back_to_keys():
     assert fase_key("Solución") == "solucion" and fase_key("Todas las fases") is None
+
+
+def test_phrases_are_escaped_text_with_slots_highlighted_and_brackets_copied():
+    assert phrase_html("Se lo envío el [día] <b>x</b>") == (
+        'Se lo envío el <span class="kb-slot">[día]</span> &lt;b&gt;x&lt;/b&gt;')
+    block = phrases_html(2, ['Le devuelvo [importe autorizado] "ya"'], ["<script>"])
+    assert 'data-kb-copy="Le devuelvo [importe autorizado] &quot;ya&quot;"' in block
+    assert 'data-kb-rank="2" data-kb-first="1"' in block and "&lt;script&gt;" in block and "<script>" not in block

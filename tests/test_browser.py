@@ -5,9 +5,10 @@ over a snapshot of docs/ taken when the module starts (the writers keep editing 
 real guides; a snapshot keeps the index from going stale mid-run). Drives the
 Debian chromium through Playwright; never `playwright install`.
 
-Artifacts go to test-artifacts/: screenshots and browser_timing.json (Enter → results,
-p50/p95 over 20 warm queries). With KB_README_SCREENSHOTS=1 the two README pictures
-are also written to docs/img/ (panel-busqueda.png and panel-sin-resultados.png).
+Artifacts go to test-artifacts/: screenshots, browser_timing.json (Enter → results,
+p50/p95 over 20 warm queries) and axe.json (WCAG 2.1 A/AA violations per page, axe-core
+from node_modules: `npm ci`). With KB_README_SCREENSHOTS=1 the three README pictures are
+also written to docs/img/ (panel-busqueda.png, panel-sin-resultados.png, panel-formadores.png).
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
+from kb.accounts import AGENT, TRAINER, Accounts
+from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 
 pytestmark = pytest.mark.browser
@@ -38,7 +42,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 README_IMAGES = ROOT / "docs" / "img"
-VIEWPORT = {"width": 900, "height": 1000}  # the panel sits beside a softphone
+VIEWPORT = {"width": 900, "height": 700}  # the panel sits beside a softphone: everything at one glance
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PASSWORD = "clave-larga-de-prueba"
 SEARCH_BOX = "¿Qué está pasando en la llamada?"
 
 QUERY = "el cliente me grita y no me deja hablar"
@@ -92,6 +99,7 @@ def snapshot_project(tmp: Path) -> Path:
     shutil.copytree(ROOT / "docs", tmp / "docs", ignore=shutil.ignore_patterns("img"))
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     config = config.replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
+    config = config.replace("custom_dir: overrides", f"custom_dir: {ROOT / 'overrides'}")
     (tmp / "mkdocs.yml").write_text(config, encoding="utf-8")
     return tmp
 
@@ -116,6 +124,9 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("panel")
     project = snapshot_project(tmp / "project")
     site_dir, index_dir, db = tmp / "site", tmp / "index", tmp / "feedback.db"
+    users = Accounts(tmp / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    users.add("lucia", PASSWORD, TRAINER)
+    users.add("ana", PASSWORD, AGENT)
     build_site_into(settings.with_(root=project, docs_dir=project / "docs"), site_dir)
     build_index(project / "docs", index_dir, embedder, root=project)
 
@@ -125,7 +136,7 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
                            site_url=site_url, host="127.0.0.1", site_port=site_port, panel_port=panel_port)
     server = start_site_server(local)
     env = dict(os.environ, KB_INDEX=str(index_dir), KB_FEEDBACK_DB=str(db), KB_SITE_URL=site_url,
-               KB_DOCS=str(project / "docs"), KB_HOST="127.0.0.1")
+               KB_DOCS=str(project / "docs"), KB_HOST="127.0.0.1", KB_USERS_FILE=str(tmp / "users.json"))
     log = tmp / "streamlit.log"
     with open(log, "w") as out:
         panel = subprocess.Popen(streamlit_command(local, panel_port), cwd=ROOT, env=env, stdout=out,
@@ -136,6 +147,7 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
         yield {
             "panel_url": f"http://127.0.0.1:{panel_port}/",
             "site_url": site_url,
+            "site_dir": site_dir,
             "db": db,
             "searcher": Searcher.load(local),
             "log": log,
@@ -162,7 +174,7 @@ def browser(chromium_path):
 @pytest.fixture(scope="module")
 def page(browser, stack):
     """One panel tab for the module, loaded once (the model is warm after the first search)."""
-    context = browser.new_context(viewport=VIEWPORT, locale="es-ES")
+    context = browser.new_context(viewport=VIEWPORT, locale="es-ES", permissions=["clipboard-read", "clipboard-write"])
     tab = context.new_page()
     tab.set_default_timeout(20_000)
     tab.goto(stack["panel_url"])
@@ -259,6 +271,39 @@ def screenshot(page, name: str, readme: str | None = None) -> None:
         shutil.copyfile(ARTIFACTS / name, README_IMAGES / readme)
 
 
+AXE_RUN = """async (tags) => {
+    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+    return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                        nodes: v.nodes.map(n => n.target.join(' '))}));
+}"""
+AXE_RESULTS: dict[str, int] = {}
+
+
+def axe_violations(page, name: str) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now (recorded in test-artifacts/axe.json)."""
+    if not AXE.is_file():
+        pytest.fail(f"No está {AXE}: ejecuta `npm ci` (lo hace `make test`).")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found = page.evaluate(AXE_RUN, AXE_TAGS)
+    AXE_RESULTS[name] = sum(len(v["nodes"]) for v in found)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "axe.json").write_text(json.dumps(AXE_RESULTS, indent=1, ensure_ascii=False), encoding="utf-8")
+    return found
+
+
+def box_of(locator) -> dict:
+    box = locator.bounding_box()
+    assert box is not None, f"{locator} no está en pantalla"
+    return box
+
+
+def in_first_screen(locator) -> bool:
+    """Entirely inside the 900 × 700 viewport with the page scrolled to the top."""
+    box = box_of(locator)
+    return box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"]
+
+
 # ---------------------------------------------------------------- tests (in order: one tab, warm)
 
 
@@ -268,6 +313,12 @@ def test_search_box_has_focus_on_load(page):
         "label => document.activeElement && document.activeElement.getAttribute('aria-label') === label",
         arg=SEARCH_BOX, timeout=90_000,
     )
+
+
+def test_empty_panel_has_no_accessibility_violations(page):
+    page.locator(".kb-echo").wait_for()
+    page.evaluate("() => { window.__kbBoxY = document.querySelector('input[aria-label]').getBoundingClientRect().y; }")
+    assert axe_violations(page, "panel (vacío)") == []
 
 
 def test_enter_shows_the_cards_and_their_phrases(page, stack):
@@ -284,6 +335,49 @@ def test_enter_shows_the_cards_and_their_phrases(page, stack):
         dump(page, "panel-busqueda")
         raise
     screenshot(page, "panel-busqueda.png", readme="panel-busqueda.png")
+
+
+def test_one_glance_at_900_by_700(page, stack):
+    """Without scrolling: the three titles, the best card's tip and its first two Decir phrases;
+    the search box has not moved since the empty panel."""
+    response = stack["searcher"].search(QUERY, 3)
+    top = response.results[0].card
+    page.evaluate("() => document.querySelectorAll('[data-testid=stMain]').forEach(el => el.scrollTo(0, 0))")
+    best = page.locator(".st-key-card-1")
+    titles = [best.get_by_text(f"1. {section(response.results[0].card)}").first]
+    titles += [page.locator("[data-testid=stExpander] summary").filter(has_text=f"{r.rank}. {section(r.card)}").first
+               for r in response.results[1:]]
+    phrases = best.locator(".kb-phrase")
+    seen = {"titles": [box_of(t) for t in titles], "phrases": [box_of(phrases.nth(i)) for i in range(2)]}
+    tip = best.get_by_text(tip_text(top)[:40]).first
+    seen["tip"] = box_of(tip)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "one_glance.json").write_text(json.dumps(seen, indent=1), encoding="utf-8")
+    assert all(in_first_screen(t) for t in titles), seen
+    assert in_first_screen(tip) and in_first_screen(phrases.nth(0)) and in_first_screen(phrases.nth(1)), seen
+    assert phrases.nth(0).inner_text().startswith(top.say[0][:20])
+    box_y = page.evaluate("() => document.querySelector('input[aria-label]').getBoundingClientRect().y")
+    assert box_y == page.evaluate("() => window.__kbBoxY"), "la caja de búsqueda se ha movido al llegar resultados"
+    assert page.locator("[data-testid=stExpander] details[open]").count() == 0  # 2 and 3 compact
+
+
+def test_keyboard_shortcuts_focus_the_box_and_copy_phrases(page, stack):
+    response = stack["searcher"].search(QUERY, 3)
+    page.locator(".kb-echo").click()
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == SEARCH_BOX
+    expect(page.get_by_text("Alt+1").first).to_be_visible()  # the hint
+    for result in response.results:
+        if not result.card.say:
+            continue
+        page.keyboard.press(f"Alt+{result.rank}")
+        page.wait_for_function("t => window.__kbCopied === t", arg=result.card.say[0], timeout=3_000)
+    page.locator(".kb-copy").first.click()
+    page.wait_for_function("t => window.__kbCopied === t", arg=response.results[0].card.say[0], timeout=3_000)
+
+
+def test_results_have_no_accessibility_violations(page):
+    assert axe_violations(page, "panel (resultados)") == []
 
 
 def test_link_opens_the_exact_section_of_the_site(page, stack):
@@ -306,7 +400,7 @@ def test_link_opens_the_exact_section_of_the_site(page, stack):
 
 def test_thumbs_up_is_stored_in_sqlite(page, stack):
     top = stack["searcher"].search(QUERY, 3).results[0]
-    page.get_by_role("button", name="👍").first.click()
+    page.get_by_role("button", name="👍 Útil").first.click()
     deadline = time.monotonic() + 15
     rows = []
     while time.monotonic() < deadline and not rows:
@@ -329,6 +423,7 @@ def test_low_confidence_is_honest(page, stack):
     expect(page.get_by_text("No encuentro nada fiable").first).to_be_visible()
     assert page.get_by_role("link", name=re.compile("Ver guía completa")).count() == 0
     screenshot(page, "panel-sin-resultados.png", readme="panel-sin-resultados.png")
+    assert axe_violations(page, "panel (poca confianza)") == []
 
 
 def test_typed_markup_is_shown_as_text(page):
@@ -360,3 +455,59 @@ def test_enter_to_results_timing(page, stack):
     }, indent=1), encoding="utf-8")
     print(f"\nEnter → resultados en el navegador ({len(times)} consultas): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     assert p95 < 5_000
+
+
+# ---------------------------------------------------------------- site, sign-in (own tabs)
+
+
+def test_every_site_page_has_no_accessibility_violations(browser, stack):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
+    tab = context.new_page()
+    pages = sorted(p.relative_to(stack["site_dir"]).as_posix() for p in stack["site_dir"].rglob("*.html"))
+    failing = {}
+    for rel in pages:
+        tab.goto(stack["site_url"] + rel)
+        found = axe_violations(tab, f"sitio: {rel}")
+        if found:
+            failing[rel] = found
+    context.close()
+    assert len(pages) >= 10 and failing == {}
+
+
+def trainers_tab(browser, stack, name: str | None):
+    context = browser.new_context(viewport={"width": 900, "height": 1000}, locale="es-ES")
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(stack["panel_url"] + "formadores")
+    tab.get_by_label("Usuario").wait_for()
+    if name:
+        tab.get_by_label("Usuario").fill(name)
+        tab.get_by_label("Contraseña").fill(PASSWORD)
+        tab.get_by_role("button", name="Entrar").click()
+        tab.get_by_text("Sesión iniciada").wait_for()
+    return context, tab
+
+
+def test_anonymous_visitor_to_formadores_sees_only_the_form(browser, stack):
+    context, tab = trainers_tab(browser, stack, None)
+    expect(tab.get_by_text("Iniciar sesión").first).to_be_visible()
+    assert tab.get_by_text("Lo que buscan los agentes").count() == 0
+    assert tab.get_by_role("button", name="Descargar CSV").count() == 0
+    assert axe_violations(tab, "formadores (sin sesión)") == []
+    context.close()
+
+
+def test_an_agent_does_not_see_the_report(browser, stack):
+    context, tab = trainers_tab(browser, stack, "ana")
+    expect(tab.get_by_text("solo para el rol").first).to_be_visible()
+    assert tab.get_by_text("Lo que buscan los agentes").count() == 0
+    context.close()
+
+
+def test_a_trainer_sees_the_report(browser, stack):
+    context, tab = trainers_tab(browser, stack, "lucia")
+    expect(tab.get_by_text("Lo que buscan los agentes").first).to_be_visible()
+    expect(tab.get_by_text("Registro de auditoría").first).to_be_visible(timeout=60_000)  # after the gap grouping
+    tab.wait_for_timeout(1_000)  # charts and tables settle
+    screenshot(tab, "panel-formadores.png", readme="panel-formadores.png")
+    context.close()

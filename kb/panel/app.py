@@ -1,4 +1,8 @@
-"""The panel's entry: page set-up and navigation between the agents' and the trainers' pages."""
+"""The panel's entry: page set-up and navigation between the agents' and the trainers' pages.
+
+Both pages are always in the navigation (so `/formadores` keeps its URL); each page decides
+who may see it (kb.panel.auth), so no page is ever open by accident.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 from kb.panel import agents
+from kb.panel.keys import STYLE
 
 TRAINERS_PAGE = Path(__file__).resolve().parent / "trainers.py"
-STYLE = """<style>
-.block-container {max-width: 900px; padding-top: 4rem; padding-bottom: 1rem;}
-div[data-testid="stCode"] pre {padding: .35rem .6rem !important;}
-div[data-testid="InputInstructions"] {display: none;}
-</style>"""
 
 
 def run() -> None:

@@ -62,9 +62,11 @@ def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
 
 
 @st.cache_resource
-def _store_at(path: str) -> FeedbackStore:
-    return FeedbackStore(path)
+def _store_at(target: str, retention_days: int) -> FeedbackStore:
+    return FeedbackStore(target, retention_days=retention_days)
 
 
 def feedback_store() -> FeedbackStore:
-    return _store_at(str(settings().feedback_db))
+    """The store `settings.database` names (KB_DATABASE_URL or the SQLite file), with its retention."""
+    s = settings()
+    return _store_at(s.database, s.retention_days)

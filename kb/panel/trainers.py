@@ -1,44 +1,151 @@
-"""Página «Formadores» del panel: qué buscan los agentes y qué opinan de las respuestas.
+"""Página «Formadores» del panel: qué buscan los agentes, qué opinan y qué falta en las guías.
 
-A page of the panel's st.navigation (a file, so AppTest can open it too). Everything
-shown comes from `kb.report.compute_report`, the same numbers as `kb report`.
+A page of the panel's st.navigation (a file, so AppTest can open it too), for signed-in
+trainers only. The numbers come from `kb.report.compute_report` (the same as `kb report`);
+grouping, suggestions and comments from `kb.insights`; this file only lays them out.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
-from kb.content import FASES
-from kb.panel.resources import settings as panel_settings
-from kb.report import ReportError, compute_report
+from kb.accounts import TRAINER, User
+from kb.content import FASES, Card, read_guides
+from kb.content.rules import overdue_guides
+from kb.errors import StoreError
+from kb.insights import RANGES, down_comments, gap_groups, gap_queries, liked_queries, since_days, suggested_situations
+from kb.panel import auth
+from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
+from kb.panel.view import escape_markdown
+from kb.report import Report, compute_report
 
-settings = panel_settings()
-st.subheader("Lo que buscan los agentes")
-if not settings.feedback_db.exists():
-    st.info("Todavía no hay búsquedas registradas. Aparecerán aquí en cuanto los agentes usen el panel.")
-    st.stop()
-try:
-    report = compute_report(settings.feedback_db)
-except ReportError as exc:
-    st.error(str(exc), icon="⚠️")
-    st.stop()
+DEFAULT_RANGE = "30 días"
 
-searches, low, up, down = (report.totals.get(k, 0) for k in ("searches", "low_confidence", "up", "down"))
-a, b, c = st.columns(3)
-a.metric("Búsquedas", searches)
-b.metric("Sin resultado fiable", low)
-c.metric("Valoraciones 👍 / 👎", f"{up} / {down}")
 
-if report.by_fase:
-    st.markdown("**Búsquedas por fase** (de la primera tarjeta mostrada)")
-    st.bar_chart(
-        {"fase": [FASES.get(f, f) for f, *_ in report.by_fase], "búsquedas": [n for _, n, _, _ in report.by_fase]},
-        x="fase", y="búsquedas", height=220,
-    )
-for title, headers, rows in report.tables():
-    st.markdown(f"**{title}**")
-    if rows:
-        st.dataframe([dict(zip(headers, row)) for row in rows], hide_index=True, use_container_width=True)
+def cards_by_id() -> dict[str, Card]:
+    searcher, _ = searcher_or_problem()
+    return {card.id: card for card in searcher.cards} if searcher is not None else {}
+
+
+def card_link(card_id: str, cards: dict[str, Card]) -> str:
+    """A card as a markdown link to its section on the site, naming the file and line to edit."""
+    card = cards.get(card_id)
+    if card is None:
+        return f"{escape_markdown(card_id)} (ya no está en el índice)"
+    return f"[{escape_markdown(card.heading)}]({settings().url_for(card.path)}) · `{card.source}`"
+
+
+def export_done(user: User, label: str) -> None:
+    auth.audit(user.name, "exportación del informe", f"CSV, últimos {label}")
+
+
+def overview(report: Report) -> None:
+    searches, low, up, down = (report.totals.get(k, 0) for k in ("searches", "low_confidence", "up", "down"))
+    a, b, c = st.columns(3)
+    a.metric("Búsquedas", searches)
+    b.metric("Sin resultado fiable", low)
+    c.metric("Valoraciones 👍 / 👎", f"{up} / {down}")
+    if report.by_fase:
+        st.markdown("**Búsquedas por fase** (de la primera tarjeta mostrada)")
+        st.bar_chart({"fase": [FASES.get(f, f) for f, *_ in report.by_fase],
+                      "búsquedas": [n for _, n, _, _ in report.by_fase]}, x="fase", y="búsquedas", height=200)
+
+
+def worst_cards(report: Report, cards: dict[str, Card]) -> None:
+    st.markdown("#### Tarjetas con más 👎")
+    if not report.worst_cards:
+        st.caption("Ninguna tarjeta con 👎 en este periodo.")
+    for card_id, n_down, n_up in report.worst_cards:
+        st.markdown(f"- {card_link(card_id, cards)} · 👎 {n_down} · 👍 {n_up}")
+
+
+def comments(since_label: str, cards: dict[str, Card]) -> None:
+    st.markdown("#### Comentarios de los 👎")
+    found = down_comments(feedback_store(), since_days(RANGES[since_label]))
+    if not found:
+        st.caption("Sin comentarios en este periodo.")
+    for c in found:
+        st.markdown(f"- «{escape_markdown(c.comment)}»  \n  {card_link(c.card_id, cards)} · "
+                    f"búsqueda «{escape_markdown(c.query)}» · {c.created_at[:10]}")
+
+
+def gaps(since_label: str) -> None:
+    st.markdown("#### Huecos de contenido, agrupados por significado")
+    queries = gap_queries(feedback_store(), since_days(RANGES[since_label]))
+    groups = gap_groups(queries, embedder().encode_queries) if queries else []
+    if not groups:
+        st.caption("Ninguna búsqueda sin resultado fiable en este periodo.")
+        return
+    st.dataframe([{"búsquedas": g.size, "ejemplos": " · ".join(g.examples)} for g in groups],
+                 hide_index=True, use_container_width=True, key="gap-groups")
+
+
+def suggestions(since_label: str, cards: dict[str, Card]) -> None:
+    st.markdown("#### Situaciones sugeridas")
+    st.caption("Búsquedas con 👍 en una tarjeta que aún no están entre sus líneas «Cuándo». "
+               "Cópialas en la guía si encajan: el panel no cambia las guías.")
+    found = suggested_situations(liked_queries(feedback_store(), since_days(RANGES[since_label])), cards)
+    if not found:
+        st.caption("Ninguna sugerencia en este periodo.")
+    for s in found[:20]:
+        st.markdown(f"- {card_link(s.card_id, cards)} · {s.times} 👍")
+        st.code(f"- {s.query}", language=None)
+
+
+def overdue() -> None:
+    st.markdown("#### Guías pendientes de revisión")
+    due = overdue_guides(read_guides(settings().docs_dir, settings().root), date.today())
+    if not due:
+        st.caption("Todas las guías están al día.")
+    for guide, deadline in due:
+        owner = escape_markdown(str(guide.meta.get("responsable", "sin responsable")))
+        title = escape_markdown(str(guide.meta.get("title", guide.page)))
+        st.markdown(f"- [{title}]({settings().url_for(guide.site_path)}) · `{guide.rel}` · "
+                    f"vencía el {deadline.isoformat()} · {owner}")
+
+
+def audit_trail() -> None:
+    st.markdown("#### Registro de auditoría (últimas 50 entradas)")
+    try:
+        rows = feedback_store().audit_rows(50)
+    except StoreError as exc:
+        st.error(str(exc), icon="⚠️")
+        return
+    st.dataframe([{"fecha": r["created_at"], "quién": r["who"], "acción": r["action"], "detalle": r["detail"]}
+                  for r in rows], hide_index=True, use_container_width=True, key="audit")
+
+
+def page() -> None:
+    user = auth.require(TRAINER, "Esta página es solo para formadores: entra con tu usuario.")
+    if user is None:
+        return
+    auth.user_bar(user)
+    st.subheader("Lo que buscan los agentes")
+    label = st.segmented_control("Periodo", list(RANGES), default=DEFAULT_RANGE, key="range") or DEFAULT_RANGE
+    try:
+        report = compute_report(feedback_store(), since=since_days(RANGES[label]))
+    except StoreError as exc:
+        st.error(str(exc), icon="⚠️")
+        return
+    if not report.totals.get("searches"):
+        st.info("Todavía no hay búsquedas registradas en este periodo. Aparecerán aquí en cuanto los agentes "
+                "usen el panel.")
     else:
-        st.caption("Sin datos todavía.")
-st.download_button("Descargar CSV", report.to_csv(), file_name="informe-kb.csv", mime="text/csv")
+        cards = cards_by_id()
+        overview(report)
+        worst_cards(report, cards)
+        comments(label, cards)
+        gaps(label)
+        suggestions(label, cards)
+        st.markdown("#### Consultas más frecuentes")
+        st.dataframe([{"consulta": q, "veces": n} for q, n in report.top_queries], hide_index=True,
+                     use_container_width=True, key="top")
+        st.download_button("Descargar CSV", report.to_csv(), file_name="informe-kb.csv", mime="text/csv",
+                           on_click=export_done, args=(user, label))
+    overdue()
+    audit_trail()
+
+
+page()

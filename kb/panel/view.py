@@ -6,6 +6,7 @@ stay a thin layer over `Searcher.search` (the same search path as the CLI).
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Literal
 
@@ -71,3 +72,45 @@ def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
 def remember(recent: list[str], query: str, limit: int = MAX_RECENT) -> list[str]:
     """Most recent first, no duplicates, at most `limit`."""
     return ([query] + [q for q in recent if q != query])[:limit]
+
+
+# ---------------------------------------------------------------- phrases as HTML
+
+_SLOT = re.compile(r"\[[^\[\]]*\]")
+
+
+def phrase_html(phrase: str) -> str:
+    """A phrase as escaped HTML with its slots ([día]…) in a highlighted span, brackets kept.
+
+    Everything is escaped first, so content text can never become markup; only the spans
+    added here are HTML."""
+    out, last = [], 0
+    for match in _SLOT.finditer(phrase):
+        out.append(html.escape(phrase[last:match.start()]))
+        out.append(f'<span class="kb-slot">{html.escape(match.group())}</span>')
+        last = match.end()
+    out.append(html.escape(phrase[last:]))
+    return "".join(out)
+
+
+def phrases_html(rank: int, say: list[str], avoid: list[str], limit_say: int | None = None) -> str:
+    """The Decir list (each phrase with a copy button) and the Evitar list of one card.
+
+    The copy buttons hold the phrase as written (brackets included) in `data-kb-copy`; the
+    page's one script (kb.panel.keys) copies it on click or with Alt+<rank>."""
+    rows = []
+    for i, phrase in enumerate(say[:limit_say]):
+        first = ' data-kb-first="1"' if i == 0 else ""
+        rows.append(
+            f'<li class="kb-phrase"><span class="kb-text">{phrase_html(phrase)}</span>'
+            f'<button type="button" class="kb-copy" data-kb-rank="{rank}"{first} '
+            f'data-kb-copy="{html.escape(phrase, quote=True)}" '
+            f'aria-label="Copiar: {html.escape(phrase, quote=True)}">Copiar</button></li>'
+        )
+    parts = []
+    if rows:
+        parts.append('<p class="kb-label kb-say-label">✔ Decir</p><ul class="kb-say">' + "".join(rows) + "</ul>")
+    if avoid:
+        items = "".join(f"<li>{phrase_html(p)}</li>" for p in avoid)
+        parts.append(f'<p class="kb-label kb-avoid-label">✘ Evitar</p><ul class="kb-avoid">{items}</ul>')
+    return f'<div class="kb-phrases" data-kb-card="{rank}">' + "".join(parts) + "</div>"
