@@ -271,3 +271,15 @@ def test_phrases_are_escaped_text_with_slots_highlighted_and_brackets_copied():
     block = phrases_html(2, ['Le devuelvo [importe autorizado] "ya"'], ["<script>"])
     assert 'data-kb-copy="Le devuelvo [importe autorizado] &quot;ya&quot;"' in block
     assert 'data-kb-rank="2" data-kb-first="1"' in block and "&lt;script&gt;" in block and "<script>" not in block
+
+
+def test_a_card_whose_guide_is_overdue_is_marked_for_review(searcher):
+    from datetime import date, timedelta
+
+    from kb.panel.results import review_badge
+
+    card = searcher.cards[0]
+    assert card.review_due  # every guide states when it was reviewed and how often
+    due = date.fromisoformat(card.review_due)
+    assert review_badge(card) == ("" if due >= date.today() else " :orange-badge[pendiente de revisión]")
+    assert card.overdue(due + timedelta(days=1)) and not card.overdue(due)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from datetime import date
 
 import streamlit as st
 
-from kb.content import FASES
+from kb.content import FASES, Card
 from kb.panel.keys import HINT
 from kb.panel.resources import settings
 from kb.panel.view import FASE_COLORS, escape_markdown, phrases_html, tip_text
@@ -63,11 +64,16 @@ def card_body(result: Result, on_vote: Vote, on_comment: Comment) -> None:
         st.caption("Gracias, comentario guardado.")
 
 
+def review_badge(card: Card) -> str:
+    """« pendiente de revisión» when the card's guide is past its review date (markdown, or '')."""
+    return " :orange-badge[pendiente de revisión]" if card.overdue(date.today()) else ""
+
+
 def best_card(result: Result, on_vote: Vote, on_comment: Comment) -> None:
     card = result.card
     with st.container(border=True, key=f"card-{result.rank}"):
         badge = f":{FASE_COLORS.get(card.fase, 'gray')}-badge[{FASES.get(card.fase, card.fase)}]"
-        st.markdown(f"**{result.rank}. {escape_markdown(_section(result))}** {badge} "
+        st.markdown(f"**{result.rank}. {escape_markdown(_section(result))}** {badge}{review_badge(card)} "
                     f":gray[· {escape_markdown(card.title)}]")
         card_body(result, on_vote, on_comment)
 
@@ -76,7 +82,7 @@ def compact_card(result: Result, on_vote: Vote, on_comment: Comment) -> None:
     """Cards 2 and 3: one line (title, guide, fase) that opens on click."""
     card = result.card
     label = (f"**{result.rank}. {escape_markdown(_section(result))}** · "
-             f"{escape_markdown(card.title)} · {FASES.get(card.fase, card.fase)}")
+             f"{escape_markdown(card.title)} · {FASES.get(card.fase, card.fase)}{review_badge(card)}")
     with st.expander(label, expanded=False):
         card_body(result, on_vote, on_comment)
 
