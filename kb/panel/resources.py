@@ -67,4 +67,5 @@ def _store_at(path: str) -> FeedbackStore:
 
 
 def feedback_store() -> FeedbackStore:
-    return _store_at(str(settings().feedback_db))
+    """KB_DATABASE_URL when set (replicas behind nginx share one PostgreSQL), else the SQLite file."""
+    return _store_at(settings().database)
