@@ -278,5 +278,5 @@ def serve(settings: Settings, say: Callable[[str], None] = print, *, panel_only:
         return run_api_only(settings, say)
     if not panel_only:
         require_site(settings)
-    say("Ctrl+C para parar.")
+        say("Ctrl+C para parar.")
     return run_panel(settings, say, site=not panel_only, api=not panel_only)
