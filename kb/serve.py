@@ -233,7 +233,12 @@ def run_panel(settings: Settings, say: Callable[[str], None] = print, *, site: b
     if site_server:
         say(f"Guías (sitio): {local_url(settings, settings.site_port)}")
     say(f"Cargando el modelo y el índice del panel ({settings.panel_port})…")
-    problem = warm()
+    try:
+        problem = warm()
+    except KeyboardInterrupt:  # Ctrl+C while loading: Streamlit's own handler is not installed yet
+        if site_server:
+            site_server.shutdown()
+        return 0
     if problem is not None:
         say(f"Aviso: {problem}")
     if api:
