@@ -119,13 +119,18 @@ def test_ready_is_sent_to_systemd(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the real thing
 
 
+@pytest.fixture(scope="session")
+def deploy_tools() -> None:
+    """Checked before PostgreSQL starts and the model loads, so a skip costs nothing."""
+    required("nginx", shutil.which("nginx") is not None)
+    required(CHROMIUM, Path(CHROMIUM).is_file())
+
+
 @pytest.fixture(scope="module")
-def deployment(postgres_server, embedder, settings, tmp_path_factory):  # noqa: F811 - fixture by name
+def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_factory):  # noqa: F811 - fixture by name
     from kb.retrieval.build import build_index
     from kb.search import Searcher
 
-    required("nginx", shutil.which("nginx") is not None)
-    required(CHROMIUM, Path(CHROMIUM).is_file())
     tmp = tmp_path_factory.mktemp("deploy")
     project = small_project(tmp / "project")
     site_dir, index_dir = tmp / "site", tmp / "index"
