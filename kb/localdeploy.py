@@ -140,8 +140,10 @@ class LocalDeployment:
         return time.monotonic() - started
 
     def replica_pids(self) -> list[int]:
-        """The panel processes (children of the supervisor)."""
-        return children(self.panel.pid) if self.panel else []
+        """The panel processes: the supervisor's children, or the process itself with one replica (no supervisor)."""
+        if self.panel is None:
+            return []
+        return children(self.panel.pid) if self.replicas > 1 else [self.panel.pid]
 
     def stop(self) -> None:
         for proc, sig in ((self.nginx, signal.SIGQUIT), (self.panel, signal.SIGTERM)):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kb.config import Settings
+from kb.errors import KbError
 from kb.serve import api_available, check_port_free, local_url, require_site, start_site_server
 
 STOP_GRACE_S = 15.0
@@ -87,13 +88,15 @@ def child_command(settings: Settings, *args: str) -> list[str]:
     return [sys.executable, "-m", "kb.cli", "serve", "--host", settings.host, *args]
 
 
-def plan(settings: Settings, replicas: int) -> list[Child]:
-    """The panel replicas on KB_PANEL_PORT, +1, …; and the API on KB_API_PORT once kb/api exists."""
+def plan(settings: Settings, replicas: int, *, api: bool = True) -> list[Child]:
+    """The panel replicas on KB_PANEL_PORT, +1, …; and `kb api` on KB_API_PORT when asked and kb/api exists."""
     ports = [settings.panel_port + i for i in range(replicas)]
     children = [Child(f"Réplica del panel {port}", child_command(settings, "--panel-only", "--port", str(port)))
                 for port in ports]
-    if api_available():
-        children.append(Child("API", child_command(settings, "--api-only")))
+    if api and api_available():
+        if settings.api_port in ports:
+            raise KbError(f"KB_API_PORT ({settings.api_port}) cae entre los puertos de las réplicas; cámbialo.")
+        children.append(Child("API", [sys.executable, "-m", "kb.cli", "api"]))
     return children
 
 
@@ -102,7 +105,7 @@ def supervise(settings: Settings, replicas: int, say: Callable[[str], None] = pr
     """Run and watch the replicas until SIGINT/SIGTERM; returns 0 after stopping them all."""
     if site:
         require_site(settings)
-    children = plan(settings, replicas)
+    children = plan(settings, replicas, api=site)  # --panel-only: panels only
     for i in range(replicas):
         check_port_free(settings.host, settings.panel_port + i, "KB_PANEL_PORT")
     site_server = start_site_server(settings) if site else None

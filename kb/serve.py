@@ -201,7 +201,9 @@ class CurrentSearcher:
 
 
 def api_available() -> bool:
-    return importlib.util.find_spec("kb.api") is not None
+    """kb/api inside this very kb package (an editable install elsewhere may resolve `kb.api` too)."""
+    spec = importlib.util.find_spec("kb.api")
+    return spec is not None and spec.origin is not None and Path(spec.origin).parent.parent == Path(__file__).parent
 
 
 def start_api(settings: Settings, say: Callable[[str], None]) -> bool:
@@ -253,34 +255,15 @@ def run_panel(settings: Settings, say: Callable[[str], None] = print, *, site: b
     return 0
 
 
-def run_api_only(settings: Settings, say: Callable[[str], None] = print) -> int:
-    """`kb serve --api-only` (kb-api.service): the model, the index and the API, no panel."""
-    import signal
-
-    if not api_available():
-        raise KbError("La API HTTP aún no forma parte de esta versión de kb (falta kb/api).")
-    CurrentSearcher(settings)()  # loads model and index before the port opens
-    start_api(settings, say)
-    notify_systemd("READY=1")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    return 0
-
-
 def require_site(settings: Settings) -> None:
     if not (settings.site_dir / "index.html").is_file():
         raise KbError("No hay sitio construido; ejecuta 'kb build' primero (o 'make run').")
 
 
-def serve(settings: Settings, say: Callable[[str], None] = print, *, panel_only: bool = False,
-          api_only: bool = False) -> int:
+def serve(settings: Settings, say: Callable[[str], None] = print, *, panel_only: bool = False) -> int:
     """Run one warm panel (with the site and the API unless panel_only) until Ctrl+C/SIGTERM.
 
-    Raises KbError when it cannot start. `--replicas` is kb.replicas.supervise."""
-    if api_only:
-        return run_api_only(settings, say)
+    Raises KbError when it cannot start. `--replicas` is kb.replicas.supervise; the API alone is `kb api`."""
     if not panel_only:
         require_site(settings)
         say("Ctrl+C para parar.")

@@ -134,25 +134,21 @@ def preview(ctx: click.Context) -> None:
               help="Procesos de panel en puertos consecutivos; se reinician solos si uno cae.")
 @click.option("--panel-only", is_flag=True,
               help="Solo el panel, sin sitio ni API (despliegue: nginx sirve el sitio; systemd, kb-panel@).")
-@click.option("--api-only", is_flag=True, help="Solo la API HTTP, con el modelo cargado (systemd, kb-api).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, replicas: int, panel_only: bool,
-          api_only: bool) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, replicas: int, panel_only: bool) -> None:
     """Arranca el panel (Streamlit) ya cargado, el sitio de guías y, con --replicas, varios paneles."""
     settings = settings_of(ctx)
     if host:
         settings = settings.with_(host=host)
     if port:
         settings = settings.with_(panel_port=port)
-    if api_only and (panel_only or replicas > 1):
-        raise click.UsageError("--api-only no se combina con --panel-only ni con --replicas.")
     if replicas > 1:
         from kb.replicas import supervise
 
         sys.exit(supervise(settings, replicas, say=click.echo, site=not panel_only))
     from kb.serve import serve as run
 
-    sys.exit(run(settings, say=click.echo, panel_only=panel_only, api_only=api_only))
+    sys.exit(run(settings, say=click.echo, panel_only=panel_only))
 
 
 COMMANDS = (build, check, preview, serve)
