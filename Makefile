@@ -52,6 +52,7 @@ test: install-dev
 bench: install
 	$(KB) build --index-only
 	$(PY) -m kb.bench --out BENCHMARKS.md
+	$(PY) -m kb.bench_load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
 
 clean:
 	rm -rf site index/*.faiss index/cards.jsonl index/manifest.json index/.build-* .pytest_cache

@@ -128,15 +128,27 @@ def preview(ctx: click.Context) -> None:
 
 @click.command()
 @click.option("--host", default=None, help="Dirección (por defecto KB_HOST o 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Puerto del panel, o del primero con --replicas (por defecto KB_PANEL_PORT).")
+@click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Procesos de panel en puertos consecutivos; se reinician solos si uno cae.")
+@click.option("--panel-only", is_flag=True,
+              help="Solo el panel, sin sitio ni API (despliegue: nginx sirve el sitio; systemd, kb-panel@).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None) -> None:
-    """Arranca el panel (Streamlit) y el sitio de guías."""
-    from kb.serve import serve as run
-
+def serve(ctx: click.Context, host: str | None, port: int | None, replicas: int, panel_only: bool) -> None:
+    """Arranca el panel (Streamlit) ya cargado, el sitio de guías y, con --replicas, varios paneles."""
     settings = settings_of(ctx)
     if host:
         settings = settings.with_(host=host)
-    sys.exit(run(settings, say=click.echo))
+    if port:
+        settings = settings.with_(panel_port=port)
+    if replicas > 1:
+        from kb.replicas import supervise
+
+        sys.exit(supervise(settings, replicas, say=click.echo, site=not panel_only))
+    from kb.serve import serve as run
+
+    sys.exit(run(settings, say=click.echo, panel_only=panel_only))
 
 
 COMMANDS = (build, check, preview, serve)
