@@ -7,7 +7,7 @@ KB := $(VENV)/bin/kb
 export NO_MKDOCS_2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench site index check preview clean install install-dev
+.PHONY: run test lint bench site index check preview clean install install-dev
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,13 +43,18 @@ run: install
 preview: install
 	$(KB) preview
 
-test: install-dev
+lint: install-dev
+	$(VENV)/bin/ruff check kb tests app.py
+	$(VENV)/bin/ruff format --check kb tests app.py
+	$(VENV)/bin/mypy kb
+
+test: install-dev lint
 	$(KB) build --site-only
 	$(KB) check
 	$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc
 
-bench: install
+bench: install-dev
 	$(KB) build --index-only
 	$(PY) -m kb.bench --out BENCHMARKS.md
 	$(PY) -m kb.bench_load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)

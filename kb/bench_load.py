@@ -1,16 +1,11 @@
 """`make bench`, load part: K simulated agents against 1 and 2 panel replicas behind nginx.
 
-Each agent is a Playwright browser context (its own cookies, so nginx's affinity spreads
-them) in one shared Chromium, driven by asyncio: it searches every 5–10 s like an agent
-on calls, and the time from its Enter to the end of the rerun is measured in the page
-(the same clock as tests/test_browser.py). The deployment is kb.localdeploy's: the real
-`kb serve --replicas N --panel-only` and deploy/nginx/kb.conf.
-
-On this machine the clients share the cores with the server, so the CPU of the browser
-(and of this driver) is measured from /proc and reported beside the latencies: a slow
-p95 with the clients taking most of the CPU says little about the server.
-Also measured: the warm start (first search some seconds after `kb serve` starts).
-Writes (replaces) the «Carga» section of BENCHMARKS.md.
+Each agent is a Playwright browser context (own cookies, so nginx's affinity spreads them) in one
+shared Chromium, searching every 5–10 s; Enter → end of the rerun is timed in the page (the clock of
+tests/test_browser.py). The deployment is kb.localdeploy's: `kb serve --replicas N --panel-only`
+behind deploy/nginx/kb.conf. The clients share the cores with the server, so the browser's CPU is
+measured from /proc and reported beside the latencies; so is the warm start. Writes the «Carga»
+section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -33,15 +28,26 @@ from kb.config import load_settings
 from kb.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
+CHROMIUM_ARGS = (
+    "--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --no-first-run "
+    "--disable-renderer-backgrounding --disable-background-timer-throttling"
+).split()
 SEARCH_BOX = "¿Qué está pasando en la llamada?"
 SECTION = "## Carga: agentes simultáneos"
-QUERIES = ["el cliente me grita y no me deja hablar", "dice que le hemos mentido", "quiere hablar con mi jefe",
-           "amenaza con ponerlo en twitter", "quiere que le devolvamos el dinero",
-           "dice que es la tercera vez que llama", "me dice que somos unos incompetentes",
-           "no le hemos devuelto la llamada", "cómo termino la llamada",
-           "le prometieron algo que no podemos cumplir", "está llorando", "me amenaza con denunciarnos"]
+QUERIES = [
+    "el cliente me grita y no me deja hablar",
+    "dice que le hemos mentido",
+    "quiere hablar con mi jefe",
+    "amenaza con ponerlo en twitter",
+    "quiere que le devolvamos el dinero",
+    "dice que es la tercera vez que llama",
+    "me dice que somos unos incompetentes",
+    "no le hemos devuelto la llamada",
+    "cómo termino la llamada",
+    "le prometieron algo que no podemos cumplir",
+    "está llorando",
+    "me amenaza con denunciarnos",
+]
 ARM_CLOCK = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
     const clock = window.__kbClock = {start: null, end: null,
@@ -113,8 +119,12 @@ async def measure(browser: Any, stack: LocalDeployment, agents: int, seconds: fl
 
     def sample() -> dict[str, float]:
         mine = set(tree(os.getpid())) - set(servers) - set(nginx)
-        return {"máquina": machine_cpu_seconds(), "clientes": cpu_seconds(list(mine)),
-                "réplicas": cpu_seconds(servers), "nginx": cpu_seconds(nginx)}
+        return {
+            "máquina": machine_cpu_seconds(),
+            "clientes": cpu_seconds(list(mine)),
+            "réplicas": cpu_seconds(servers),
+            "nginx": cpu_seconds(nginx),
+        }
 
     before, started = sample(), time.monotonic()
     rng = random.Random(seed)
@@ -144,10 +154,13 @@ def deployment(replicas: int, tmp: Path) -> LocalDeployment:
     settings = load_settings()
     prefix = tmp / f"r{replicas}"
     prefix.mkdir()
-    stack = LocalDeployment(prefix=prefix, env={}, replicas=replicas, site_dir=settings.site_dir,
-                            listen=free_ports(1))
-    stack.env = dict(os.environ, KB_FEEDBACK_DB=str(tmp / f"feedback-{replicas}.db"), KB_HOST="127.0.0.1",
-                     KB_SITE_URL=f"{stack.url}/manual/")
+    stack = LocalDeployment(prefix=prefix, env={}, replicas=replicas, site_dir=settings.site_dir, listen=free_ports(1))
+    stack.env = dict(
+        os.environ,
+        KB_FEEDBACK_DB=str(tmp / f"feedback-{replicas}.db"),
+        KB_HOST="127.0.0.1",
+        KB_SITE_URL=f"{stack.url}/manual/",
+    )
     return stack
 
 
@@ -158,8 +171,12 @@ def warm_start(tmp: Path, after_s: float = 15.0) -> dict[str, float]:
     port = free_ports(1)
     env = dict(os.environ, KB_FEEDBACK_DB=str(tmp / "warm.db"), KB_HOST="127.0.0.1")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--panel-only", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kb.cli", "serve", "--panel-only", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ready = wait_http(f"http://127.0.0.1:{port}/_stcore/health", 240, proc)
         idle_rss = rss_mb(proc.pid)
@@ -172,8 +189,14 @@ def warm_start(tmp: Path, after_s: float = 15.0) -> dict[str, float]:
             opened = time.monotonic() - started
             first, second = (search_sync(page, q) for q in QUERIES[:2])
             browser.close()
-        return {"ready_s": ready, "opened_s": opened, "first_ms": first, "second_ms": second,
-                "idle_rss": idle_rss, "rss": rss_mb(proc.pid)}
+        return {
+            "ready_s": ready,
+            "opened_s": opened,
+            "first_ms": first,
+            "second_ms": second,
+            "idle_rss": idle_rss,
+            "rss": rss_mb(proc.pid),
+        }
     finally:
         proc.terminate()
         proc.wait(30)
@@ -193,20 +216,26 @@ def section(points: list[Point], warm: dict[str, float], load: tuple[float, floa
     """The «Carga» section of BENCHMARKS.md, in Spanish, with the machine it was measured on."""
     info = machine()
     lines = [
-        SECTION, "",
+        SECTION,
+        "",
         f"Medido con `python -m kb.bench_load` el {info['fecha']} en {info['cpu']}, {info['núcleos']} núcleos, "
         f"{info['memoria']}; carga media de la máquina (otros procesos incluidos) {load[0]:.1f} al empezar y "
-        f"{load[1]:.1f} al terminar.", "",
-        "### Arranque en caliente (`kb serve --panel-only`, un proceso)", "",
+        f"{load[1]:.1f} al terminar.",
+        "",
+        "### Arranque en caliente (`kb serve --panel-only`, un proceso)",
+        "",
         f"- «Panel listo» (modelo, índice y base cargados; `/_stcore/health` responde) a los {warm['ready_s']:.1f} s.",
         f"- Panel abierto en el navegador a los {warm['opened_s']:.1f} s; primera búsqueda (Enter → resultados): "
         f"**{warm['first_ms']:.0f} ms**; la segunda, {warm['second_ms']:.0f} ms.",
-        f"- Memoria del proceso: {warm['idle_rss']:.0f} MiB al estar listo, {warm['rss']:.0f} MiB tras buscar.", "",
-        "### Agentes simultáneos detrás de nginx", "",
+        f"- Memoria del proceso: {warm['idle_rss']:.0f} MiB al estar listo, {warm['rss']:.0f} MiB tras buscar.",
+        "",
+        "### Agentes simultáneos detrás de nginx",
+        "",
         "Cada agente es un contexto de Chromium (un navegador con sus cookies) que busca cada 5–10 s; "
         "todos comparten un Chromium en esta misma máquina. «CPU» son núcleos ocupados de media durante la "
         "medición: los clientes (Chromium y el programa que los maneja), las réplicas, nginx y la máquina entera "
-        "(otros procesos incluidos).", "",
+        "(otros procesos incluidos).",
+        "",
         "| réplicas | agentes | búsquedas | errores | p50 | p95 | CPU clientes | CPU réplicas | CPU nginx "
         "| CPU máquina | memoria por réplica |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -214,16 +243,22 @@ def section(points: list[Point], warm: dict[str, float], load: tuple[float, floa
     for p in points:
         t = sorted(p.times_ms)
         p50, p95 = (f"{pct(t, q):.0f} ms" if t else "—" for q in (50, 95))
-        lines.append(f"| {p.replicas} | {p.agents} | {len(t)} | {p.errors} | {p50} | {p95} | "
-                     f"{p.cpu['clientes']:.2f} | {p.cpu['réplicas']:.2f} | {p.cpu['nginx']:.2f} | "
-                     f"{p.cpu['máquina']:.2f} de {info['núcleos']} | {' / '.join(f'{r:.0f}' for r in p.rss)} MiB |")
+        lines.append(
+            f"| {p.replicas} | {p.agents} | {len(t)} | {p.errors} | {p50} | {p95} | "
+            f"{p.cpu['clientes']:.2f} | {p.cpu['réplicas']:.2f} | {p.cpu['nginx']:.2f} | "
+            f"{p.cpu['máquina']:.2f} de {info['núcleos']} | {' / '.join(f'{r:.0f}' for r in p.rss)} MiB |"
+        )
     busiest = max(points, key=lambda p: p.cpu["clientes"])
     share = busiest.cpu["clientes"] / max(busiest.cpu["máquina"], 1e-9)
-    lines += ["", f"Los clientes simulados son parte de la carga: con {busiest.agents} agentes y "
-              f"{busiest.replicas} réplica(s) usaron {busiest.cpu['clientes']:.2f} núcleos, el {share:.0%} de la CPU "
-              "ocupada de la máquina. En un centro real cada agente tiene su propio PC, así que aquí los tiempos "
-              "incluyen la espera por CPU que causan los propios navegadores; lo que mide el servidor es la columna "
-              "«CPU réplicas».", ""]
+    lines += [
+        "",
+        f"Los clientes simulados son parte de la carga: con {busiest.agents} agentes y "
+        f"{busiest.replicas} réplica(s) usaron {busiest.cpu['clientes']:.2f} núcleos, el {share:.0%} de la CPU "
+        "ocupada de la máquina. En un centro real cada agente tiene su propio PC, así que aquí los tiempos "
+        "incluyen la espera por CPU que causan los propios navegadores; lo que mide el servidor es la columna "
+        "«CPU réplicas».",
+        "",
+    ]
     return "\n".join(lines)
 
 

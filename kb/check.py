@@ -59,8 +59,10 @@ class GoldenMiss:
 
     def __str__(self) -> str:
         where = f"puesto {self.rank}" if self.rank else "fuera de los 20 primeros"
-        return (f"{self.guide}:{self.line}: la situación «{self.query}» no encuentra su guía entre los "
-                f"{GOLDEN_TOP} primeros ({where}); salen: {', '.join(self.got)}")
+        return (
+            f"{self.guide}:{self.line}: la situación «{self.query}» no encuentra su guía entre los "
+            f"{GOLDEN_TOP} primeros ({where}); salen: {', '.join(self.got)}"
+        )
 
 
 def _words(card: Card) -> int:
@@ -76,22 +78,47 @@ def _section_problems(guide: Guide) -> list[Problem]:
         prose, phrases, _ = split_body(section)
         has_own = any(line.strip() for _, line in prose) or any(phrases.values())
         if not has_own and not section.children:
-            problems.append(Problem(guide.rel, section.line, f"la sección '{section.heading}' está vacía; "
-                                    "escribe su contenido o bórrala"))
+            problems.append(
+                Problem(
+                    guide.rel,
+                    section.line,
+                    f"la sección '{section.heading}' está vacía; escribe su contenido o bórrala",
+                )
+            )
             continue
         card = cards.get(f"{guide.page}#{section.anchor}")
         if card is None:
             continue
         n = _words(card)
         if n > MAX_WORDS_ERROR:
-            problems.append(Problem(guide.rel, section.line, f"la sección '{section.heading}' tiene {n} palabras "
-                                    f"(máximo {MAX_WORDS_ERROR}); divídela en dos ideas"))
+            problems.append(
+                Problem(
+                    guide.rel,
+                    section.line,
+                    f"la sección '{section.heading}' tiene {n} palabras "
+                    f"(máximo {MAX_WORDS_ERROR}); divídela en dos ideas",
+                )
+            )
         elif n > MAX_WORDS:
-            problems.append(Problem(guide.rel, section.line, f"la sección '{section.heading}' tiene {n} palabras; "
-                                    f"en el panel se lee mejor por debajo de {MAX_WORDS}", "warning"))
+            problems.append(
+                Problem(
+                    guide.rel,
+                    section.line,
+                    f"la sección '{section.heading}' tiene {n} palabras; "
+                    f"en el panel se lee mejor por debajo de {MAX_WORDS}",
+                    "warning",
+                )
+            )
         elif n < MIN_WORDS:
-            problems.append(Problem(guide.rel, section.line, f"la sección '{section.heading}' tiene solo {n} "
-                                    f"palabras; una tarjeta útil suele tener al menos {MIN_WORDS}", "warning"))
+            problems.append(
+                Problem(
+                    guide.rel,
+                    section.line,
+                    f"la sección '{section.heading}' tiene solo {n} "
+                    f"palabras; una tarjeta útil suele tener al menos {MIN_WORDS}",
+                    "warning",
+                )
+            )
     return problems
 
 
@@ -115,14 +142,23 @@ def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
                 if file in generated:
                     continue
                 if not file.is_file():
-                    problems.append(Problem(guide.rel, lineno, f"enlace roto: '{target}' apunta a un archivo que no existe"))
+                    problems.append(
+                        Problem(guide.rel, lineno, f"enlace roto: '{target}' apunta a un archivo que no existe")
+                    )
                 elif anchor and file in anchors and anchor not in anchors[file]:
-                    problems.append(Problem(guide.rel, lineno, f"enlace roto: la sección '#{anchor}' no existe en "
-                                            f"{file.relative_to(docs_dir.resolve())}"))
+                    problems.append(
+                        Problem(
+                            guide.rel,
+                            lineno,
+                            f"enlace roto: la sección '#{anchor}' no existe en {file.relative_to(docs_dir.resolve())}",
+                        )
+                    )
     return problems
 
 
-def near_duplicates(cards: list[Card], embedder: Encoder, threshold: float = NEAR_DUPLICATE) -> list[tuple[Card, Card, float]]:
+def near_duplicates(
+    cards: list[Card], embedder: Encoder, threshold: float = NEAR_DUPLICATE
+) -> list[tuple[Card, Card, float]]:
     """Pairs of cards whose text vectors are closer than `threshold`, most similar first."""
     if len(cards) < 2:
         return []
@@ -136,15 +172,26 @@ def near_duplicates(cards: list[Card], embedder: Encoder, threshold: float = NEA
 
 def spelling_problems(guides: list[Guide]) -> list[Problem]:
     """Words hunspell (es_ES + kb/data/palabras.txt) does not know, as warnings at their line."""
-    texts = [(g.rel, n, line) for g in guides if g.indexed
-             for n, line in enumerate(g.lines[g.body_start - 1:], g.body_start)]
+    texts = [
+        (g.rel, n, line)
+        for g in guides
+        if g.indexed
+        for n, line in enumerate(g.lines[g.body_start - 1 :], g.body_start)
+    ]
     try:
         unknown = unknown_words(texts)
     except SpellingUnavailable as exc:
         where = guides[0].rel if guides else "docs"
         return [Problem(where, 1, f"no se ha revisado la ortografía: {exc}", "warning")]
-    return [Problem(file, line, f"palabra desconocida «{word}»: corrígela o, si es correcta, añádela a "
-                                "kb/data/palabras.txt", "warning") for file, line, word in unknown]
+    return [
+        Problem(
+            file,
+            line,
+            f"palabra desconocida «{word}»: corrígela o, si es correcta, añádela a kb/data/palabras.txt",
+            "warning",
+        )
+        for file, line, word in unknown
+    ]
 
 
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
@@ -162,16 +209,27 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
     for guide in clean:
         problems += _section_problems(guide)
         if guide.indexed and isinstance(guide.meta.get("situaciones"), list) and not guide.meta["situaciones"]:
-            problems.append(Problem(guide.rel, guide.meta_lines.get("situaciones", 1),
-                                    "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría "
-                                    "un agente"))
+            problems.append(
+                Problem(
+                    guide.rel,
+                    guide.meta_lines.get("situaciones", 1),
+                    "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría un agente",
+                )
+            )
     problems += spelling_problems(clean)
     if embedder is not None:
         cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):
             file, _, line = a.source.rpartition(":")
-            problems.append(Problem(file, int(line), f"la sección '{a.heading}' es casi idéntica a '{b.heading}' "
-                                    f"({b.source}, similitud {sim:.2f}); fusiónalas o diferéncialas", "warning"))
+            problems.append(
+                Problem(
+                    file,
+                    int(line),
+                    f"la sección '{a.heading}' es casi idéntica a '{b.heading}' "
+                    f"({b.source}, similitud {sim:.2f}); fusiónalas o diferéncialas",
+                    "warning",
+                )
+            )
     return sorted(problems, key=lambda p: (p.path, p.line, p.message))
 
 
@@ -196,6 +254,13 @@ def golden(settings: Settings, embedder: Encoder) -> list[GoldenMiss]:
             pages = [r.card.id.split("#")[0] for r in results]
             rank = next((i + 1 for i, p in enumerate(pages) if p == guide.page), None)
             if rank is None or rank > GOLDEN_TOP:
-                misses.append(GoldenMiss(guide.rel, _situacion_line(guide, str(query)), str(query),
-                                         [r.card.id for r in results[:GOLDEN_TOP]], rank))
+                misses.append(
+                    GoldenMiss(
+                        guide.rel,
+                        _situacion_line(guide, str(query)),
+                        str(query),
+                        [r.card.id for r in results[:GOLDEN_TOP]],
+                        rank,
+                    )
+                )
     return misses

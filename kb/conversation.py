@@ -19,33 +19,25 @@ Figures measured on tests/data/conversaciones are in tests/test_conversation.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kb import passages
 from kb.errors import QueryError
-from kb.memo import SuggestionMemory, VectorCache
+from kb.memo import SuggestionMemory
+from kb.passages import is_long, split_sentences
 from kb.retrieval.scoring import Candidate, is_low_confidence
+from kb.search import Result, Searcher
 from kb.stages import detect_stage
-from kb.text import MAX_QUERY_CHARS, CleanError, clean_query
+from kb.text import MAX_QUERY_CHARS
 
 if TYPE_CHECKING:
     from kb.config import Settings
-    from kb.search import Result, Searcher
 
 SPEAKERS = ("cliente", "agente")
 MAX_SENTENCES = 64
 """Sentences scored per call; beyond this the oldest (conversation) or last (message) are dropped."""
-MIN_CHARS = 40
-"""Fragments shorter than this («Hola.», «Buenos días:») are merged into the next one: alone
-they match random cards (no merging: conversations 0.64 instead of 0.86)."""
-WINDOW_WORDS = 40
-"""A 'sentence' without punctuation longer than this many words is cut into windows."""
-SUPPORT_BONUS = 0.01
-"""Added per extra sentence that has the card in its top SUPPORT_TOP (at most 3 extra). Measured on
-the long messages of tests/data/conversaciones: hit@3 1.00 with 0 or 0.01, 0.83 with 0.02–0.08."""
-SUPPORT_TOP = 3
 RECENCY = 0.6
 """Weight of a customer turn relative to the next one (latest = 1); 0.3–0.8 measured the same,
 1.0 (no decay) lost one expectation out of 14."""
@@ -56,89 +48,19 @@ agent says («no sé la respuesta», «le llamaré mañana») is itself a situat
 MAX_TURNS = 12
 """Only the latest turns are scored: older ones weigh under RECENCY**6 ≈ 0.05 anyway."""
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
-_SPACES = re.compile(r"\s+")
 
-
-def split_sentences(text: str, max_chars: int = MAX_QUERY_CHARS) -> list[str]:
-    """The sentences of a message, cleaned; short fragments merged, run-on text cut into windows."""
-    pieces: list[str] = []
-    budget = max_chars
-    for raw in _SENTENCE_END.split(text):
-        try:
-            piece, _ = clean_query(raw, max(budget, 1))
-        except CleanError:
-            continue
-        budget -= len(piece) + 1
-        words = piece.split(" ")
-        for start in range(0, len(words), WINDOW_WORDS):
-            pieces.append(" ".join(words[start:start + WINDOW_WORDS]))
-        if budget <= 0:
-            break
-    merged: list[str] = []
-    carry = ""
-    for piece in pieces:
-        carry = f"{carry} {piece}".strip()
-        if len(carry) >= MIN_CHARS:
-            merged.append(carry)
-            carry = ""
-    if carry:
-        if merged and len(carry) < MIN_CHARS:
-            merged[-1] = f"{merged[-1]} {carry}"
-        else:
-            merged.append(carry)
-    return merged
-
-
-def is_long(text: str) -> bool:
-    """True for text the one-vector search would blur: more than two sentences."""
-    return len(text) > 200 and len(split_sentences(text)) > 2
-
-
-# ---------------------------------------------------------------- scoring many weighted sentences
-
-
-VECTORS = VectorCache()
-
-
-def rank_sentences(searcher: Searcher, sentences: Sequence[str], weights: Sequence[float], k: int, *,
-                   fase: str | None = None, tags: Iterable[str] = ()) -> list[Result]:
-    """Top-k cards for weighted sentences: per card the best weighted score plus SUPPORT_BONUS
-    per extra sentence that ranks it in its top SUPPORT_TOP. `dense` (what confidence is judged
-    on) is the meaning score of the card's best sentence, unweighted."""
-    from kb.search import Result
-
-    if not sentences:
-        return []
-    vectors = VECTORS.encode(searcher, list(sentences))
-    cards = searcher.index.cards
-    fetch = len(cards) if (fase or tags) else min(len(cards), max(k * 4, 20))
-    best: dict[int, tuple[float, float]] = {}  # card → (weighted score, dense)
-    support: dict[int, int] = {}
-    for row, (sentence, weight) in enumerate(zip(sentences, weights)):
-        for place, cand in enumerate(searcher.index.scorer.top(vectors[row:row + 1], fetch, sentence)):
-            if place < SUPPORT_TOP:
-                support[cand.card] = support.get(cand.card, 0) + 1
-            scored = weight * cand.score
-            if cand.card not in best or scored > best[cand.card][0]:
-                best[cand.card] = (scored, cand.dense)
-    wanted = set(tags)
-    ranked = sorted(best, key=lambda c: -(best[c][0] + SUPPORT_BONUS * min(max(support.get(c, 0) - 1, 0), 3)))
-    results: list[Result] = []
-    seen_text: set[str] = set()
-    for index in ranked:
-        card = cards[index]
-        if (fase and card.fase != fase) or not wanted.issubset(card.tags):
-            continue
-        key = card.text.strip().lower()
-        if key in seen_text:
-            continue
-        seen_text.add(key)
-        score = best[index][0] + SUPPORT_BONUS * min(max(support.get(index, 0) - 1, 0), 3)
-        results.append(Result(card, float(score), len(results) + 1, float(best[index][1])))
-        if len(results) == k:
-            break
-    return results
+def rank_sentences(
+    searcher: Searcher,
+    sentences: Sequence[str],
+    weights: Sequence[float],
+    k: int,
+    *,
+    fase: str | None = None,
+    tags: Iterable[str] = (),
+) -> list[Result]:
+    """kb.passages.rank_sentences on this searcher's index, as Results."""
+    ranked = passages.rank_sentences(searcher.index, searcher.embedder, sentences, weights, k, fase=fase, tags=tags)
+    return [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
 
 
 def low_confidence(results: Sequence[Result], threshold: float) -> bool:
@@ -165,8 +87,13 @@ class Suggestion:
     new: list[str] = field(default_factory=list)
 
     def to_dict(self, settings: Settings, conversation_id: str) -> dict[str, Any]:
-        return {"conversation_id": conversation_id, "fase": self.fase, "low_confidence": self.low_confidence,
-                "results": [r.to_dict(settings) for r in self.results], "new": list(self.new)}
+        return {
+            "conversation_id": conversation_id,
+            "fase": self.fase,
+            "low_confidence": self.low_confidence,
+            "results": [r.to_dict(settings) for r in self.results],
+            "new": list(self.new),
+        }
 
 
 def turn_weights(turns: Sequence[Turn]) -> list[float]:
@@ -175,7 +102,7 @@ def turn_weights(turns: Sequence[Turn]) -> list[float]:
     weights = [0.0] * len(turns)
     age = 0
     for i in range(len(turns) - 1, -1, -1):
-        weight = RECENCY ** age
+        weight = RECENCY**age
         if turns[i].speaker == "cliente":
             weights[i] = weight
             age += 1
@@ -225,9 +152,9 @@ def suggest(searcher: Searcher, turns: Sequence[Turn], k: int = 3) -> Suggestion
 class Conversation:
     """One live conversation for the panel: add turns as they happen, ask for suggestions.
 
-        conv = Conversation()
-        conv.add("cliente", "¡Llevo una semana sin línea!")
-        s = conv.suggest(searcher, k=3)   # s.fase, s.results, s.new (ids not shown before)
+    conv = Conversation()
+    conv.add("cliente", "¡Llevo una semana sin línea!")
+    s = conv.suggest(searcher, k=3)   # s.fase, s.results, s.new (ids not shown before)
     """
 
     def __init__(self, turns: Iterable[Turn] = ()) -> None:
@@ -265,5 +192,15 @@ def parse_transcript(text: str) -> list[Turn]:
     return turns
 
 
-__all__ = ["SPEAKERS", "Conversation", "Suggestion", "SuggestionMemory", "Turn", "is_long", "parse_transcript",
-           "rank_sentences", "split_sentences", "suggest"]
+__all__ = [
+    "SPEAKERS",
+    "Conversation",
+    "Suggestion",
+    "SuggestionMemory",
+    "Turn",
+    "is_long",
+    "parse_transcript",
+    "rank_sentences",
+    "split_sentences",
+    "suggest",
+]

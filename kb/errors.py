@@ -109,8 +109,23 @@ class AccountLocked(AuthError):
 
 
 __all__ = [
-    "EXIT_ERROR", "EXIT_INDEX", "EXIT_USAGE", "AccountError", "AccountLocked", "AccountsUnavailable", "AuthError",
-    "BuildBusy", "ConfigError", "IndexDamaged", "IndexMissing",
-    "IndexProblem", "IndexStale", "KbError", "ModelError", "QueryError", "SiteBuildError", "StoreError",
+    "EXIT_ERROR",
+    "EXIT_INDEX",
+    "EXIT_USAGE",
+    "AccountError",
+    "AccountLocked",
+    "AccountsUnavailable",
+    "AuthError",
+    "BuildBusy",
+    "ConfigError",
+    "IndexDamaged",
+    "IndexMissing",
+    "IndexProblem",
+    "IndexStale",
+    "KbError",
+    "ModelError",
+    "QueryError",
+    "SiteBuildError",
+    "StoreError",
     "UsageError",
 ]

@@ -92,13 +92,19 @@ def load_eval_set(data_dir: Path) -> list[EvalQuery]:
                 continue
             row = _row(line)
             if row is None:
-                raise UsageError(f"{file}:{n}: se esperaba {{\"query\": texto, \"expected\": [ids]}}")
+                raise UsageError(f'{file}:{n}: se esperaba {{"query": texto, "expected": [ids]}}')
             out.append(EvalQuery(row[0], row[1], f"{file.name}:{n}", row[2]))
     return out
 
 
-def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], flagged: list[bool],
-             seconds: float, by_register: bool = True) -> EvalReport:
+def _metrics(
+    system: str,
+    queries: list[EvalQuery],
+    ranked: list[list[str]],
+    flagged: list[bool],
+    seconds: float,
+    by_register: bool = True,
+) -> EvalReport:
     in_scope = [(q, r, f) for q, r, f in zip(queries, ranked, flagged) if q.in_scope]
     out_scope = [(q, r, f) for q, r, f in zip(queries, ranked, flagged) if not q.in_scope]
     hit1 = hit3 = rr = 0.0
@@ -134,16 +140,29 @@ def _metrics(system: str, queries: list[EvalQuery], ranked: list[list[str]], fla
     )
     for q, ids, f in zip(queries, ranked, flagged):
         rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
-        report.per_query.append({"source": q.source, "register": q.register, "in_scope": q.in_scope,
-                                 "rank": rank, "flagged": bool(f)})
+        report.per_query.append(
+            {"source": q.source, "register": q.register, "in_scope": q.in_scope, "rank": rank, "flagged": bool(f)}
+        )
     registers = sorted({q.register for q in queries})
     if by_register and len(registers) > 1:
         for name in registers:
             idx = [n for n, q in enumerate(queries) if q.register == name]
-            sub = _metrics(system, [queries[n] for n in idx], [ranked[n] for n in idx], [flagged[n] for n in idx],
-                           0.0, by_register=False)
-            report.registers[name] = {"n": sub.n_in + sub.n_out, "hit1": sub.hit1, "hit3": sub.hit3, "mrr": sub.mrr,
-                                      "oos_recall": sub.oos_recall, "in_scope_flagged": sub.in_scope_flagged}
+            sub = _metrics(
+                system,
+                [queries[n] for n in idx],
+                [ranked[n] for n in idx],
+                [flagged[n] for n in idx],
+                0.0,
+                by_register=False,
+            )
+            report.registers[name] = {
+                "n": sub.n_in + sub.n_out,
+                "hit1": sub.hit1,
+                "hit3": sub.hit3,
+                "mrr": sub.mrr,
+                "oos_recall": sub.oos_recall,
+                "in_scope_flagged": sub.in_scope_flagged,
+            }
     return report
 
 
@@ -218,12 +237,17 @@ def format_report(reports: list[EvalReport], show_misses: bool = False) -> str:
     lines.append(f"\n{n_in} consultas en alcance, {n_out} fuera de alcance.")
     for r in reports:
         if r.registers:
-            lines += [f"\nPor registro ({r.system}):", "",
-                      "| registro | consultas | hit@1 | hit@3 | MRR | fuera de alcance: recall | en alcance marcadas |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                f"\nPor registro ({r.system}):",
+                "",
+                "| registro | consultas | hit@1 | hit@3 | MRR | fuera de alcance: recall | en alcance marcadas |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for name, m in r.registers.items():
-                lines.append(f"| {name} | {m['n']} | {m['hit1']:.3f} | {m['hit3']:.3f} | {m['mrr']:.3f} | "
-                             f"{m['oos_recall']:.3f} | {m['in_scope_flagged']:.3f} |")
+                lines.append(
+                    f"| {name} | {m['n']} | {m['hit1']:.3f} | {m['hit3']:.3f} | {m['mrr']:.3f} | "
+                    f"{m['oos_recall']:.3f} | {m['in_scope_flagged']:.3f} |"
+                )
     if show_misses:
         for r in reports:
             lines.append(f"\nFallos de {r.system}:")

@@ -1,21 +1,13 @@
-"""What agents searched for and how useful the answers were, in SQLite or PostgreSQL.
-
-Written by the panel (every search, every 👍/👎) and read by `kb report`. One
-SQLAlchemy Core path serves both databases, so the panel, the report and the tests
-run the same statements whatever `KB_FEEDBACK_DB` / `KB_DATABASE_URL` point at:
+"""What agents searched for and how useful the answers were, in SQLite or PostgreSQL (kb.storage).
 
     >>> store = FeedbackStore("feedback.db")                      # a SQLite file (default)
     >>> store = FeedbackStore("postgresql+psycopg://kb@db/kb")    # or a server shared by many panels
     >>> vote_id = store.record_vote("me grita", "guias/a#x", 1, 0.8, 1)
 
-Design decisions, and why (schema and engines: kb.storage):
-
-* Nothing touches the database in `__init__`: a panel must start even when the server
-  is down. The first call raises `StoreError`, and `available()` answers without raising.
-* Writes are retried a few times with back-off on connection-level failures (a server
-  restart, a locked SQLite file); after that the user reads a `StoreError`.
-* Everything stored passes through `kb.redact.redact` first, and rows older than
-  KB_RETENTION_DAYS are deleted (first write, then daily; `kb purge` on demand).
+Nothing touches the database in `__init__` (a panel must start when the server is down;
+`available()` answers without raising). Writes are retried with back-off on connection-level
+failures, then raise `StoreError`. Everything stored is redacted first (kb.redact), and rows
+older than KB_RETENTION_DAYS are deleted (first write, then daily; `kb purge` on demand).
 """
 
 from __future__ import annotations
@@ -32,24 +24,9 @@ from filelock import Timeout as LockTimeout
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from kb import storage as db
 from kb.errors import StoreError
 from kb.redact import redact
-from kb.storage import (
-    BACKOFF_S,
-    MAX_COMMENT,
-    RETRY_BUDGET_S,
-    TABLES,
-    WRITE_TRIES,
-    audit,
-    feedback,
-    is_url,
-    iso_utc,
-    make_engine,
-    migrate,
-    searches,
-    store_error,
-    transient,
-)
 
 T = TypeVar("T")
 FeedbackError = StoreError
@@ -64,8 +41,8 @@ def _utcnow() -> datetime:
 
 
 def clip_comment(comment: str | None) -> str:
-    """A comment as stored: trimmed, cut at MAX_COMMENT characters, personal data redacted."""
-    return redact((comment or "").strip()[:MAX_COMMENT])
+    """A comment as stored: trimmed, cut at db.MAX_COMMENT characters, personal data redacted."""
+    return redact((comment or "").strip()[: db.MAX_COMMENT])
 
 
 class FeedbackStore:
@@ -78,26 +55,27 @@ class FeedbackStore:
         self.target = url_or_path
         self.retention_days = retention_days
         self._last_purge = 0.0
-        self.path: Path | None = None if is_url(url_or_path) else Path(url_or_path)
+        self.path: Path | None = None if db.is_url(url_or_path) else Path(url_or_path)
         self._ready = False
         self._setup_lock = threading.Lock()  # the panel's sessions are threads of one process
         self._engine: Engine | None = None
         self._bad_url: str | None = None
         try:
-            self.url: URL = make_url(str(url_or_path)) if self.path is None else URL.create(
-                "sqlite", database=str(self.path))
-            self._engine = make_engine(self.url)
+            self.url: URL = (
+                make_url(str(url_or_path)) if self.path is None else URL.create("sqlite", database=str(self.path))
+            )
+            self._engine = db.make_engine(self.url)
         except (ArgumentError, ImportError, ValueError) as exc:  # a typo in the URL, a missing driver
             self.url = URL.create("invalid")
             self._bad_url = str(exc)
 
-    # ------------------------------------------------------------ engine and schema
-
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            raise StoreError(f"La dirección de la base de datos de valoraciones no es válida ({self._bad_url}). "
-                             "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb).")
+            raise StoreError(
+                f"La dirección de la base de datos de valoraciones no es válida ({self._bad_url}). "
+                "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb)."
+            )
         return self._engine
 
     @property
@@ -106,9 +84,7 @@ class FeedbackStore:
 
     def where(self) -> str:
         """The database for messages, without a password."""
-        if self.path is not None:
-            return str(self.path)
-        return self.url.render_as_string(hide_password=True)
+        return str(self.path) if self.path is not None else self.url.render_as_string(hide_password=True)
 
     def _ensure_ready(self) -> None:
         """Create or upgrade the schema once per store (and once across processes)."""
@@ -122,9 +98,11 @@ class FeedbackStore:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise StoreError(f"No se puede crear la carpeta de {self.path} ({exc}). "
-                                     "Revisa la ruta en KB_FEEDBACK_DB y sus permisos.") from None
-            migrate(engine, self.path)
+                    raise StoreError(
+                        f"No se puede crear la carpeta de {self.path} ({exc}). "
+                        "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
+                    ) from None
+            db.migrate(engine, self.path)
             self._ready = True
 
     def connect(self) -> Connection:
@@ -148,12 +126,10 @@ class FeedbackStore:
         if self._engine is not None:
             self._engine.dispose()
 
-    # ------------------------------------------------------------ retries
-
     def _run(self, work: Callable[[], T], action: str, *, retry: bool = True) -> T:
-        """`work()` on a ready schema, retried with back-off on transient failures; else StoreError."""
+        """`work()` on a ready schema, retried with back-off on db.transient failures; else StoreError."""
         started = time.monotonic()
-        for attempt in range(WRITE_TRIES if retry else 1):
+        for attempt in range(db.WRITE_TRIES if retry else 1):
             try:
                 self._ensure_ready()
                 return work()
@@ -161,13 +137,13 @@ class FeedbackStore:
                 raise
             except (SQLAlchemyError, OSError, LockTimeout) as exc:
                 last = exc
-                if not retry or not transient(exc, self.dialect) or attempt == WRITE_TRIES - 1:
+                if not retry or not db.transient(exc, self.dialect) or attempt == db.WRITE_TRIES - 1:
                     break
-                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-                if time.monotonic() - started + delay > RETRY_BUDGET_S:
+                delay = db.BACKOFF_S[min(attempt, len(db.BACKOFF_S) - 1)]
+                if time.monotonic() - started + delay > db.RETRY_BUDGET_S:
                     break
                 time.sleep(delay)
-        raise store_error(action, last, self.where(), is_file=self.path is not None)
+        raise db.store_error(action, last, self.where(), is_file=self.path is not None)
 
     def _insert(self, table: sa.Table, values: dict[str, Any]) -> int:
         self._retain()
@@ -177,9 +153,8 @@ class FeedbackStore:
                 key = conn.execute(sa.insert(table).values(**values)).inserted_primary_key
                 assert key is not None  # a single-row INSERT always has one
                 return int(key[0])
-        return self._run(work, "guardar")
 
-    # ------------------------------------------------------------ public API
+        return self._run(work, "guardar")
 
     def record_search(
         self,
@@ -194,12 +169,20 @@ class FeedbackStore:
         results: int = 0,
     ) -> int:
         """Log one search (for the report: frequent queries and content gaps). The query is redacted."""
-        return self._insert(searches, {
-            "created_at": iso_utc(_utcnow()), "session": session, "query": redact(query), "fase_filter": fase_filter,
-            "top_card_id": top_card_id, "top_fase": top_fase,
-            "top_score": None if top_score is None else float(top_score),
-            "low_confidence": int(bool(low_confidence)), "results": int(results),
-        })
+        return self._insert(
+            db.searches,
+            {
+                "created_at": db.iso_utc(_utcnow()),
+                "session": session,
+                "query": redact(query),
+                "fase_filter": fase_filter,
+                "top_card_id": top_card_id,
+                "top_fase": top_fase,
+                "top_score": None if top_score is None else float(top_score),
+                "low_confidence": int(bool(low_confidence)),
+                "results": int(results),
+            },
+        )
 
     def record_vote(
         self,
@@ -214,52 +197,73 @@ class FeedbackStore:
         fase: str | None = None,
     ) -> int:
         """Store one 👍 (vote=1) or 👎 (vote=-1) on a result; returns its id for `add_comment`.
-        Query and comment are redacted; the comment is cut at MAX_COMMENT characters."""
+        Query and comment are redacted; the comment is cut at db.MAX_COMMENT characters."""
         if vote not in (1, -1):
             raise ValueError("vote debe ser 1 (👍) o -1 (👎)")
         comment = clip_comment(comment) or None
-        return self._insert(feedback, {
-            "created_at": iso_utc(_utcnow()), "session": session, "query": redact(query), "card_id": card_id,
-            "rank": int(rank), "score": float(score), "vote": int(vote), "comment": comment, "fase": fase,
-        })
+        return self._insert(
+            db.feedback,
+            {
+                "created_at": db.iso_utc(_utcnow()),
+                "session": session,
+                "query": redact(query),
+                "card_id": card_id,
+                "rank": int(rank),
+                "score": float(score),
+                "vote": int(vote),
+                "comment": comment,
+                "fase": fase,
+            },
+        )
 
     def add_comment(self, vote_id: int, comment: str) -> None:
-        """Attach the optional comment an agent writes after voting (redacted, cut at MAX_COMMENT)."""
+        """Attach the optional comment an agent writes after voting (redacted, cut at db.MAX_COMMENT)."""
         comment = clip_comment(comment)
         if not comment:
             return
 
         def work() -> None:
             with self.engine.begin() as conn:
-                conn.execute(sa.update(feedback).where(feedback.c.id == int(vote_id)).values(comment=comment))
+                conn.execute(sa.update(db.feedback).where(db.feedback.c.id == int(vote_id)).values(comment=comment))
+
         self._run(work, "guardar")
 
     def record_audit(self, who: str, action: str, detail: str | None = None) -> int:
         """Note who did what (a purge, an export…): trainers and auditors read it, nothing deletes it."""
-        return self._insert(audit, {"created_at": iso_utc(_utcnow()), "who": who, "action": action,
-                                    "detail": redact(detail) if detail else detail})
+        return self._insert(
+            db.audit,
+            {
+                "created_at": db.iso_utc(_utcnow()),
+                "who": who,
+                "action": action,
+                "detail": redact(detail) if detail else detail,
+            },
+        )
 
     def audit_rows(self, limit: int = 100) -> list[Mapping[str, Any]]:
-        """The latest `limit` audit entries, newest first."""
-        stmt = sa.select(audit).order_by(audit.c.id.desc()).limit(int(limit))
+        """The latest `limit` db.audit entries, newest first."""
+        stmt = sa.select(db.audit).order_by(db.audit.c.id.desc()).limit(int(limit))
         return self._read(stmt)
 
     def rows(self, table: str) -> list[Mapping[str, Any]]:
         """Every row of `searches`, `feedback` or `audit`, oldest first, as mappings keyed by column."""
-        if table not in TABLES:
+        if table not in db.TABLES:
             raise ValueError(table)
-        return self._read(sa.select(TABLES[table]).order_by(TABLES[table].c.id))
+        return self._read(sa.select(db.TABLES[table]).order_by(db.TABLES[table].c.id))
 
     def purge(self, before: datetime) -> int:
-        """Delete searches and votes older than `before` (data retention); returns how many.
+        """Delete db.searches and votes older than `before` (data retention); returns how many.
 
-        The audit trail is kept: it is what shows that the purge happened."""
-        cutoff = iso_utc(before)
+        The db.audit trail is kept: it is what shows that the purge happened."""
+        cutoff = db.iso_utc(before)
 
         def work() -> int:
             with self.engine.begin() as conn:
-                return sum(int(conn.execute(sa.delete(t).where(t.c.created_at < cutoff)).rowcount)
-                           for t in (searches, feedback))
+                return sum(
+                    int(conn.execute(sa.delete(t).where(t.c.created_at < cutoff)).rowcount)
+                    for t in (db.searches, db.feedback)
+                )
+
         return self._run(work, "guardar")
 
     def _retain(self) -> None:
@@ -278,15 +282,15 @@ class FeedbackStore:
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """`work(conn)` in one read transaction (the report); retried like a write, StoreError otherwise."""
+
         def run() -> T:
             with self.engine.connect() as conn:
                 return work(conn)
+
         return self._run(run, "leer")
 
     def _read(self, stmt: sa.Select[Any]) -> list[Mapping[str, Any]]:
         return self.read(lambda conn: [dict(r) for r in conn.execute(stmt).mappings()])
-
-
 
 
 __all__ = ["FeedbackError", "FeedbackStore", "clip_comment"]

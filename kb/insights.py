@@ -88,8 +88,9 @@ def _counted(queries: Iterable[str]) -> list[tuple[str, int]]:
     return [(spelling[k], n) for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def gap_groups(queries: Iterable[str], encode: Callable[[list[str]], np.ndarray],
-               threshold: float = GROUP_SIMILARITY) -> list[GapGroup]:
+def gap_groups(
+    queries: Iterable[str], encode: Callable[[list[str]], np.ndarray], threshold: float = GROUP_SIMILARITY
+) -> list[GapGroup]:
     """Group low-confidence queries by meaning, biggest group first.
 
     Greedy on frequency: the most frequent query opens a group, and each next query joins
@@ -130,8 +131,7 @@ def suggested_situations(liked: Iterable[tuple[str, str]], cards: Mapping[str, C
             continue
         counts[key] += 1
         spelling.setdefault(key, " ".join(query.split()))
-    return [Suggestion(key[0], spelling[key], n)
-            for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return [Suggestion(key[0], spelling[key], n) for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 # ------------------------------------------------------------------ reading the store
@@ -158,11 +158,27 @@ def liked_queries(store: FeedbackStore, since: datetime | None, limit: int = MAX
 def down_comments(store: FeedbackStore, since: datetime | None, limit: int = 50) -> list[Comment]:
     """The 👎 votes that came with a comment, newest first."""
     f = feedback
-    stmt = (sa.select(f.c.created_at, f.c.card_id, f.c.query, f.c.comment)
-            .where(f.c.vote == -1, f.c.comment.is_not(None), f.c.comment != "")
-            .order_by(f.c.id.desc()).limit(limit))
+    stmt = (
+        sa.select(f.c.created_at, f.c.card_id, f.c.query, f.c.comment)
+        .where(f.c.vote == -1, f.c.comment.is_not(None), f.c.comment != "")
+        .order_by(f.c.id.desc())
+        .limit(limit)
+    )
     return [Comment(*row) for row in _rows(store, select_since(stmt, f, since))]
 
 
-__all__ = ["EXAMPLES", "GROUP_SIMILARITY", "RANGES", "Comment", "GapGroup", "Suggestion", "down_comments",
-           "gap_groups", "gap_queries", "liked_queries", "normalise", "since_days", "suggested_situations"]
+__all__ = [
+    "EXAMPLES",
+    "GROUP_SIMILARITY",
+    "RANGES",
+    "Comment",
+    "GapGroup",
+    "Suggestion",
+    "down_comments",
+    "gap_groups",
+    "gap_queries",
+    "liked_queries",
+    "normalise",
+    "since_days",
+    "suggested_situations",
+]

@@ -22,8 +22,10 @@ from pathlib import Path
 from kb.config import PACKAGE_ROOT
 
 NGINX_CONF = PACKAGE_ROOT / "deploy" / "nginx" / "kb.conf"
-SHIPPED_UPSTREAMS = ("    server 127.0.0.1:8501 max_fails=1 fail_timeout=10s;  # test: panel replicas\n"
-                     "    server 127.0.0.1:8502 max_fails=1 fail_timeout=10s;\n")
+SHIPPED_UPSTREAMS = (
+    "    server 127.0.0.1:8501 max_fails=1 fail_timeout=10s;  # test: panel replicas\n"
+    "    server 127.0.0.1:8502 max_fails=1 fail_timeout=10s;\n"
+)
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
@@ -81,10 +83,12 @@ def render_nginx(prefix: Path, *, listen: int, panel_ports: list[int], api_port:
     temp = "\n".join(f"    {name}_temp_path {prefix}/tmp/{name};" for name in TEMP_PATHS)
     # As root, nginx would run its workers as `nobody`, who cannot read a private temp folder.
     user = "user root;\n" if os.geteuid() == 0 else ""
-    main = (f"daemon off;\n{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
-            "events { worker_connections 2048; }\n"
-            f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n{temp}\n"
-            f"    include {prefix}/kb.conf;\n}}\n")
+    main = (
+        f"daemon off;\n{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+        "events { worker_connections 2048; }\n"
+        f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n{temp}\n"
+        f"    include {prefix}/kb.conf;\n}}\n"
+    )
     conf = prefix / "nginx.conf"
     conf.write_text(main, encoding="utf-8")
     return conf
@@ -116,20 +120,38 @@ class LocalDeployment:
         """Start the replicas (not waiting: nginx can start meanwhile)."""
         self.first_port = self.first_port or free_ports(self.replicas)
         self.logs["panel"] = self.prefix / "panel.log"
-        command = [sys.executable, "-m", "kb.cli", "serve", "--panel-only", "--host", "127.0.0.1",
-                   "--port", str(self.first_port), "--replicas", str(self.replicas)]
+        command = [
+            sys.executable,
+            "-m",
+            "kb.cli",
+            "serve",
+            "--panel-only",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.first_port),
+            "--replicas",
+            str(self.replicas),
+        ]
         with open(self.logs["panel"], "wb") as out:
-            self.panel = subprocess.Popen(command, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self.panel = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def start_nginx(self) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.listen = self.listen or free_ports(1)
-        conf = render_nginx(self.prefix, listen=self.listen, panel_ports=self.ports,
-                            api_port=free_ports(1), site_dir=self.site_dir or self.prefix / "site")
+        conf = render_nginx(
+            self.prefix,
+            listen=self.listen,
+            panel_ports=self.ports,
+            api_port=free_ports(1),
+            site_dir=self.site_dir or self.prefix / "site",
+        )
         self.logs["nginx"] = self.prefix / "error.log"
-        self.nginx = subprocess.Popen([nginx, "-p", str(self.prefix), "-c", str(conf)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.nginx = subprocess.Popen(
+            [nginx, "-p", str(self.prefix), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 240) -> float:
         """Seconds until every replica answers its health check directly and nginx answers too."""
@@ -166,8 +188,7 @@ class LocalDeployment:
 
 def children(pid: int) -> list[int]:
     try:
-        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
-                for c in (task / "children").read_text().split()]
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
     except OSError:
         return []
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from kb.search import Searcher
+    from kb.embedding import Encoder
 
 
 class VectorCache:
@@ -26,12 +26,12 @@ class VectorCache:
         self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def encode(self, searcher: Searcher, sentences: list[str]) -> np.ndarray:
-        model = searcher.embedder.model_id
+    def encode(self, encoder: Encoder, sentences: list[str]) -> np.ndarray:
+        model = encoder.model_id
         with self._lock:
             missing = [s for s in dict.fromkeys(sentences) if (model, s) not in self._data]
         if missing:
-            vectors = searcher.embedder.encode_queries(missing)
+            vectors = encoder.encode_queries(missing)
             with self._lock:
                 for sentence, vector in zip(missing, vectors):
                     self._data[(model, sentence)] = np.asarray(vector, dtype=np.float32)
@@ -43,7 +43,6 @@ class VectorCache:
                 self._data.move_to_end((model, s))
                 rows.append(self._data[(model, s)])
         return np.vstack(rows)
-
 
 
 class SuggestionMemory:

@@ -94,7 +94,7 @@ def _mark_slots(text: str) -> str:
     out: list[str] = []
     last = 0
     for code in _INLINE_CODE.finditer(text):
-        out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:code.start()]))
+        out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last : code.start()]))
         out.append(code.group(0))
         last = code.end()
     out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:]))

@@ -57,9 +57,7 @@ PHONE_REGION = "ES"
 _EMAIL_RE = re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])")
 
 # Country code, check digits, then 11–30 letters/digits, optionally in groups.
-_IBAN_RE = re.compile(
-    r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}(?![\w])",
-)
+_IBAN_RE = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}(?![\w])")
 # 13–19 digits, optionally grouped by spaces or hyphens.
 _CARD_RE = re.compile(r"(?<![\d\w])\d(?:[ -]?\d){12,18}(?![\d\w])")
 # A NIE starts with X, Y or Z; a CIF with an organisation letter; a DNI with digits.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from kb.config import Settings
 from kb.errors import KbError
-from kb.serve import api_available, check_port_free, local_url, require_site, start_site_server
+from kb.serve import check_port_free, local_url, require_site, require_trainer_when_exposed, start_site_server
 
 STOP_GRACE_S = 15.0
 POLL_S = 0.5
@@ -66,7 +66,7 @@ class Child:
         if code is None:
             return
         self.failures = 0 if now - self.started > HEALTHY_AFTER_S else self.failures + 1
-        delay = min(30.0, 2.0 ** self.failures) if self.failures else 0.0
+        delay = min(30.0, 2.0**self.failures) if self.failures else 0.0
         self.proc, self.next_start, self.restarts = None, now + delay, self.restarts + 1
         say(f"✘ {self.name} ha terminado (código {code}); se reinicia en {delay:.0f} s.")
 
@@ -89,20 +89,22 @@ def child_command(settings: Settings, *args: str) -> list[str]:
 
 
 def plan(settings: Settings, replicas: int, *, api: bool = True) -> list[Child]:
-    """The panel replicas on KB_PANEL_PORT, +1, …; and `kb api` on KB_API_PORT when asked and kb/api exists."""
+    """The panel replicas on KB_PANEL_PORT, +1, …; and `kb api` on KB_API_PORT when asked."""
     ports = [settings.panel_port + i for i in range(replicas)]
-    children = [Child(f"Réplica del panel {port}", child_command(settings, "--panel-only", "--port", str(port)))
-                for port in ports]
-    if api and api_available():
+    children = [
+        Child(f"Réplica del panel {port}", child_command(settings, "--panel-only", "--port", str(port)))
+        for port in ports
+    ]
+    if api:
         if settings.api_port in ports:
             raise KbError(f"KB_API_PORT ({settings.api_port}) cae entre los puertos de las réplicas; cámbialo.")
         children.append(Child("API", [sys.executable, "-m", "kb.cli", "api"]))
     return children
 
 
-def supervise(settings: Settings, replicas: int, say: Callable[[str], None] = print, *,
-              site: bool = True) -> int:
+def supervise(settings: Settings, replicas: int, say: Callable[[str], None] = print, *, site: bool = True) -> int:
     """Run and watch the replicas until SIGINT/SIGTERM; returns 0 after stopping them all."""
+    require_trainer_when_exposed(settings)
     if site:
         require_site(settings)
     children = plan(settings, replicas, api=site)  # --panel-only: panels only
@@ -112,8 +114,10 @@ def supervise(settings: Settings, replicas: int, say: Callable[[str], None] = pr
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     last = settings.panel_port + replicas - 1
-    say(f"{replicas} réplicas del panel en {local_url(settings, settings.panel_port)} … :{last} "
-        "(cada una dice «Panel listo» al terminar de cargar).")
+    say(
+        f"{replicas} réplicas del panel en {local_url(settings, settings.panel_port)} … :{last} "
+        "(cada una dice «Panel listo» al terminar de cargar)."
+    )
     if site_server:
         say(f"Guías (sitio): {local_url(settings, settings.site_port)}")
     say("Ctrl+C para parar.")

@@ -42,8 +42,11 @@ class Report:
             ("Consultas más frecuentes", ["consulta", "veces"], self.top_queries),
             ("Huecos de contenido (sin resultado fiable)", ["consulta", "veces"], self.gaps),
             ("Tarjetas con más 👎", ["tarjeta", "👎", "👍"], self.worst_cards),
-            ("Por fase", ["fase", "búsquedas", "👍", "👎"],
-             [(FASES.get(f, f), n, u, d) for f, n, u, d in self.by_fase]),
+            (
+                "Por fase",
+                ["fase", "búsquedas", "👍", "👎"],
+                [(FASES.get(f, f), n, u, d) for f, n, u, d in self.by_fase],
+            ),
             ("Guías pendientes de revisión", ["guía", "responsable", "vencía el"], self.overdue),
         ]
 
@@ -52,8 +55,10 @@ class Report:
         out = [
             "# Informe de búsquedas y valoraciones",
             "",
-            (f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
-             f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎."),
+            (
+                f"{t.get('searches', 0)} búsquedas, {t.get('low_confidence', 0)} sin resultado fiable, "
+                f"{t.get('up', 0)} 👍 y {t.get('down', 0)} 👎."
+            ),
         ]
         for title, headers, rows in self.tables():
             out += ["", f"## {title}", ""]
@@ -71,12 +76,13 @@ class Report:
 
         Written by kb.csvsafe: queries are typed by agents, so a cell like «=HYPERLINK(…)» is
         neutralised before a trainer's spreadsheet could run it, and a BOM keeps «ñ» intact."""
-        return to_csv(["tabla", "clave", "valor1", "valor2", "valor3"],
-                      [[title, *row] for title, _, rows in self.tables() for row in rows])
+        return to_csv(
+            ["tabla", "clave", "valor1", "valor2", "valor3"],
+            [[title, *row] for title, _, rows in self.tables() for row in rows],
+        )
 
 
-def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10,
-                   since: datetime | None = None) -> Report:
+def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10, since: datetime | None = None) -> Report:
     """Aggregate the feedback database (a store, a SQLite path or a URL), optionally from `since` on.
 
     Raises StoreError (alias ReportError) if it is missing or unreadable. A SQLite path that
@@ -84,8 +90,10 @@ def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10,
     if isinstance(store_or_url, FeedbackStore):
         return _report(store_or_url, limit, since)
     if not is_url(store_or_url) and not Path(store_or_url).is_file():
-        raise StoreError(f"No existe la base de datos de valoraciones {store_or_url}. "
-                         "Se crea sola cuando los agentes usan el panel (o indica otra con --db).")
+        raise StoreError(
+            f"No existe la base de datos de valoraciones {store_or_url}. "
+            "Se crea sola cuando los agentes usan el panel (o indica otra con --db)."
+        )
     store = FeedbackStore(store_or_url)
     try:
         return _report(store, limit, since)
@@ -113,23 +121,44 @@ def _report(store: FeedbackStore, limit: int, since: datetime | None) -> Report:
         report = Report(
             top_queries=rows(frequent()),
             gaps=rows(frequent(s.c.low_confidence == 1)),
-            worst_cards=rows(select_since(
-                sa.select(f.c.card_id, d, u).group_by(f.c.card_id).having(down > 0)
-                .order_by(d.desc(), u.asc(), f.c.card_id).limit(limit), f, since)),
+            worst_cards=rows(
+                select_since(
+                    sa.select(f.c.card_id, d, u)
+                    .group_by(f.c.card_id)
+                    .having(down > 0)
+                    .order_by(d.desc(), u.asc(), f.c.card_id)
+                    .limit(limit),
+                    f,
+                    since,
+                )
+            ),
         )
-        by_search = dict(rows(select_since(
-            sa.select(s.c.top_fase, sa.func.count()).where(s.c.low_confidence == 0, s.c.top_fase.is_not(None))
-            .group_by(s.c.top_fase), s, since)))
-        votes = {fase: (n_up, n_down) for fase, n_up, n_down in rows(select_since(
-            sa.select(f.c.fase, up, down).where(f.c.fase.is_not(None)).group_by(f.c.fase), f, since))}
+        by_search = dict(
+            rows(
+                select_since(
+                    sa.select(s.c.top_fase, sa.func.count())
+                    .where(s.c.low_confidence == 0, s.c.top_fase.is_not(None))
+                    .group_by(s.c.top_fase),
+                    s,
+                    since,
+                )
+            )
+        )
+        votes = {
+            fase: (n_up, n_down)
+            for fase, n_up, n_down in rows(
+                select_since(sa.select(f.c.fase, up, down).where(f.c.fase.is_not(None)).group_by(f.c.fase), f, since)
+            )
+        }
         report.by_fase = [
             (fase, by_search.get(fase, 0), *votes.get(fase, (0, 0)))
-            for fase in FASES if by_search.get(fase) or fase in votes
+            for fase in FASES
+            if by_search.get(fase) or fase in votes
         ]
-        (n, low), = rows(select_since(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(s.c.low_confidence), 0)), s, since))
-        (n_up, n_down), = rows(select_since(
-            sa.select(sa.func.coalesce(up, 0), sa.func.coalesce(down, 0)), f, since))
+        ((n, low),) = rows(
+            select_since(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(s.c.low_confidence), 0)), s, since)
+        )
+        ((n_up, n_down),) = rows(select_since(sa.select(sa.func.coalesce(up, 0), sa.func.coalesce(down, 0)), f, since))
         report.totals = {"searches": int(n), "low_confidence": int(low), "up": int(n_up), "down": int(n_down)}
         return report
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from kb.config import Settings, load_settings
 from kb.content import FASES, Card
-from kb.conversation import low_confidence, rank_sentences, split_sentences
 from kb.embedding import Encoder, load_embedder
 from kb.errors import QueryError
+from kb.passages import rank_sentences, split_sentences
 from kb.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
 from kb.retrieval.store import LoadedIndex, check_model, index_signature, load_index
@@ -31,8 +31,13 @@ LONG_TEXT_CHARS = 200
 
 def card_json(card: Card, settings: Settings, score: float | None = None) -> dict[str, Any]:
     """A card as the JSON contract of `kb search --json`, `kb export` and the API (fields in this order)."""
-    out: dict[str, Any] = {"id": card.id, "title": card.title, "heading": card.heading, "text": card.text,
-                           "url": settings.url_for(card.path)}
+    out: dict[str, Any] = {
+        "id": card.id,
+        "title": card.title,
+        "heading": card.heading,
+        "text": card.text,
+        "url": settings.url_for(card.path),
+    }
     if score is not None:
         out["score"] = round(float(score), 4)
     out.update({"fase": card.fase, "tags": list(card.tags), "say": list(card.say), "avoid": list(card.avoid)})
@@ -66,8 +71,11 @@ class SearchResponse:
     notices: list[str] = field(default_factory=list)
 
     def to_dict(self, settings: Settings) -> dict[str, Any]:
-        return {"query": self.query, "low_confidence": self.low_confidence,
-                "results": [r.to_dict(settings) for r in self.results]}
+        return {
+            "query": self.query,
+            "low_confidence": self.low_confidence,
+            "results": [r.to_dict(settings) for r in self.results],
+        }
 
 
 class Searcher:
@@ -109,8 +117,9 @@ class Searcher:
         """False once a newer build has switched the index on disk."""
         return index_signature(self.settings.index_dir) == self.signature
 
-    def search(self, query: str, k: int = 3, *, fase: str | None = None,
-               tags: list[str] | None = None) -> SearchResponse:
+    def search(
+        self, query: str, k: int = 3, *, fase: str | None = None, tags: list[str] | None = None
+    ) -> SearchResponse:
         """Top-k cards for a situation typed in free text.
 
         `fase` and `tags` filter the results (a card must have the fase and every tag).
@@ -122,12 +131,13 @@ class Searcher:
             raise QueryError(f"Fase desconocida '{fase}'. Usa una de: {', '.join(FASES)}.")
         k = max(1, min(int(k), MAX_K))
         sentences = split_sentences(str(query)) if len(text) > LONG_TEXT_CHARS else []
-        if len(sentences) > 2:  # an e-mail or a chat: the problem may be anywhere (kb.conversation)
-            results = rank_sentences(self, sentences, [1.0] * len(sentences), k, fase=fase, tags=tags or ())
-            return SearchResponse(query=text, low_confidence=low_confidence(results, self.threshold),
-                                  results=results, notices=notices)
-        vector = self.embedder.encode_queries([text])
-        results = self._rank(vector, text, k, fase, set(tags or []))
+        if len(sentences) > 2:  # an e-mail or a chat: the problem may be anywhere (kb.passages)
+            ranked = rank_sentences(
+                self.index, self.embedder, sentences, [1.0] * len(sentences), k, fase=fase, tags=tags or ()
+            )
+            results = [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
+        else:
+            results = self._rank(self.embedder.encode_queries([text]), text, k, fase, set(tags or []))
         low = is_low_confidence([_candidate(r) for r in results], self.threshold)
         return SearchResponse(query=text, low_confidence=low, results=results, notices=notices)
 

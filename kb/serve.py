@@ -1,4 +1,4 @@
-"""`kb serve`: the agents' panel (Streamlit), the guides site and, later, the HTTP API.
+"""`kb serve`: the agents' panel (Streamlit), the guides site and the HTTP API, in one warm process.
 
 One panel is one Python process that loads the model and the index *before* it
 listens: Streamlit runs in-process (`streamlit.web.bootstrap.run`) after `warm()` has
@@ -18,8 +18,6 @@ from __future__ import annotations
 import functools
 import gc
 import http.server
-import importlib
-import importlib.util
 import logging
 import os
 import socket
@@ -52,8 +50,10 @@ def start_site_server(settings: Settings) -> http.server.ThreadingHTTPServer:
     try:
         server = http.server.ThreadingHTTPServer((settings.host, settings.site_port), handler)
     except OSError as exc:
-        raise KbError(f"No se puede abrir el puerto {settings.site_port} para el sitio ({exc.strerror}). "
-                      "Cierra el otro proceso o cambia KB_SITE_PORT.") from None
+        raise KbError(
+            f"No se puede abrir el puerto {settings.site_port} para el sitio ({exc.strerror}). "
+            "Cierra el otro proceso o cambia KB_SITE_PORT."
+        ) from None
     threading.Thread(target=server.serve_forever, name="kb-site", daemon=True).start()
     return server
 
@@ -73,8 +73,11 @@ def streamlit_options(settings: Settings, port: int | None = None) -> dict[str, 
 
 def streamlit_command(settings: Settings, port: int | None = None) -> list[str]:
     """`streamlit run` for the panel in a child process (the tests' cold panel; `kb serve` runs it in-process)."""
-    flags = [arg for name, value in streamlit_options(settings, port).items()
-             for arg in (f"--{name}", str(value).lower() if isinstance(value, bool) else str(value))]
+    flags = [
+        arg
+        for name, value in streamlit_options(settings, port).items()
+        for arg in (f"--{name}", str(value).lower() if isinstance(value, bool) else str(value))
+    ]
     return [sys.executable, "-m", "streamlit", "run", str(PANEL_SCRIPT), *flags]
 
 
@@ -85,8 +88,10 @@ def check_port_free(host: str, port: int, setting: str) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise KbError(f"No se puede abrir el puerto {port} en {host} ({exc.strerror}). "
-                          f"Cierra el otro proceso o cambia {setting}.") from None
+            raise KbError(
+                f"No se puede abrir el puerto {port} en {host} ({exc.strerror}). "
+                f"Cierra el otro proceso o cambia {setting}."
+            ) from None
 
 
 def local_url(settings: Settings, port: int) -> str:
@@ -124,8 +129,9 @@ def warm() -> Exception | None:
     with _no_missing_context_warning():
         store = resources.feedback_store()
     if not store.available():  # creates or upgrades the schema now, not on the first agent's search
-        problem = problem or KbError(f"La base de valoraciones no responde ({store.where()}); "
-                                     "el panel busca igual y lo dirá al guardar.")
+        problem = problem or KbError(
+            f"La base de valoraciones no responde ({store.where()}); el panel busca igual y lo dirá al guardar."
+        )
     gc.collect()
     gc.freeze()  # index and searcher join the model outside the collector's reach (see resources._model)
     return problem
@@ -168,13 +174,7 @@ def _run_streamlit(settings: Settings) -> None:
     bootstrap.run(str(PANEL_SCRIPT), False, [], options)
 
 
-# =====================================================================================
-# HTTP API: started HERE, inside the panel's process, so it shares the warm model.
-# kb/api is written separately; its contract is
-#     kb.api.create_app(settings, searcher_provider, store=…, accounts=…, site_dir=…)
-#     kb.api.server.start_api_thread(app, host, port)
-# Until kb/api exists, `start_api` says so and the panel runs alone.
-# =====================================================================================
+# ---------------------------------------------------------------- the HTTP API, in the panel's process
 
 
 class CurrentSearcher:
@@ -200,38 +200,59 @@ class CurrentSearcher:
             return self._searcher
 
 
-def api_available() -> bool:
-    """kb/api inside this very kb package (an editable install elsewhere may resolve `kb.api` too)."""
-    spec = importlib.util.find_spec("kb.api")
-    return spec is not None and spec.origin is not None and Path(spec.origin).parent.parent == Path(__file__).parent
-
-
-def start_api(settings: Settings, say: Callable[[str], None]) -> bool:
-    """Start the HTTP API on KB_API_PORT in a thread of this process; False while kb/api does not exist."""
-    if not api_available():
-        return False
+def start_api(settings: Settings, say: Callable[[str], None], *, site: bool) -> None:
+    """The HTTP API on KB_API_PORT in threads of this process, sharing the warm model (one load per
+    machine). With `site`, the same app also serves the built site on KB_SITE_PORT, so the site's
+    search box reaches /api/search on its own origin (the engine's search instead of keywords)."""
     from kb.accounts import Accounts
+    from kb.api import create_app
+    from kb.api.server import start_api_thread
     from kb.feedback import FeedbackStore
 
-    check_port_free(settings.host, settings.api_port, "KB_API_PORT")
-    api = importlib.import_module("kb.api")  # imported by name: kb/api may not exist yet
-    server = importlib.import_module("kb.api.server")
-    app = api.create_app(settings, CurrentSearcher(settings), store=FeedbackStore(settings.database),
-                         accounts=Accounts(settings.users_file), site_dir=settings.site_dir)
-    server.start_api_thread(app, settings.host, settings.api_port)
+    ports = [(settings.api_port, "KB_API_PORT")] + ([(settings.site_port, "KB_SITE_PORT")] if site else [])
+    for port, name in ports:
+        check_port_free(settings.host, port, name)
+    app = create_app(
+        settings,
+        CurrentSearcher(settings),
+        store=FeedbackStore(settings.database),
+        accounts=Accounts(settings.users_file),
+        site_dir=settings.site_dir if site else None,
+    )
+    for port, _ in ports:
+        start_api_thread(app, settings.host, port)
     say(f"API HTTP en {local_url(settings, settings.api_port)}/api/")
-    return True
+    if site:
+        say(f"Guías (sitio): {local_url(settings, settings.site_port)}")
+
+
+def require_trainer_when_exposed(settings: Settings) -> None:
+    """Exposed beyond this machine, the trainers' page must have someone who can open it: refuse to
+    start (with the command to run) rather than serve a panel nobody can administer."""
+    from kb.accounts import Accounts
+    from kb.errors import AccountsUnavailable
+
+    if not settings.exposed:
+        return
+    try:
+        has_trainer = Accounts(settings.users_file).has_role("formador")
+    except AccountsUnavailable:
+        has_trainer = False
+    if not has_trainer:
+        raise KbError(
+            f"kb escucha en {settings.host} (fuera de este equipo) y todavía no hay ninguna cuenta de "
+            f"formador en {settings.users_file}. Créala antes con: kb users add NOMBRE --role formador"
+        )
 
 
 # =====================================================================================
 
 
-def run_panel(settings: Settings, say: Callable[[str], None] = print, *, site: bool = True,
-              api: bool = True) -> int:
+def run_panel(settings: Settings, say: Callable[[str], None] = print, *, site: bool = True, api: bool = True) -> int:
     """One warm panel process (plus the site server and the API when asked); returns at SIGINT/SIGTERM."""
     started = time.monotonic()
     check_port_free(settings.host, settings.panel_port, "KB_PANEL_PORT")
-    site_server = start_site_server(settings) if site else None
+    site_server = start_site_server(settings) if site and not api else None
     if site_server:
         say(f"Guías (sitio): {local_url(settings, settings.site_port)}")
     say(f"Cargando el modelo y el índice del panel ({settings.panel_port})…")
@@ -244,7 +265,7 @@ def run_panel(settings: Settings, say: Callable[[str], None] = print, *, site: b
     if problem is not None:
         say(f"Aviso: {problem}")
     if api:
-        start_api(settings, say)
+        start_api(settings, say, site=site)
     url = local_url(settings, settings.panel_port)
     threading.Thread(target=_announce_when_ready, args=(url, say, started), name="kb-ready", daemon=True).start()
     try:
@@ -264,6 +285,7 @@ def serve(settings: Settings, say: Callable[[str], None] = print, *, panel_only:
     """Run one warm panel (with the site and the API unless panel_only) until Ctrl+C/SIGTERM.
 
     Raises KbError when it cannot start. `--replicas` is kb.replicas.supervise; the API alone is `kb api`."""
+    require_trainer_when_exposed(settings)
     if not panel_only:
         require_site(settings)
         say("Ctrl+C para parar.")

@@ -50,8 +50,7 @@ def mcnemar(gained: int, lost: int) -> float:
     return 1.0 if n == 0 else float(binomtest(gained, n, 0.5).pvalue)
 
 
-def paired_bootstrap(before: np.ndarray, after: np.ndarray, samples: int = BOOTSTRAP_SAMPLES,
-                     seed: int = 0) -> float:
+def paired_bootstrap(before: np.ndarray, after: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
     """Two-sided p-value that mean(after − before) is 0, resampling queries (not runs) with replacement."""
     diff = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
     if not len(diff) or not diff.any():
@@ -108,16 +107,23 @@ def _system(path: Path, name: str | None) -> dict[str, Any]:
 
 def format_comparison(c: Comparison) -> str:
     """A Markdown table: before, after, and the p-values."""
+
     def row(label: str, pair: tuple[float, float]) -> str:
         return f"| {label} | {pair[0]:.3f} | {pair[1]:.3f} | {pair[1] - pair[0]:+.3f} |"
 
-    return "\n".join([
-        "| métrica | antes | después | diferencia |", "|---|---|---|---|",
-        row("hit@1", c.hit1), row("hit@3", c.hit3), row("MRR", c.mrr),
-        row("fuera de alcance: recall", c.oos_recall), row("en alcance marcadas", c.in_scope_flagged),
-        f"\n{c.n} consultas en alcance; hit@1 ganadas {c.gained}, perdidas {c.lost}. "
-        f"McNemar exacto (hit@1): p = {c.p_hit1:.4f}. Bootstrap pareado (MRR): p = {c.p_mrr:.4f}.",
-    ])
+    return "\n".join(
+        [
+            "| métrica | antes | después | diferencia |",
+            "|---|---|---|---|",
+            row("hit@1", c.hit1),
+            row("hit@3", c.hit3),
+            row("MRR", c.mrr),
+            row("fuera de alcance: recall", c.oos_recall),
+            row("en alcance marcadas", c.in_scope_flagged),
+            f"\n{c.n} consultas en alcance; hit@1 ganadas {c.gained}, perdidas {c.lost}. "
+            f"McNemar exacto (hit@1): p = {c.p_hit1:.4f}. Bootstrap pareado (MRR): p = {c.p_mrr:.4f}.",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

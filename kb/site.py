@@ -35,8 +35,9 @@ def build_site(settings: Settings) -> float:
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()
         raise SiteBuildError(
-            "mkdocs no ha podido construir el sitio (modo estricto):\n" + output +
-            "\nCorrige los avisos de arriba y vuelve a ejecutar 'kb build --site-only'."
+            "mkdocs no ha podido construir el sitio (modo estricto):\n"
+            + output
+            + "\nCorrige los avisos de arriba y vuelve a ejecutar 'kb build --site-only'."
         )
     return time.perf_counter() - started
 
@@ -47,8 +48,14 @@ def start_live_site(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(_mkdocs(settings, "serve", "-a", address), cwd=settings.root, env=_env(settings))
 
 
-def watch(settings: Settings, encoder: Encoder, report: Callable[[str, BuildReport | None], None], *,
-          interval: float = 1.0, once: bool = False) -> None:
+def watch(
+    settings: Settings,
+    encoder: Encoder,
+    report: Callable[[str, BuildReport | None], None],
+    *,
+    interval: float = 1.0,
+    once: bool = False,
+) -> None:
     """Rebuild the index whenever the docs fingerprint changes (polling: no extra dependency).
 
     `report(message, build)` is told of each outcome: a broken guide keeps the previous index
@@ -67,8 +74,11 @@ def watch(settings: Settings, encoder: Encoder, report: Callable[[str, BuildRepo
                 last = None  # try again on the next tick
             else:
                 if not build.unchanged:
-                    report(f"Índice actualizado: {build.cards} tarjetas ({build.embedded} vectorizadas) "
-                           f"en {build.seconds:.1f} s", build)
+                    report(
+                        f"Índice actualizado: {build.cards} tarjetas ({build.embedded} vectorizadas) "
+                        f"en {build.seconds:.1f} s",
+                        build,
+                    )
         if once:
             return
         time.sleep(interval)

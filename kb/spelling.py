@@ -28,7 +28,7 @@ class SpellingUnavailable(KbError):
 _CODE = re.compile(r"`[^`]*`")
 _URL = re.compile(r"\b(?:https?://|www\.)\S+")
 _ATTRS = re.compile(r"\{[^{}]*\}")
-_ADMONITION = re.compile(r'^\s*(?:!!!|\?\?\?\+?)\s+[\w-]+')
+_ADMONITION = re.compile(r"^\s*(?:!!!|\?\?\?\+?)\s+[\w-]+")
 _MARKS = re.compile(r"[*_#>|~]")
 
 
@@ -59,7 +59,9 @@ def _hunspell_command(words_file: Path | None) -> list[str]:
     return cmd
 
 
-def unknown_words(texts: list[tuple[str, int, str]], words_file: Path | None = WORDS_FILE) -> list[tuple[str, int, str]]:
+def unknown_words(
+    texts: list[tuple[str, int, str]], words_file: Path | None = WORDS_FILE
+) -> list[tuple[str, int, str]]:
     """(file, line, word) for every word of `texts` ((file, line, text)) that hunspell does not know."""
     if not texts:
         return []

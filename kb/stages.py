@@ -22,14 +22,20 @@ DEFAULT_STAGE = "escucha"
 
 _INSULT = re.compile(
     r"\b(inutil(es)?|imbecil(es)?|idiotas?|incompetentes?|sinverguenzas?|estupid[oa]s?|payas[oa]s?|ladron(es)?|"
-    r"timador(es)?|estafador(es)?|basura|verguenza|hart[oa]s?|hartisim[oa]|asco|panda de)\b")
+    r"timador(es)?|estafador(es)?|basura|verguenza|hart[oa]s?|hartisim[oa]|asco|panda de)\b"
+)
 _FIX = re.compile(
     r"\b(quiero|queria|necesito|exijo|devolv\w*|reembols\w*|solucion\w*|arregl\w*|cambi\w*|alternativas?|"
-    r"opciones|que puedo hacer|compensaci\w*|anul\w*|cancel\w*|reactiv\w*|desbloque\w*)\b")
-_CLOSING = re.compile(r"\b(gracias|eso es todo|nada mas|adios|hasta luego|buen dia|buenas tardes a usted|"
-                      r"espero (su|tu) (respuesta|llamada))\b")
-_FOLLOW_UP = re.compile(r"\b(le (vuelvo a )?llam(o|are|aremos)|le (escribo|escribire|aviso|avisare)|"
-                        r"comprobar que|para confirmar que|le (mantendre|mantengo) informad[oa])\b")
+    r"opciones|que puedo hacer|compensaci\w*|anul\w*|cancel\w*|reactiv\w*|desbloque\w*)\b"
+)
+_CLOSING = re.compile(
+    r"\b(gracias|eso es todo|nada mas|adios|hasta luego|buen dia|buenas tardes a usted|"
+    r"espero (su|tu) (respuesta|llamada))\b"
+)
+_FOLLOW_UP = re.compile(
+    r"\b(le (vuelvo a )?llam(o|are|aremos)|le (escribo|escribire|aviso|avisare)|"
+    r"comprobar que|para confirmar que|le (mantendre|mantengo) informad[oa])\b"
+)
 
 
 def shouting(text: str) -> bool:
@@ -42,7 +48,7 @@ def shouting(text: str) -> bool:
 def detect_stage(turns: Sequence[Any], card_fases: Sequence[str], scores: Sequence[float]) -> str:
     """The stage after the last of `turns` (objects with .speaker and .text), best rule first."""
     last_customer = next((t for t in reversed(turns) if t.speaker == "cliente"), None)
-    after = turns[turns.index(last_customer) + 1:] if last_customer is not None else list(turns)
+    after = turns[turns.index(last_customer) + 1 :] if last_customer is not None else list(turns)
     agent_after = " ".join(fold(t.text) for t in after if t.speaker == "agente")
     if last_customer is not None:
         text = last_customer.text

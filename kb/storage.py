@@ -41,7 +41,8 @@ MIGRATION_LOCK_KEY = 0x6B625F6D6967  # "kb_mig": one advisory lock id for this s
 metadata = sa.MetaData()
 
 searches = sa.Table(
-    "searches", metadata,
+    "searches",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.Text, nullable=False),  # UTC, ISO 8601
     sa.Column("session", sa.Text),  # panel session id
@@ -55,7 +56,8 @@ searches = sa.Table(
 )
 
 feedback = sa.Table(
-    "feedback", metadata,
+    "feedback",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("session", sa.Text),
@@ -69,7 +71,8 @@ feedback = sa.Table(
 )
 
 audit = sa.Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("who", sa.Text, nullable=False),
@@ -79,6 +82,7 @@ audit = sa.Table(
 
 TABLES = {"searches": searches, "feedback": feedback, "audit": audit}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 
 def _utcnow() -> datetime:
     """The clock, in one place so tests can move it."""
@@ -119,8 +123,9 @@ def make_engine(url: URL) -> Engine:
         args["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     # Small pool: a panel has a handful of sessions; pre-ping drops connections a server
     # restart killed instead of failing the next write with them.
-    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_timeout=10, pool_pre_ping=True,
-                            pool_recycle=1800, **args)
+    return sa.create_engine(
+        url, pool_size=5, max_overflow=5, pool_timeout=10, pool_pre_ping=True, pool_recycle=1800, **args
+    )
 
 
 def transient(exc: BaseException, dialect: str) -> bool:
@@ -144,8 +149,11 @@ def store_error(action: str, exc: BaseException, where: str, *, is_file: bool) -
     """The Spanish message for a failed read or write, with the hint that fits the database."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     detail = text.splitlines()[0][:300] if text else type(exc).__name__
-    hint = ("Revisa la ruta en KB_FEEDBACK_DB y sus permisos." if is_file
-            else "Revisa KB_DATABASE_URL y que el servidor esté en marcha.")
+    hint = (
+        "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
+        if is_file
+        else "Revisa KB_DATABASE_URL y que el servidor esté en marcha."
+    )
     if action == "guardar":
         return StoreError(f"No se ha podido guardar la valoración en la base de datos {where} ({detail}). {hint}")
     if action == "leer":

@@ -49,7 +49,7 @@ class Synonyms:
         i = 0
         while i < len(words):
             for size in range(min(self.longest, len(words) - i), 0, -1):
-                target = self.table.get(tuple(words[i: i + size]))
+                target = self.table.get(tuple(words[i : i + size]))
                 if target is not None:
                     out.extend(target)
                     i += size
@@ -90,8 +90,13 @@ def _problems(root: Any, rel: str) -> tuple[dict[str, list[str]], list[Problem]]
         line = key.start_mark.line + 1
         canonical = key.value if isinstance(key, yaml.ScalarNode) else ""
         if not tokenize(canonical) or not isinstance(value, yaml.SequenceNode) or not value.value:
-            problems.append(Problem(rel, line, f"«{canonical}» necesita una lista de variantes: "
-                                               f"{canonical or 'palabra'}: [variante, variante]"))
+            problems.append(
+                Problem(
+                    rel,
+                    line,
+                    f"«{canonical}» necesita una lista de variantes: {canonical or 'palabra'}: [variante, variante]",
+                )
+            )
             continue
         if canonical in mapping:
             problems.append(Problem(rel, line, f"«{canonical}» aparece dos veces"))
@@ -112,8 +117,9 @@ def _problems(root: Any, rel: str) -> tuple[dict[str, list[str]], list[Problem]]
         words = tuple(tokenize(canonical))
         if words in owner and owner[words] != canonical:
             line = next(k.start_mark.line + 1 for k, _ in root.value if k.value == canonical)
-            problems.append(Problem(rel, line, f"«{canonical}» es a la vez palabra principal y variante "
-                                               f"de «{owner[words]}»"))
+            problems.append(
+                Problem(rel, line, f"«{canonical}» es a la vez palabra principal y variante de «{owner[words]}»")
+            )
     return mapping, problems
 
 

@@ -25,8 +25,9 @@ STOPWORDS = frozenset(
 """Spanish function words: they say nothing about which card fits."""
 
 EMPTY_QUERY = "Escribe qué está pasando en la llamada, por ejemplo: «el cliente me grita y no me deja hablar»."
-NO_WORDS = ("La consulta no tiene palabras. Describe la situación con palabras, por ejemplo: "
-            "«quiere hablar con mi supervisor».")
+NO_WORDS = (
+    "La consulta no tiene palabras. Describe la situación con palabras, por ejemplo: «quiere hablar con mi supervisor»."
+)
 
 
 class CleanError(ValueError):

@@ -130,7 +130,6 @@ def fill_store(store) -> None:
     store.record_vote("quiere un reembolso", "guias/b#y", 2, 0.6, -1, fase="solucion", comment="no aplica")
 
 
-
 def guide(title: str, fase: str, sections: dict[str, str]) -> str:
     body = "\n\n".join(f"## {h}\n\n{t}" for h, t in sections.items())
     return (
@@ -141,16 +140,24 @@ def guide(title: str, fase: str, sections: dict[str, str]) -> str:
 
 
 SMALL = {
-    "guias/enfado.md": guide("Cliente enfadado", "calma", {
-        "No interrumpir": "Cuando el cliente grita, déjele terminar sin cortarle; si le interrumpe, empezará otra vez.",
-        "Mantener la calma": "No discuta ni muestre nervios: su tono tranquilo acaba contagiando al cliente.",
-        "Hacer una pausa { data-fase=\"autocuidado\" }": "Después de una llamada dura, levántese, beba agua y respire antes de la siguiente.",
-    }),
-    "guias/reembolsos.md": guide("Reembolsos", "solucion", {
-        "Qué se puede y qué no": "Explique con claridad qué opciones tiene: cambiar el producto sí, devolver el dinero no.",
-        "Dos opciones al menos": "Ofrezca al menos dos alternativas para que el cliente elija la que prefiera.",
-        "Escalar al supervisor": "Si no tiene autoridad para resolverlo, pase el caso a su responsable sin dudar.",
-    }),
+    "guias/enfado.md": guide(
+        "Cliente enfadado",
+        "calma",
+        {
+            "No interrumpir": "Cuando el cliente grita, déjele terminar sin cortarle; si le interrumpe, empezará otra vez.",
+            "Mantener la calma": "No discuta ni muestre nervios: su tono tranquilo acaba contagiando al cliente.",
+            'Hacer una pausa { data-fase="autocuidado" }': "Después de una llamada dura, levántese, beba agua y respire antes de la siguiente.",
+        },
+    ),
+    "guias/reembolsos.md": guide(
+        "Reembolsos",
+        "solucion",
+        {
+            "Qué se puede y qué no": "Explique con claridad qué opciones tiene: cambiar el producto sí, devolver el dinero no.",
+            "Dos opciones al menos": "Ofrezca al menos dos alternativas para que el cliente elija la que prefiera.",
+            "Escalar al supervisor": "Si no tiene autoridad para resolverlo, pase el caso a su responsable sin dudar.",
+        },
+    ),
 }
 
 

@@ -32,8 +32,9 @@ def _labels(path: Path, script: Script) -> Script:
 
 
 def conversations() -> list[Script]:
-    return [_labels(p, Script(p.stem, parse_transcript(p.read_text(encoding="utf-8"))))
-            for p in sorted(DATA.glob("*.txt"))]
+    return [
+        _labels(p, Script(p.stem, parse_transcript(p.read_text(encoding="utf-8")))) for p in sorted(DATA.glob("*.txt"))
+    ]
 
 
 def long_messages() -> list[Script]:
@@ -65,8 +66,12 @@ def measure_conversations(searcher, scripts: list[Script], k: int = 3) -> dict[s
         for fase, at in script.stages:
             stage_total += 1
             stage_ok += fases.get(at) == fase
-    return {"hit_by_turn": met / max(total, 1), "stage": stage_ok / max(stage_total, 1),
-            "expectations": total, "stage_labels": stage_total}
+    return {
+        "hit_by_turn": met / max(total, 1),
+        "stage": stage_ok / max(stage_total, 1),
+        "expectations": total,
+        "stage_labels": stage_total,
+    }
 
 
 def measure_long(searcher, scripts: list[Script], k: int = 3) -> dict[str, float]:

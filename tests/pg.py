@@ -35,9 +35,11 @@ DATABASE = "kb_test"
 
 def find_bindir() -> Path | None:
     """The newest `/usr/lib/postgresql/<version>/bin` with a server, or the one `pg_config` names."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
-                        reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
@@ -83,29 +85,51 @@ class PostgresServer:
         return f"postgresql+psycopg://{SYSTEM_USER}@127.0.0.1:{self.port}/{database}"
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=timeout,
-                              cwd=self.root, check=False)
+        proc = subprocess.run(
+            [*self.as_user, *args], capture_output=True, text=True, timeout=timeout, cwd=self.root, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def initdb(self) -> None:
-        self.run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", SYSTEM_USER, "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+        self.run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            SYSTEM_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
 
     def start(self) -> None:
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockdir} "
-                "-c fsync=off -c full_page_writes=off -c max_connections=200")
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockdir} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+        )
         # fsync=off: the server's durability against power loss is not under test, commits are.
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.root / "server.log"),
-                 "-o", opts, "-w", "-t", "60", "start")
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", "60", "stop")
 
     def create_database(self, name: str) -> None:
-        self.run(str(self.bindir / "createdb"), "-h", str(self.sockdir), "-p", str(self.port), "-U", SYSTEM_USER,
-                 name)
+        self.run(str(self.bindir / "createdb"), "-h", str(self.sockdir), "-p", str(self.port), "-U", SYSTEM_USER, name)
 
 
 def start_server() -> PostgresServer:
@@ -145,8 +169,9 @@ def start_server() -> PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     started = time.perf_counter()
     server = start_server()
-    print(f"\nPostgreSQL {server.bindir.parent.name} on port {server.port} ready in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"\nPostgreSQL {server.bindir.parent.name} on port {server.port} ready in {time.perf_counter() - started:.1f} s"
+    )
     try:
         yield server
     finally:

@@ -11,13 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from kb.accounts import BAD_LOGIN, LOCK_SECONDS, MAX_FAILURES, Accounts
-from kb.errors import (
-    AccountError,
-    AccountLocked,
-    AccountsUnavailable,
-    AuthError,
-    KbError,
-)
+from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, KbError
 from kb.identity import AGENT, TRAINER, Session, User, session_expired
 
 PASSWORD = "correcto-caballo-grapa"  # pragma: allowlist secret
@@ -208,10 +202,16 @@ def test_missing_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["{no es json", "[]", '{"users": []}', '{"users": {"ana": {"role": "jefe", "hash": "$argon2id$x", "created": "x"}}}',
-     '{"users": {"ana": {"role": "agente", "hash": "claro", "created": "2024-01-01"}}}',
-     '{"users": {"ana": {"role": "agente", "hash": "$argon2id$x", "created": "ayer"}}}',
-     '{"users": {}, "attempts": {"x": {"failures": "muchos"}}}', ""],
+    [
+        "{no es json",
+        "[]",
+        '{"users": []}',
+        '{"users": {"ana": {"role": "jefe", "hash": "$argon2id$x", "created": "x"}}}',
+        '{"users": {"ana": {"role": "agente", "hash": "claro", "created": "2024-01-01"}}}',
+        '{"users": {"ana": {"role": "agente", "hash": "$argon2id$x", "created": "ayer"}}}',
+        '{"users": {}, "attempts": {"x": {"failures": "muchos"}}}',
+        "",
+    ],
 )
 def test_malformed_file(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True)

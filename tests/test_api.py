@@ -30,6 +30,7 @@ def client(built_index, searcher, tmp_path):
 def failing(error):
     def provider():
         raise error
+
     return provider
 
 
@@ -89,8 +90,9 @@ def test_missing_q_is_422(client):
     assert client.get("/api/search").status_code == 422
 
 
-@pytest.mark.parametrize("error", [Loading(), IndexMissing("No hay índice de búsqueda todavía."),
-                                   IndexStale("Índice desactualizado.")])
+@pytest.mark.parametrize(
+    "error", [Loading(), IndexMissing("No hay índice de búsqueda todavía."), IndexStale("Índice desactualizado.")]
+)
 def test_search_is_503_while_the_index_cannot_be_used(settings, error):
     r = TestClient(create_app(settings, failing(error))).get("/api/search", params={"q": "me grita"})
     assert r.status_code == 503 and r.json()["detail"] == error.message
@@ -105,22 +107,35 @@ def test_suggest_returns_stage_results_and_only_new_ids(client):
     assert list(first) == ["conversation_id", "fase", "low_confidence", "results", "new"]
     assert first["conversation_id"] == "c1" and first["fase"] in ("desahogo", "solucion")
     assert len(first["results"]) == 3 and first["new"] == [r["id"] for r in first["results"]]
-    assert list(first["results"][0]) == ["id", "title", "heading", "text", "url", "score", "fase", "tags", "say",
-                                         "avoid"]
+    assert list(first["results"][0]) == [
+        "id",
+        "title",
+        "heading",
+        "text",
+        "url",
+        "score",
+        "fase",
+        "tags",
+        "say",
+        "avoid",
+    ]
     again = client.post("/api/suggest", json=body).json()
     assert again["new"] == []
     other = client.post("/api/suggest", json={**body, "conversation_id": "c2"}).json()
     assert other["new"] == [r["id"] for r in other["results"]]
 
 
-@pytest.mark.parametrize("body", [
-    {"conversation_id": "c", "turns": [{"speaker": "jefe", "text": "hola"}]},
-    {"conversation_id": "c", "turns": []},
-    {"conversation_id": "", "turns": [{"speaker": "cliente", "text": "hola"}]},
-    {"conversation_id": "c", "turns": [{"speaker": "cliente", "text": "me grita"}], "k": 0},
-    {"turns": [{"speaker": "cliente", "text": "hola"}]},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"conversation_id": "c", "turns": [{"speaker": "jefe", "text": "hola"}]},
+        {"conversation_id": "c", "turns": []},
+        {"conversation_id": "", "turns": [{"speaker": "cliente", "text": "hola"}]},
+        {"conversation_id": "c", "turns": [{"speaker": "cliente", "text": "me grita"}], "k": 0},
+        {"turns": [{"speaker": "cliente", "text": "hola"}]},
+        [1, 2, 3],
+    ],
+)
 def test_suggest_schema_errors_are_422(client, body):
     r = client.post("/api/suggest", json=body)
     assert r.status_code == 422 and r.json()["errores"]
@@ -136,8 +151,16 @@ def test_suggest_with_no_customer_words_is_400(client):
 
 
 def test_feedback_is_stored_redacted(client):
-    r = client.post("/api/feedback", json={"query": "me grita, su móvil es 612 34 56 78", "card_id": CARD, "rank": 1,
-                                           "vote": -1, "comment": "escribidme a ana.lopez@correo.es"})
+    r = client.post(
+        "/api/feedback",
+        json={
+            "query": "me grita, su móvil es 612 34 56 78",
+            "card_id": CARD,
+            "rank": 1,
+            "vote": -1,
+            "comment": "escribidme a ana.lopez@correo.es",
+        },
+    )
     assert r.status_code == 201 and isinstance(r.json()["id"], int)
     row = client.store.rows("feedback")[-1]
     assert "612" not in row["query"] and "[teléfono]" in row["query"]
@@ -174,6 +197,7 @@ def test_body_over_the_limit_is_413_when_streamed_without_length(client):
     def chunks():
         for _ in range(20):
             yield b"x" * 4096
+
     r = client.post("/api/suggest", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
@@ -197,8 +221,16 @@ def test_odd_bodies_never_give_a_500(client, raw, path):
     assert isinstance(r.json()["detail"], str) and not r.json()["detail"].isascii()
 
 
-@pytest.mark.parametrize("params", [{"q": "x" * 20000}, {"q": "\x00\x1b"}, {"q": "me grita", "fase": "<script>"},
-                                    {"q": "me grita", "k": "1e9"}, {"q": "%ff%fe"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "x" * 20000},
+        {"q": "\x00\x1b"},
+        {"q": "me grita", "fase": "<script>"},
+        {"q": "me grita", "k": "1e9"},
+        {"q": "%ff%fe"},
+    ],
+)
 def test_odd_queries_never_give_a_500(client, params):
     r = client.get("/api/search", params=params)
     assert r.status_code < 500, r.text

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kb.accounts import TRAINER, Session, User
 from kb.feedback import FeedbackStore
+from kb.identity import TRAINER, Session, User
 from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, phrase_html, phrases_html, remember, tip_text
 from kb.search import Searcher
 from tests.conftest import ROOT
@@ -174,8 +174,12 @@ def history(app, built_index, tmp_path):
     searcher = Searcher.load(built_index)
     card = searcher.cards[0]
     store = FeedbackStore(tmp_path / "feedback.db")
-    for query in ["receta de paella", "receta de paella valenciana", "cómo se hace una paella",
-                  "qué tiempo hará mañana"]:
+    for query in [
+        "receta de paella",
+        "receta de paella valenciana",
+        "cómo se hace una paella",
+        "qué tiempo hará mañana",
+    ]:
         store.record_search(query, low_confidence=True)
     store.record_vote("me chilla sin parar", card.id, 1, 0.9, 1)
     bad = store.record_vote("quiere un reembolso", card.id, 1, 0.8, -1)
@@ -267,7 +271,8 @@ def test_fase_labels_map_back_to_keys():
 
 def test_phrases_are_escaped_text_with_slots_highlighted_and_brackets_copied():
     assert phrase_html("Se lo envío el [día] <b>x</b>") == (
-        'Se lo envío el <span class="kb-slot">[día]</span> &lt;b&gt;x&lt;/b&gt;')
+        'Se lo envío el <span class="kb-slot">[día]</span> &lt;b&gt;x&lt;/b&gt;'
+    )
     block = phrases_html(2, ['Le devuelvo [importe autorizado] "ya"'], ["<script>"])
     assert 'data-kb-copy="Le devuelvo [importe autorizado] &quot;ya&quot;"' in block
     assert 'data-kb-rank="2" data-kb-first="1"' in block and "&lt;script&gt;" in block and "<script>" not in block

@@ -37,7 +37,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
                 targets = [base] + [f"{base}.{a.name}" for a in node.names]
             for target in targets:
                 if target in modules and target != name:
@@ -59,7 +61,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if nxt.startswith(node + "."):
                 continue
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -87,8 +89,11 @@ def test_the_text_module_is_a_leaf():
 
 
 def test_no_module_is_over_300_lines_and_app_py_is_thin():
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}
     assert len((ROOT / "app.py").read_text(encoding="utf-8").splitlines()) <= 60
 
@@ -124,21 +129,41 @@ def test_every_command_has_a_spanish_help_text():
 def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
     """`kb serve` must work from a normal install: the panel script, its pages, the migrations and
     the data files are inside the package, not only in a checkout."""
+    import shutil
     import subprocess
     import sys
     import zipfile
-
-    import shutil
 
     source = tmp_path / "src"  # setuptools writes build/ next to the sources: keep it out of the checkout
     shutil.copytree(ROOT / "kb", source / "kb", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(source)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     wheel = next(tmp_path.glob("kb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("kb/panel/main.py", "kb/panel/trainers.py", "kb/serve.py", "kb/data/fuera_de_alcance.txt",
-                   "kb/migrations/env.py", "kb/migrations/versions/v0001_schema.py", "kb/cli/__main__.py"):
+    for needed in (
+        "kb/panel/main.py",
+        "kb/panel/trainers.py",
+        "kb/serve.py",
+        "kb/data/fuera_de_alcance.txt",
+        "kb/migrations/env.py",
+        "kb/migrations/versions/v0001_schema.py",
+        "kb/cli/__main__.py",
+    ):
         assert needed in names, needed

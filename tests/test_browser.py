@@ -29,7 +29,8 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
-from kb.accounts import AGENT, TRAINER, Accounts
+from kb.accounts import Accounts
+from kb.identity import AGENT, TRAINER
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 
@@ -37,8 +38,13 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 README_IMAGES = ROOT / "docs" / "img"
@@ -132,15 +138,31 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
 
     site_port, panel_port = free_port(), free_port()
     site_url = f"http://127.0.0.1:{site_port}/"
-    local = settings.with_(docs_dir=project / "docs", index_dir=index_dir, site_dir=site_dir, feedback_db=db,
-                           site_url=site_url, host="127.0.0.1", site_port=site_port, panel_port=panel_port)
+    local = settings.with_(
+        docs_dir=project / "docs",
+        index_dir=index_dir,
+        site_dir=site_dir,
+        feedback_db=db,
+        site_url=site_url,
+        host="127.0.0.1",
+        site_port=site_port,
+        panel_port=panel_port,
+    )
     server = start_site_server(local)
-    env = dict(os.environ, KB_INDEX=str(index_dir), KB_FEEDBACK_DB=str(db), KB_SITE_URL=site_url,
-               KB_DOCS=str(project / "docs"), KB_HOST="127.0.0.1", KB_USERS_FILE=str(tmp / "users.json"))
+    env = dict(
+        os.environ,
+        KB_INDEX=str(index_dir),
+        KB_FEEDBACK_DB=str(db),
+        KB_SITE_URL=site_url,
+        KB_DOCS=str(project / "docs"),
+        KB_HOST="127.0.0.1",
+        KB_USERS_FILE=str(tmp / "users.json"),
+    )
     log = tmp / "streamlit.log"
     with open(log, "w") as out:
-        panel = subprocess.Popen(streamlit_command(local, panel_port), cwd=ROOT, env=env, stdout=out,
-                                 stderr=subprocess.STDOUT)
+        panel = subprocess.Popen(
+            streamlit_command(local, panel_port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_http(f"http://127.0.0.1:{panel_port}/_stcore/health", 60, panel, log)
         wait_http(site_url, 10)
@@ -261,8 +283,10 @@ def dump(page, name: str) -> None:
 
 def screenshot(page, name: str, readme: str | None = None) -> None:
     """Save what the agent sees from the top of the panel (Streamlit scrolls inside its main area)."""
-    page.evaluate("() => document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')"
-                  ".forEach(el => el.scrollTo(0, 0))")
+    page.evaluate(
+        "() => document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')"
+        ".forEach(el => el.scrollTo(0, 0))"
+    )
     page.mouse.move(0, 0)  # no hover effects in the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -311,7 +335,8 @@ def test_search_box_has_focus_on_load(page):
     """The cursor is in the box once the page has loaded: the agent types without clicking."""
     page.wait_for_function(
         "label => document.activeElement && document.activeElement.getAttribute('aria-label') === label",
-        arg=SEARCH_BOX, timeout=90_000,
+        arg=SEARCH_BOX,
+        timeout=90_000,
     )
 
 
@@ -345,8 +370,10 @@ def test_one_glance_at_900_by_700(page, stack):
     page.evaluate("() => document.querySelectorAll('[data-testid=stMain]').forEach(el => el.scrollTo(0, 0))")
     best = page.locator(".st-key-card-1")
     titles = [best.get_by_text(f"1. {section(response.results[0].card)}").first]
-    titles += [page.locator("[data-testid=stExpander] summary").filter(has_text=f"{r.rank}. {section(r.card)}").first
-               for r in response.results[1:]]
+    titles += [
+        page.locator("[data-testid=stExpander] summary").filter(has_text=f"{r.rank}. {section(r.card)}").first
+        for r in response.results[1:]
+    ]
     phrases = best.locator(".kb-phrase")
     seen = {"titles": [box_of(t) for t in titles], "phrases": [box_of(phrases.nth(i)) for i in range(2)]}
     tip = best.get_by_text(tip_text(top)[:40]).first
@@ -449,10 +476,19 @@ def test_enter_to_results_timing(page, stack):
     p50 = statistics.median(times)
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "browser_timing.json").write_text(json.dumps({
-        "queries": len(times), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
-        "max_ms": round(times[-1], 1), "all_ms": [round(t, 1) for t in times],
-    }, indent=1), encoding="utf-8")
+    (ARTIFACTS / "browser_timing.json").write_text(
+        json.dumps(
+            {
+                "queries": len(times),
+                "p50_ms": round(p50, 1),
+                "p95_ms": round(p95, 1),
+                "max_ms": round(times[-1], 1),
+                "all_ms": [round(t, 1) for t in times],
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     print(f"\nEnter → resultados en el navegador ({len(times)} consultas): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     assert p95 < 5_000
 

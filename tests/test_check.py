@@ -32,14 +32,26 @@ FAULTS = {
     # file: (content, [(line, message fragment)])
     "mala-yaml.md": ("---\ntitle: [sin cerrar\ndescription: x\n---\n" + BODY, [(2, "YAML no válido")]),
     "fase.md": (HEAD.replace("fase: calma", "fase: relax") + BODY, [(5, "fase desconocida 'relax'")]),
-    "ancla.md": (HEAD + BODY + BODY, [(25, "encabezado repetido: 'Escuchar sin interrumpir' ya aparece en la línea 13")]),
-    "decir-vacio.md": (HEAD + BODY.replace("    - Le escucho, continúe.\n", ""), [(22, "el bloque 'Decir' no tiene ninguna frase")]),
-    "enlace.md": (HEAD + BODY + "\nVer [otra guía](no-existe.md) y [aquí](fase.md#no-hay-tal).\n",
-                  [(25, "enlace roto: 'no-existe.md'"), (25, "enlace roto: la sección '#no-hay-tal' no existe")]),
-    "sin-situaciones.md": (HEAD.replace("situaciones:\n  - el cliente me grita\n", "situaciones: []\n") + BODY,
-                           [(6, "la guía no tiene 'situaciones'")]),
-    "vacia.md": (HEAD + BODY + "\n## Sección vacía\n\n## Otra con texto\n\nTexto corto.\n",
-                 [(25, "la sección 'Sección vacía' está vacía"), (27, "tiene solo 2 palabras")]),
+    "ancla.md": (
+        HEAD + BODY + BODY,
+        [(25, "encabezado repetido: 'Escuchar sin interrumpir' ya aparece en la línea 13")],
+    ),
+    "decir-vacio.md": (
+        HEAD + BODY.replace("    - Le escucho, continúe.\n", ""),
+        [(22, "el bloque 'Decir' no tiene ninguna frase")],
+    ),
+    "enlace.md": (
+        HEAD + BODY + "\nVer [otra guía](no-existe.md) y [aquí](fase.md#no-hay-tal).\n",
+        [(25, "enlace roto: 'no-existe.md'"), (25, "enlace roto: la sección '#no-hay-tal' no existe")],
+    ),
+    "sin-situaciones.md": (
+        HEAD.replace("situaciones:\n  - el cliente me grita\n", "situaciones: []\n") + BODY,
+        [(6, "la guía no tiene 'situaciones'")],
+    ),
+    "vacia.md": (
+        HEAD + BODY + "\n## Sección vacía\n\n## Otra con texto\n\nTexto corto.\n",
+        [(25, "la sección 'Sección vacía' está vacía"), (27, "tiene solo 2 palabras")],
+    ),
 }
 
 
@@ -65,12 +77,15 @@ def test_messages_are_editor_clickable(faulty):
 
 def test_two_near_identical_sections_are_named_as_a_pair(tmp_path, embedder):
     twin = BODY.replace("## Escuchar sin interrumpir", "## Dejar hablar al cliente").replace(
-        "datos importantes", "datos relevantes")
+        "datos importantes", "datos relevantes"
+    )
     root = make_docs(tmp_path, {"gemelas.md": HEAD + BODY + twin})
     problems = [p for p in lint(load_settings(root), embedder=embedder) if "casi idéntica" in p.message]
     assert len(problems) == 1
-    assert str(problems[0]).startswith("docs/gemelas.md:13: aviso: la sección 'Escuchar sin interrumpir' es casi "
-                                       "idéntica a 'Dejar hablar al cliente' (docs/gemelas.md:25")
+    assert str(problems[0]).startswith(
+        "docs/gemelas.md:13: aviso: la sección 'Escuchar sin interrumpir' es casi "
+        "idéntica a 'Dejar hablar al cliente' (docs/gemelas.md:25"
+    )
 
 
 def test_cli_exit_codes(faulty, monkeypatch):
@@ -106,17 +121,22 @@ cliente elija y confirme por escrito lo acordado antes de terminar la llamada, c
 def test_golden_reports_a_situation_that_finds_another_guide(tmp_path, embedder):
     stray = HEAD.replace("  - el cliente me grita\n", "  - no para de gritarme y no me deja hablar\n")
     shouting = HEAD + BODY
-    for heading, start in (("Dejar que se desahogue", "Espere a que el cliente acabe"),
-                           ("No cortarle mientras grita", "Permita que el cliente descargue")):
+    for heading, start in (
+        ("Dejar que se desahogue", "Espere a que el cliente acabe"),
+        ("No cortarle mientras grita", "Permita que el cliente descargue"),
+    ):
         shouting += BODY.replace("Escuchar sin interrumpir", heading).replace("Deje que el cliente termine", start)
     root = make_docs(tmp_path, {"gritos.md": shouting, "reembolsos.md": stray + REFUND})
     misses = golden(load_settings(root), embedder)
     assert [(m.guide, m.line, m.query) for m in misses] == [
-        ("docs/reembolsos.md", 7, "no para de gritarme y no me deja hablar")]
+        ("docs/reembolsos.md", 7, "no para de gritarme y no me deja hablar")
+    ]
     miss = misses[0]
     assert all(card.startswith("gritos#") for card in miss.got) and miss.rank == 4
-    assert str(miss).startswith("docs/reembolsos.md:7: la situación «no para de gritarme y no me deja hablar» "
-                                "no encuentra su guía entre los 3 primeros")
+    assert str(miss).startswith(
+        "docs/reembolsos.md:7: la situación «no para de gritarme y no me deja hablar» "
+        "no encuentra su guía entre los 3 primeros"
+    )
 
 
 # ---------------------------------------------------------------- phrasebook page
@@ -201,11 +221,16 @@ def test_report_without_database_is_a_clear_message(tmp_path, monkeypatch):
 
 
 def test_report_lists_guides_overdue_for_review(feedback_db, tmp_path, monkeypatch):
-    root = make_docs(tmp_path / "project", {
-        "guias/al-dia.md": HEAD + BODY,
-        "guias/caducada.md": HEAD.replace("revisado: 2026-11-20", "revisado: 2020-01-01")
-        .replace("revisar_cada: 3650", "revisar_cada: 30") + BODY,
-    })
+    root = make_docs(
+        tmp_path / "project",
+        {
+            "guias/al-dia.md": HEAD + BODY,
+            "guias/caducada.md": HEAD.replace("revisado: 2026-11-20", "revisado: 2020-01-01").replace(
+                "revisar_cada: 3650", "revisar_cada: 30"
+            )
+            + BODY,
+        },
+    )
     monkeypatch.setenv("KB_HOME", str(root))
     monkeypatch.setenv("KB_FEEDBACK_DB", str(feedback_db))
     out = CliRunner().invoke(main, ["report"])

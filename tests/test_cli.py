@@ -91,7 +91,9 @@ def test_missing_index_is_reported_before_loading_the_model(tmp_path):
         "    print('torch' in sys.modules)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         env=dict(os.environ, KB_INDEX=str(tmp_path / "no-index")),
     )
     assert proc.returncode == 0, proc.stderr
@@ -103,7 +105,9 @@ def test_real_entry_point_runs(built_index):
     kb_bin = Path(sys.executable).parent / "kb"
     proc = subprocess.run(
         [str(kb_bin), "search", "amenaza con ponerlo en twitter", "--json", "-k", "1"],
-        capture_output=True, text=True, env=dict(os.environ, KB_INDEX=str(built_index.index_dir)),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KB_INDEX=str(built_index.index_dir)),
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["id"].startswith("guias/")

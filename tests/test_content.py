@@ -162,7 +162,9 @@ def test_card_urls_point_at_real_anchors_of_the_built_site(built_site):
 
 # ---------------------------------------------------------------- the parser, on small examples
 
-GOOD = HEAD + """Introducción que no es tarjeta.
+GOOD = (
+    HEAD
+    + """Introducción que no es tarjeta.
 
 ## Paso uno
 
@@ -185,6 +187,7 @@ Texto del segundo apartado.
 ## esto es código, no un apartado
 ```
 """
+)
 
 
 def test_cards_from_a_small_guide(tmp_path):
@@ -204,7 +207,7 @@ def test_cards_from_a_small_guide(tmp_path):
 
 
 def test_content_errors_name_file_and_line(tmp_path):
-    bad = GOOD.replace("fase: calma", "fase: relax").replace('    - Cálmese.\n', "")
+    bad = GOOD.replace("fase: calma", "fase: relax").replace("    - Cálmese.\n", "")
     root = make_docs(tmp_path, {"guias/prueba.md": bad})
     with pytest.raises(ContentError) as caught:
         load_cards(root / "docs", root)
@@ -236,9 +239,11 @@ def test_page_paths(tmp_path):
 
 def test_collapsible_blocks_are_read_like_open_ones(tmp_path):
     """`??? question "Cuándo"` folds the situations on the site; the index must still read them."""
-    folded = GOOD.replace("### No interrumpir { data-fase=\"desahogo\" }\n",
-                          "### No interrumpir { data-fase=\"desahogo\" }\n\n"
-                          "??? question \"Cuándo\"\n    - no me deja hablar\n    - chilla sin parar\n")
+    folded = GOOD.replace(
+        '### No interrumpir { data-fase="desahogo" }\n',
+        '### No interrumpir { data-fase="desahogo" }\n\n'
+        '??? question "Cuándo"\n    - no me deja hablar\n    - chilla sin parar\n',
+    )
     folded = folded.replace('!!! danger "Evitar"', '???+ danger "Evitar"')
     root = make_docs(tmp_path, {"guias/prueba.md": folded})
     first = load_cards(root / "docs", root)[0]

@@ -42,34 +42,96 @@ PHRASE_FAULTS = {
     name: (HEAD + BODY.replace(old, new), [(line, severity, message)])
     for name, old, new, line, severity, message in [
         ("cifras.md", SAY, "    - Le llamo el jueves 12 a las 10.\n", 21, "error", "lleva cifras fuera de un hueco"),
-        ("acotacion.md", SAY, "    - (En voz baja) Vamos a verlo juntos.\n", 21, "error",
-         "empieza con una acotación entre paréntesis"),
-        ("acotacion-evitar.md", AVOID, "    - (Al equipo) Otra vez el pesado.\n", 25, "error",
-         "la frase de 'Evitar' empieza con una acotación"),
-        ("acotacion-final.md", AVOID, "    - Tomo nota (sin anotar nada).\n", 25, "warning",
-         "termina con una acotación entre paréntesis"),
+        (
+            "acotacion.md",
+            SAY,
+            "    - (En voz baja) Vamos a verlo juntos.\n",
+            21,
+            "error",
+            "empieza con una acotación entre paréntesis",
+        ),
+        (
+            "acotacion-evitar.md",
+            AVOID,
+            "    - (Al equipo) Otra vez el pesado.\n",
+            25,
+            "error",
+            "la frase de 'Evitar' empieza con una acotación",
+        ),
+        (
+            "acotacion-final.md",
+            AVOID,
+            "    - Tomo nota (sin anotar nada).\n",
+            25,
+            "warning",
+            "termina con una acotación entre paréntesis",
+        ),
         ("hueco.md", SAY, "    - Se lo enviamos el [día sin falta.\n", 21, "error", "hueco sin cerrar «[día»"),
-        ("conducta.md", AVOID, "    - Colgar sin avisar.\n", 25, "warning", "parece describir una conducta («Colgar…»)"),
+        (
+            "conducta.md",
+            AVOID,
+            "    - Colgar sin avisar.\n",
+            25,
+            "warning",
+            "parece describir una conducta («Colgar…»)",
+        ),
     ]
 }
 
 GOVERNANCE_FAULTS = {
     name: (HEAD.replace(old, new) + BODY, expected)
     for name, old, new, expected in [
-        ("sin-responsable.md", "responsable: Equipo de Formación\n", "",
-         [(1, "error", "falta la clave de revisión 'responsable'")]),
-        ("sin-claves.md", "responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n", "",
-         [(1, "error", "falta la clave de revisión 'revisado'"), (1, "error", "falta la clave de revisión 'revisar_cada'")]),
-        ("responsable-vacio.md", "responsable: Equipo de Formación", "responsable: ''",
-         [(8, "error", "'responsable' debe ser un texto no vacío")]),
-        ("fecha-mala.md", "revisado: 2026-11-20", "revisado: el martes", [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")]),
-        ("fecha-futura.md", "revisado: 2026-11-20", "revisado: 2027-01-15",
-         [(9, "error", "'revisado' es una fecha futura (2027-01-15)")]),
-        ("cada-malo.md", "revisar_cada: 180", "revisar_cada: seis meses",
-         [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")]),
-        ("cada-cero.md", "revisar_cada: 180", "revisar_cada: 0", [(10, "error", "'revisar_cada' debe ser un número entero")]),
-        ("caducada.md", "revisado: 2026-11-20", "revisado: 2026-01-10",
-         [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")]),
+        (
+            "sin-responsable.md",
+            "responsable: Equipo de Formación\n",
+            "",
+            [(1, "error", "falta la clave de revisión 'responsable'")],
+        ),
+        (
+            "sin-claves.md",
+            "responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n",
+            "",
+            [
+                (1, "error", "falta la clave de revisión 'revisado'"),
+                (1, "error", "falta la clave de revisión 'revisar_cada'"),
+            ],
+        ),
+        (
+            "responsable-vacio.md",
+            "responsable: Equipo de Formación",
+            "responsable: ''",
+            [(8, "error", "'responsable' debe ser un texto no vacío")],
+        ),
+        (
+            "fecha-mala.md",
+            "revisado: 2026-11-20",
+            "revisado: el martes",
+            [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")],
+        ),
+        (
+            "fecha-futura.md",
+            "revisado: 2026-11-20",
+            "revisado: 2027-01-15",
+            [(9, "error", "'revisado' es una fecha futura (2027-01-15)")],
+        ),
+        (
+            "cada-malo.md",
+            "revisar_cada: 180",
+            "revisar_cada: seis meses",
+            [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")],
+        ),
+        (
+            "cada-cero.md",
+            "revisar_cada: 180",
+            "revisar_cada: 0",
+            [(10, "error", "'revisar_cada' debe ser un número entero")],
+        ),
+        (
+            "caducada.md",
+            "revisado: 2026-11-20",
+            "revisado: 2026-01-10",
+            [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")],
+        ),
     ]
 }
 
@@ -131,8 +193,9 @@ def real_guides():
 
 def test_real_docs_have_no_phrase_or_governance_errors(real_guides):
     today = date.today()
-    problems = [str(p) for g in real_guides for p in phrase_problems(g) + governance_problems(g, today)
-                if p.severity == "error"]
+    problems = [
+        str(p) for g in real_guides for p in phrase_problems(g) + governance_problems(g, today) if p.severity == "error"
+    ]
     assert problems == []
     indexed = [g for g in real_guides if g.indexed]
     assert len(indexed) >= 10
@@ -142,8 +205,12 @@ def test_real_docs_have_no_phrase_or_governance_errors(real_guides):
 def test_real_docs_pass_the_spell_check(real_guides):
     from kb.spelling import WORDS_FILE, SpellingUnavailable, unknown_words
 
-    texts = [(g.rel, n, line) for g in real_guides if g.indexed
-             for n, line in enumerate(g.lines[g.body_start - 1:], g.body_start)]
+    texts = [
+        (g.rel, n, line)
+        for g in real_guides
+        if g.indexed
+        for n, line in enumerate(g.lines[g.body_start - 1 :], g.body_start)
+    ]
     try:
         unknown = unknown_words(texts, WORDS_FILE)
     except SpellingUnavailable as exc:
@@ -156,9 +223,11 @@ def test_real_docs_pass_the_spell_check(real_guides):
 def test_spell_check_finds_a_misspelling_at_its_line():
     from kb.spelling import WORDS_FILE, SpellingUnavailable, unknown_words
 
-    texts = [("a.md", 3, "Le llamo el [día] para ver si todo va bien."),
-             ("a.md", 4, "Esto es una frase con un herror y un [enlace](guias/x.md#ancla-rara) y `codigo`."),
-             ("b.md", 9, "Hay que fidelizar al cliente.")]
+    texts = [
+        ("a.md", 3, "Le llamo el [día] para ver si todo va bien."),
+        ("a.md", 4, "Esto es una frase con un herror y un [enlace](guias/x.md#ancla-rara) y `codigo`."),
+        ("b.md", 9, "Hay que fidelizar al cliente."),
+    ]
     try:
         unknown = unknown_words(texts, WORDS_FILE)
     except SpellingUnavailable as exc:
@@ -175,8 +244,13 @@ def test_spell_check_finds_a_misspelling_at_its_line():
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site-rules")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 

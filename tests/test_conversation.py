@@ -62,19 +62,24 @@ def test_recency_weights_favour_the_latest_customer_turn():
     assert weights[3] == weights[2]  # the agent's answer weighs as the turn it answers
 
 
-@pytest.mark.parametrize(("text", "fase"), [
-    ("¡ESTO ES UNA VERGÜENZA, NADIE ME AYUDA!", "desahogo"),
-    ("Eres un inútil", "desahogo"),
-    ("Quiero que me devuelvan el dinero", "solucion"),
-    ("Vale, muchas gracias, eso es todo", "seguimiento"),
-])
+@pytest.mark.parametrize(
+    ("text", "fase"),
+    [
+        ("¡ESTO ES UNA VERGÜENZA, NADIE ME AYUDA!", "desahogo"),
+        ("Eres un inútil", "desahogo"),
+        ("Quiero que me devuelvan el dinero", "solucion"),
+        ("Vale, muchas gracias, eso es todo", "seguimiento"),
+    ],
+)
 def test_stage_rules(text, fase):
     assert detect_stage([Turn("cliente", text)], ["escucha"], [0.5]) == fase
 
 
 def test_stage_falls_back_to_the_vote_of_the_top_cards():
-    assert detect_stage([Turn("cliente", "El paquete no ha llegado")], ["calma", "calma", "gestion"],
-                        [0.7, 0.6, 0.9]) == "calma"
+    assert (
+        detect_stage([Turn("cliente", "El paquete no ha llegado")], ["calma", "calma", "gestion"], [0.7, 0.6, 0.9])
+        == "calma"
+    )
     assert detect_stage([Turn("cliente", "hola")], ["gestion"], [0.9]) == "escucha"
     assert not shouting("Hola, ¿qué tal?")
 
@@ -165,6 +170,7 @@ def test_replay_plays_a_transcript_against_a_real_server(built_index, searcher):
 def test_replay_without_a_server_is_a_spanish_error(tmp_path):
     from kb.cli import main
 
-    out = CliRunner().invoke(main, ["replay", str(DATA / "c03-supervisor.txt"), "--url",
-                                    f"http://127.0.0.1:{_free_port()}"])
+    out = CliRunner().invoke(
+        main, ["replay", str(DATA / "c03-supervisor.txt"), "--url", f"http://127.0.0.1:{_free_port()}"]
+    )
     assert out.exit_code == 1 and "No se puede conectar con la API" in out.output

@@ -61,9 +61,12 @@ def small_project(tmp: Path) -> Path:
     """The two-guide project of conftest, with mkdocs.yml pointing back at this checkout."""
     root = make_docs(tmp, SMALL)
     config = root / "mkdocs.yml"
-    config.write_text(config.read_text(encoding="utf-8")
-                      .replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
-                      .replace("custom_dir: overrides", f"custom_dir: {ROOT / 'overrides'}"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
+        .replace("custom_dir: overrides", f"custom_dir: {ROOT / 'overrides'}"),
+        encoding="utf-8",
+    )
     return root
 
 
@@ -73,12 +76,14 @@ def small_project(tmp: Path) -> Path:
 def test_the_shipped_nginx_config_renders_and_nginx_accepts_it(tmp_path):
     required("nginx", shutil.which("nginx") is not None)
     (tmp_path / "site").mkdir()
-    conf = render_nginx(tmp_path, listen=free_ports(1), panel_ports=[8601, 8602, 8603], api_port=8600,
-                        site_dir=tmp_path / "site")
+    conf = render_nginx(
+        tmp_path, listen=free_ports(1), panel_ports=[8601, 8602, 8603], api_port=8600, site_dir=tmp_path / "site"
+    )
     text = (tmp_path / "kb.conf").read_text()
     assert text.count("max_fails=1") == 3 and "hash $kb_affinity consistent;" in text
-    proc = subprocess.run([shutil.which("nginx"), "-t", "-p", str(tmp_path), "-c", str(conf)],
-                                        capture_output=True, text=True)
+    proc = subprocess.run(
+        [shutil.which("nginx"), "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -138,10 +143,18 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
     url = fresh_database(postgres_server)
     (tmp / "nginx").mkdir()
     stack = LocalDeployment(prefix=tmp / "nginx", env={}, replicas=2, site_dir=site_dir, listen=free_ports(1))
-    stack.env = dict(os.environ, KB_HOME=str(project), KB_DOCS=str(project / "docs"), KB_INDEX=str(index_dir),
-                     KB_SITE_DIR=str(site_dir), KB_SITE_URL=f"{stack.url}/manual/", KB_DATABASE_URL=url,
-                     KB_FEEDBACK_DB=str(tmp / "no-se-usa.db"), KB_HOST="127.0.0.1",
-                     KB_USERS_FILE=str(tmp / "usuarios.json"))
+    stack.env = dict(
+        os.environ,
+        KB_HOME=str(project),
+        KB_DOCS=str(project / "docs"),
+        KB_INDEX=str(index_dir),
+        KB_SITE_DIR=str(site_dir),
+        KB_SITE_URL=f"{stack.url}/manual/",
+        KB_DATABASE_URL=url,
+        KB_FEEDBACK_DB=str(tmp / "no-se-usa.db"),
+        KB_HOST="127.0.0.1",
+        KB_USERS_FILE=str(tmp / "usuarios.json"),
+    )
     stack.start_panels()
     build_site_into(settings.with_(root=project, docs_dir=project / "docs"), site_dir)  # while they load
     stack.start_nginx()
@@ -150,8 +163,9 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
             print(f"\nRéplicas listas tras nginx en {stack.wait_ready():.1f} s")
         except RuntimeError as exc:
             pytest.fail(f"{exc}\n{stack.log_text('panel')}\n{stack.log_text('nginx')}")
-        local = settings.with_(root=project, docs_dir=project / "docs", index_dir=index_dir,
-                               site_url=f"{stack.url}/manual/")
+        local = settings.with_(
+            root=project, docs_dir=project / "docs", index_dir=index_dir, site_url=f"{stack.url}/manual/"
+        )
         yield {"stack": stack, "db": url, "searcher": Searcher.load(local)}
     finally:
         stack.stop()
@@ -234,7 +248,8 @@ def test_two_agents_search_and_vote_through_nginx_into_postgresql(deployment):
     log = (stack.prefix / "access.log").read_text()
     assert replicas[0] != replicas[1]
     for cookie, replica in zip(cookies, replicas, strict=True):
-        lines = [line for line in log.splitlines()
-                 if f"affinity={cookie} " in line and '"GET /manual/' not in line]  # the site is nginx's
+        lines = [
+            line for line in log.splitlines() if f"affinity={cookie} " in line and '"GET /manual/' not in line
+        ]  # the site is nginx's
         assert {re.search(r"replica=(\S+)", line).group(1) for line in lines} == {replica}, lines
         assert any('"GET /_stcore/stream' in line and '" 101 ' in line for line in lines), lines

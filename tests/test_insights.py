@@ -37,13 +37,29 @@ def stub_encode(texts: list[str]) -> np.ndarray:
 
 
 def card(card_id: str, when: list[str]) -> Card:
-    return Card(id=card_id, title="Guía", heading="Guía › Sección", text="Texto.", fase="calma", tags=[],
-                say=[], avoid=[], path="guias/x/#s", source="docs/guias/x.md:3", when=when)
+    return Card(
+        id=card_id,
+        title="Guía",
+        heading="Guía › Sección",
+        text="Texto.",
+        fase="calma",
+        tags=[],
+        say=[],
+        avoid=[],
+        path="guias/x/#s",
+        source="docs/guias/x.md:3",
+        when=when,
+    )
 
 
 def test_gaps_are_grouped_by_meaning_with_size_and_three_examples():
-    queries = (["receta de paella"] * 3 + ["paella valenciana", "cómo hacer paella", "paella de marisco",
-               "el tiempo mañana", "wifi de la oficina"])
+    queries = ["receta de paella"] * 3 + [
+        "paella valenciana",
+        "cómo hacer paella",
+        "paella de marisco",
+        "el tiempo mañana",
+        "wifi de la oficina",
+    ]
     groups = gap_groups(queries, stub_encode)
     assert [g.size for g in groups] == [6, 1, 1]
     assert groups[0].examples == ["receta de paella", "cómo hacer paella", "paella de marisco"]
@@ -66,12 +82,18 @@ def test_a_low_threshold_merges_and_a_high_one_splits():
 
 def test_suggestions_skip_queries_already_among_the_cuando_lines():
     cards = {"a": card("a", ["El cliente me grita por teléfono"]), "b": card("b", [])}
-    liked = [("el cliente me grita por telefono", "a"),  # already there (accents, case ignored)
-             ("me está chillando", "a"), ("me está chillando", "a"), ("quiere un reembolso", "b"),
-             ("algo", "tarjeta-borrada")]
+    liked = [
+        ("el cliente me grita por telefono", "a"),  # already there (accents, case ignored)
+        ("me está chillando", "a"),
+        ("me está chillando", "a"),
+        ("quiere un reembolso", "b"),
+        ("algo", "tarjeta-borrada"),
+    ]
     found = suggested_situations(liked, cards)
     assert [(s.card_id, s.query, s.times) for s in found] == [
-        ("a", "me está chillando", 2), ("b", "quiere un reembolso", 1)]
+        ("a", "me está chillando", 2),
+        ("b", "quiere un reembolso", 1),
+    ]
 
 
 def test_normalise_ignores_case_accents_punctuation_and_spaces():
@@ -110,5 +132,6 @@ def test_store_readers_respect_the_window(store):
     assert liked_queries(store, week) == [("me chilla", "guias/a/#x")]
     comments = down_comments(store, week)
     assert [(c.card_id, c.query, c.comment) for c in comments] == [
-        ("guias/b/#y", "quiere reembolso", "no dice qué hacer si insiste")]
+        ("guias/b/#y", "quiere reembolso", "no dice qué hacer si insiste")
+    ]
     assert len(down_comments(store, quarter)) == 2

@@ -14,8 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from kb.accounts import AGENT, TRAINER, Accounts, Session, User
+from kb.accounts import Accounts
 from kb.feedback import FeedbackStore
+from kb.identity import AGENT, TRAINER, Session, User
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model  # every panel run loads the model
@@ -60,8 +61,9 @@ def sign_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "subheader")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value for kind in ("markdown", "caption", "info", "warning", "error", "subheader") for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 

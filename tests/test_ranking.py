@@ -34,8 +34,12 @@ def test_synonyms_map_variants_to_the_canonical_word_longest_first():
 
 
 def test_keyword_bonus_follows_a_synonym_and_ignores_common_words():
-    texts = ["el cliente está enfadado y grita", "el cliente pide un reembolso del cobro",
-             "el cliente quiere hablar con el supervisor", "el cliente no sabe lo que quiere"]
+    texts = [
+        "el cliente está enfadado y grita",
+        "el cliente pide un reembolso del cobro",
+        "el cliente quiere hablar con el supervisor",
+        "el cliente no sabe lo que quiere",
+    ]
     kw = Keywords(texts, from_mapping({"enfadado": ["cabreado"]}))
     bonus = kw.bonus("tengo un cliente cabreado", [0, 1, 2, 3], 0.1)
     assert bonus.argmax() == 0 and bonus[0] == pytest.approx(0.1)
@@ -69,8 +73,13 @@ def test_a_synonym_edit_changes_the_docs_fingerprint(tmp_path):
 
 
 def _run(ranks: list[int | None]) -> dict:
-    return {"system": "x", "per_query": [{"source": f"q:{i}", "register": "base", "in_scope": True, "rank": r,
-                                          "flagged": False} for i, r in enumerate(ranks)]}
+    return {
+        "system": "x",
+        "per_query": [
+            {"source": f"q:{i}", "register": "base", "in_scope": True, "rank": r, "flagged": False}
+            for i, r in enumerate(ranks)
+        ],
+    }
 
 
 def test_significance_pairs_queries_and_reports_discordant_pairs():

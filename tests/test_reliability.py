@@ -31,7 +31,6 @@ from tests.conftest import BAD_QUERIES, ROOT, SMALL, make_docs, run_threads, sna
 # ---------------------------------------------------------------- bad queries
 
 
-
 @pytest.mark.parametrize("name", BAD_QUERIES)
 def test_api_answers_bad_queries_with_a_result_or_a_spanish_message(searcher, name):
     query = BAD_QUERIES[name]
@@ -70,8 +69,12 @@ def test_batch_survives_every_bad_query(built_index):
 
 def test_batch_tolerates_invalid_utf8_on_stdin(built_index):
     kb_bin = Path(sys.executable).parent / "kb"
-    proc = subprocess.run([str(kb_bin), "search", "--batch"], input=b"me grita \xff\xfe\nhola\n",
-                          capture_output=True, env=dict(os.environ, KB_INDEX=str(built_index.index_dir)))
+    proc = subprocess.run(
+        [str(kb_bin), "search", "--batch"],
+        input=b"me grita \xff\xfe\nhola\n",
+        capture_output=True,
+        env=dict(os.environ, KB_INDEX=str(built_index.index_dir)),
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.decode().splitlines()) == 2
 
@@ -88,7 +91,11 @@ def project(tmp_path, embedder):
 
 BROKEN = {
     "front matter": ("guias/enfado.md", lambda t: t.replace("fase: calma", "fase: [calma"), "docs/guias/enfado.md:5:"),
-    "no utf-8": ("guias/enfado.md", lambda t: t.encode("latin-1", "replace") + b"\n\xe9\xff\n", "docs/guias/enfado.md:"),
+    "no utf-8": (
+        "guias/enfado.md",
+        lambda t: t.encode("latin-1", "replace") + b"\n\xe9\xff\n",
+        "docs/guias/enfado.md:",
+    ),
     "unreadable": ("guias/enfado.md", None, "docs/guias/enfado.md:1: no se puede leer"),
 }
 
@@ -173,8 +180,14 @@ def test_a_second_build_waits_for_the_lock_then_refuses_clearly(project, embedde
     waited = []
     with lock:
         with pytest.raises(BuildBusy, match="Otra construcción"):
-            build_index(project / "docs", project / "index", embedder, root=project,
-                        lock_timeout=0.3, on_wait=lambda: waited.append(True))
+            build_index(
+                project / "docs",
+                project / "index",
+                embedder,
+                root=project,
+                lock_timeout=0.3,
+                on_wait=lambda: waited.append(True),
+            )
     assert waited == [True]
 
 
@@ -184,8 +197,12 @@ def test_two_cli_builds_at_once_both_finish_with_a_valid_index(project, embedder
     kb_bin = Path(sys.executable).parent / "kb"
     env = dict(os.environ, KB_HOME=str(project))
     env.pop("KB_INDEX", None)
-    procs = [subprocess.Popen([str(kb_bin), "build", "--index-only"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [str(kb_bin), "build", "--index-only"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     loaded = load_index(project / "index", model_id=embedder.model_id, docs_dir=project / "docs")
@@ -223,8 +240,6 @@ def test_searching_during_a_build_keeps_answering_then_switches(project, embedde
     assert not old.is_current()
     new = Searcher.load(settings)
     assert len(new.cards) == len(old.cards) + 1
-
-
 
 
 def test_feedback_writes_from_many_threads_are_never_lost(tmp_path):
@@ -314,7 +329,8 @@ def test_no_secrets_in_the_repository():
         lines = path.read_text(encoding="utf-8", errors="ignore").splitlines()
         # detect-secrets' convention: a line that says so on purpose holds no secret (a test fixture).
         if name != "tests/test_reliability.py" and any(
-                SECRET.search(line) and "pragma: allowlist secret" not in line for line in lines):
+            SECRET.search(line) and "pragma: allowlist secret" not in line for line in lines
+        ):
             hits.append(name)
     assert hits == []
 
@@ -324,9 +340,11 @@ def older_feedback_db(path: Path) -> Path:
     import sqlite3
 
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute("CREATE TABLE searches (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, session TEXT, "
-                     "query TEXT NOT NULL, fase_filter TEXT, top_card_id TEXT, top_score REAL, "
-                     "low_confidence INTEGER NOT NULL DEFAULT 0, results INTEGER NOT NULL DEFAULT 0)")
+        conn.execute(
+            "CREATE TABLE searches (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, session TEXT, "
+            "query TEXT NOT NULL, fase_filter TEXT, top_card_id TEXT, top_score REAL, "
+            "low_confidence INTEGER NOT NULL DEFAULT 0, results INTEGER NOT NULL DEFAULT 0)"
+        )
     return path
 
 
@@ -342,7 +360,7 @@ def test_many_sessions_writing_first_to_an_older_db_lose_nothing(tmp_path):
         store = FeedbackStore(older_feedback_db(tmp_path / f"old-{attempt}.db"))
         start = threading.Barrier(16)
 
-        def worker(n: int) -> None:
+        def worker(n: int, store: FeedbackStore = store, start: threading.Barrier = start) -> None:
             start.wait()
             store.record_search(f"consulta {n}", top_fase="calma", results=1)
 

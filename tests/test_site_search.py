@@ -20,8 +20,13 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SITUATION = "amenaza con ponerlo en twitter"
 EXPECTED_ANCHOR = "amenazas-de-publicarlo-en-redes-sociales"
 
@@ -57,8 +62,7 @@ def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, bui
     from kb.api import create_app
     from kb.api.server import start_api_thread
 
-    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1",
-                              _free_port())
+    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1", _free_port())
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(handle.url + "/")
@@ -67,8 +71,10 @@ def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, bui
         first.wait_for(timeout=20_000)
         assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
         assert first.get_attribute("href", timeout=1000).startswith(handle.url)  # rebased onto this origin
-        assert "motor de búsqueda" in page.locator(".md-search-result__meta").inner_text() or \
-               "fiable" in page.locator(".md-search-result__meta").inner_text()
+        assert (
+            "motor de búsqueda" in page.locator(".md-search-result__meta").inner_text()
+            or "fiable" in page.locator(".md-search-result__meta").inner_text()
+        )
         first.click()
         page.wait_for_url(f"**#{EXPECTED_ANCHOR}")
         page.close()

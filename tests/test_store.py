@@ -26,9 +26,6 @@ from kb.report import compute_report
 from tests.conftest import ROOT, fill_store, run_threads
 from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  # noqa: F401
 
-
-
-
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
@@ -76,21 +73,42 @@ fill = fill_store
 
 
 def test_searches_votes_comments_and_rows(store):
-    sid = store.record_search("me grita", session="s1", fase_filter="calma", top_card_id="guias/a#x",
-                              top_fase="calma", top_score=0.81, low_confidence=False, results=3)
+    sid = store.record_search(
+        "me grita",
+        session="s1",
+        fase_filter="calma",
+        top_card_id="guias/a#x",
+        top_fase="calma",
+        top_score=0.81,
+        low_confidence=False,
+        results=3,
+    )
     vid = store.record_vote("me grita", "guias/a#x", 1, 0.81, -1, session="s1", fase="calma")
     store.add_comment(vid, "  no era esto  ")
     store.add_comment(vid, "   ")  # an empty comment changes nothing
     (search,) = store.rows("searches")
     (vote,) = store.rows("feedback")
     assert search["id"] == sid and vote["id"] == vid
-    assert set(search) == {"id", "created_at", "session", "query", "fase_filter", "top_card_id", "top_fase",
-                           "top_score", "low_confidence", "results"}
-    assert (search["query"], search["top_fase"], search["low_confidence"], search["results"]) == \
-        ("me grita", "calma", 0, 3)
+    assert set(search) == {
+        "id",
+        "created_at",
+        "session",
+        "query",
+        "fase_filter",
+        "top_card_id",
+        "top_fase",
+        "top_score",
+        "low_confidence",
+        "results",
+    }
+    assert (search["query"], search["top_fase"], search["low_confidence"], search["results"]) == (
+        "me grita",
+        "calma",
+        0,
+        3,
+    )
     assert search["top_score"] == pytest.approx(0.81)
-    assert set(vote) == {"id", "created_at", "session", "query", "card_id", "rank", "score", "vote", "comment",
-                         "fase"}
+    assert set(vote) == {"id", "created_at", "session", "query", "card_id", "rank", "score", "vote", "comment", "fase"}
     assert (vote["card_id"], vote["rank"], vote["vote"], vote["comment"]) == ("guias/a#x", 1, -1, "no era esto")
     assert datetime.strptime(vote["created_at"], "%Y-%m-%dT%H:%M:%SZ")
     with pytest.raises(ValueError):
@@ -156,7 +174,10 @@ def test_audit_newest_first(store, monkeypatch):
     store.record_audit("ana", "export", None)
     rows = store.audit_rows(3)
     assert [(r["who"], r["action"], r["detail"]) for r in rows] == [
-        ("ana", "export", None), ("formadora", "purge", "antes de 4"), ("formadora", "purge", "antes de 3")]
+        ("ana", "export", None),
+        ("formadora", "purge", "antes de 4"),
+        ("formadora", "purge", "antes de 3"),
+    ]
     assert set(rows[0]) == {"id", "created_at", "who", "action", "detail"}
     assert len(store.audit_rows(100)) == 6
 
@@ -199,8 +220,16 @@ store.record_vote(f"proceso {n}", "guias/a#x", 1, 0.5, 1)
 def test_eight_processes_starting_on_a_fresh_database_migrate_once(target, tmp_path):
     """Eight panel processes make their first call on an empty database at the same moment."""
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, target, str(go), str(n)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, target, str(go), str(n)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(8)
+    ]
     deadline = time.monotonic() + 60
     while len(list(tmp_path.glob("go.*"))) < 8 and time.monotonic() < deadline:
         time.sleep(0.01)  # wait until all eight have imported and built their store
@@ -243,7 +272,10 @@ def test_an_older_sqlite_file_is_adopted_without_losing_rows(tmp_path, top_fase)
     store = FeedbackStore(older_sqlite(tmp_path / "old.db", top_fase=top_fase))
     store.record_search("nueva", top_fase="calma")
     assert [(r["query"], r["top_fase"]) for r in store.rows("searches")] == [
-        ("me grita", None), ("paella", None), ("nueva", "calma")]
+        ("me grita", None),
+        ("paella", None),
+        ("nueva", "calma"),
+    ]
     assert [r["vote"] for r in store.rows("feedback")] == [-1]
     store.record_audit("kb", "upgrade")
     assert compute_report(store).totals == {"searches": 3, "low_confidence": 1, "up": 0, "down": 1}
@@ -294,9 +326,11 @@ def test_postgresql_stopped_mid_load_loses_no_acknowledged_write(request):
     assert errors == []  # nothing but StoreError escaped a write
     stored = {r["query"] for r in store.rows("searches")}
     missing = [q for q in acknowledged if q not in stored]
-    print(f"\nfault: {len(acknowledged)} acknowledged ({before_stop} before the stop, "
-          f"{len(acknowledged) - restarted} after the restart), {len(failed)} StoreError, "
-          f"{len(stored) - 1} rows stored, {len(missing)} acknowledged but missing")
+    print(
+        f"\nfault: {len(acknowledged)} acknowledged ({before_stop} before the stop, "
+        f"{len(acknowledged) - restarted} after the restart), {len(failed)} StoreError, "
+        f"{len(stored) - 1} rows stored, {len(missing)} acknowledged but missing"
+    )
     assert missing == []
     assert failed, "the server was down longer than the retry budget: some writes must have failed"
     assert len(acknowledged) > restarted > before_stop > 0  # writes resumed after the restart

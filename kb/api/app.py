@@ -70,23 +70,40 @@ def site_origin(site_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: FeedbackStore | None = None,
-               accounts: Accounts | None = None, site_dir: Path | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    searcher: Callable[[], Searcher],
+    *,
+    store: FeedbackStore | None = None,
+    accounts: Accounts | None = None,
+    site_dir: Path | None = None,
+) -> FastAPI:
     """The API app. `searcher()` returns the loaded Searcher or raises a KbError (kb.api.Loading
     while it loads); with `site_dir`, the built site is served at / from the same origin."""
     # fastapi-offline serves Swagger UI's files itself: the docs page works with no internet access.
-    app = FastAPIOffline(title="API de la base de conocimiento", description=DESCRIPTION, version="1",
-                         docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
-                         static_url="/api/docs-static")
+    app = FastAPIOffline(
+        title="API de la base de conocimiento",
+        description=DESCRIPTION,
+        version="1",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        static_url="/api/docs-static",
+    )
     install_handlers(app)
     app.add_middleware(BodyLimit)
-    app.add_middleware(CORSMiddleware, allow_origins=[site_origin(settings.site_url)],
-                       allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[site_origin(settings.site_url)],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
     memory = SuggestionMemory()
     state: dict[str, Any] = {"store": store, "accounts": accounts}
 
-    def user(request: Request,
-             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User | None:
+    def user(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> User | None:
         """On loopback nobody needs a token; exposed on the network every call does. The caller
         is kept in `request.state.user` (the feedback's session names it)."""
         request.state.user = None
@@ -103,8 +120,12 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
 
     api = APIRouter(prefix="/api", dependencies=[Depends(user)])
 
-    @app.get("/api/health", summary="Estado del servicio", tags=["estado"],
-             responses={503: {"description": "Arrancando o con un problema en el índice"}})
+    @app.get(
+        "/api/health",
+        summary="Estado del servicio",
+        tags=["estado"],
+        responses={503: {"description": "Arrancando o con un problema en el índice"}},
+    )
     def health() -> JSONResponse:
         """`ok` con el número de tarjetas, el modelo y el índice en uso; si no, 503 y el motivo."""
         try:
@@ -112,14 +133,21 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
         except KbError as exc:
             status = "arrancando" if isinstance(exc, Loading) else "error"
             return JSONResponse({"status": status, "detail": exc.message}, status_code=503)
-        return JSONResponse({"status": "ok", "cards": len(loaded.cards), "model": loaded.embedder.model_id,
-                             "index": Path(loaded.signature).name})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "cards": len(loaded.cards),
+                "model": loaded.embedder.model_id,
+                "index": Path(loaded.signature).name,
+            }
+        )
 
     @api.get("/search", summary="Buscar tarjetas para una situación", tags=["búsqueda"])
-    def search(q: Annotated[str, Query(description="La situación, en texto libre.")],
-               k: Annotated[int, Query(ge=1, le=MAX_K, description="Número de resultados.")] = 3,
-               fase: Annotated[str | None, Query(description=f"Solo esta fase: {', '.join(FASES)}.")] = None,
-               ) -> dict[str, Any]:
+    def search(
+        q: Annotated[str, Query(description="La situación, en texto libre.")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="Número de resultados.")] = 3,
+        fase: Annotated[str | None, Query(description=f"Solo esta fase: {', '.join(FASES)}.")] = None,
+    ) -> dict[str, Any]:
         """Exactamente la misma respuesta que `kb search --json`."""
         return searcher().search(q, k, fase=fase or None).to_dict(settings)
 
@@ -145,9 +173,16 @@ def create_app(settings: Settings, searcher: Callable[[], Searcher], *, store: F
             if status_for(exc) == 400:
                 raise
         store_ = state["store"] = state["store"] or FeedbackStore(settings.database)
-        row = store_.record_vote(redact(body.query), body.card_id, body.rank, body.score, body.vote,
-                                 comment=redact(body.comment) if body.comment else None,
-                                 session=f"api:{who.name}" if who else "api", fase=fase)
+        row = store_.record_vote(
+            redact(body.query),
+            body.card_id,
+            body.rank,
+            body.score,
+            body.vote,
+            comment=redact(body.comment) if body.comment else None,
+            session=f"api:{who.name}" if who else "api",
+            fase=fase,
+        )
         return {"id": row}
 
     app.include_router(api)

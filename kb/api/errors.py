@@ -49,8 +49,14 @@ def _kb_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"campo": ".".join(str(p) for p in e.get("loc", ())), "mensaje": str(e.get("msg", "")),
-               "tipo": str(e.get("type", ""))} for e in exc.errors()]
+    errors = [
+        {
+            "campo": ".".join(str(p) for p in e.get("loc", ())),
+            "mensaje": str(e.get("msg", "")),
+            "tipo": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
     return JSONResponse({"detail": INVALID, "errores": errors}, status_code=422)
 
 
@@ -65,8 +71,11 @@ HTTP_DETAILS = {
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
-    return JSONResponse({"detail": detail or HTTP_DETAILS.get(exc.status_code, "La petición no se puede atender.")},
-                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        {"detail": detail or HTTP_DETAILS.get(exc.status_code, "La petición no se puede atender.")},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -125,7 +134,15 @@ class BodyLimit:
 
 async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:
     body = json.dumps(content, ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

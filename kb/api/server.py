@@ -107,8 +107,9 @@ def start_api_thread(app: FastAPI, host: str, port: int, *, timeout: float = 10.
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise KbError(f"No se puede abrir el puerto {port} para la API. Cierra el otro proceso o cambia "
-                          "KB_API_PORT.")
+            raise KbError(
+                f"No se puede abrir el puerto {port} para la API. Cierra el otro proceso o cambia KB_API_PORT."
+            )
         time.sleep(0.05)
     return ApiHandle(server, thread, f"http://{host}:{port}")
 

@@ -75,8 +75,11 @@ def _before(value: str | None, retention_days: int) -> datetime:
 
 
 @click.command()
-@click.option("--before", default=None, help="Borra lo anterior a esta fecha (AAAA-MM-DD). "
-              "Por defecto, lo que supera KB_RETENTION_DAYS.")
+@click.option(
+    "--before",
+    default=None,
+    help="Borra lo anterior a esta fecha (AAAA-MM-DD). Por defecto, lo que supera KB_RETENTION_DAYS.",
+)
 @click.pass_context
 def purge(ctx: click.Context, before: str | None) -> None:
     """Borra búsquedas y valoraciones antiguas (retención de datos)."""

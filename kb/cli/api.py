@@ -55,8 +55,11 @@ def replay(ctx: click.Context, file: Path, url: str | None, token: str | None, k
                 continue
             body = {"conversation_id": conversation_id, "turns": sent, "k": k}
             out = _post(client, base, "/api/suggest", body)
-            click.secho(f"   fase: {FASES.get(out['fase'], out['fase'])}"
-                        + (" · poca confianza" if out.get("low_confidence") else ""), fg="cyan")
+            click.secho(
+                f"   fase: {FASES.get(out['fase'], out['fase'])}"
+                + (" · poca confianza" if out.get("low_confidence") else ""),
+                fg="cyan",
+            )
             titles = {r["id"]: r["heading"] for r in out["results"]}
             for card_id in out["new"]:
                 click.secho(f"   + {titles.get(card_id, card_id)}  ({card_id})", fg="green")
@@ -69,8 +72,10 @@ def _post(client: Any, base: str, path: str, body: dict[str, Any]) -> dict[str, 
     try:
         response = client.post(path, json=body)
     except httpx.HTTPError as exc:
-        raise KbError(f"No se puede conectar con la API en {base} ({exc.__class__.__name__}). "
-                      "¿Está en marcha 'kb api'? Revisa --url.") from None
+        raise KbError(
+            f"No se puede conectar con la API en {base} ({exc.__class__.__name__}). "
+            "¿Está en marcha 'kb api'? Revisa --url."
+        ) from None
     try:
         data: dict[str, Any] = response.json()
     except json.JSONDecodeError:

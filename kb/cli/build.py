@@ -35,8 +35,14 @@ def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
         click.echo("Otra construcción del índice está en curso; esperando a que termine…", err=True)
 
     try:
-        return build_index(settings.docs_dir, settings.index_dir, load_embedder(settings.model),
-                           root=settings.root, progress=progress, on_wait=waiting)
+        return build_index(
+            settings.docs_dir,
+            settings.index_dir,
+            load_embedder(settings.model),
+            root=settings.root,
+            progress=progress,
+            on_wait=waiting,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -45,8 +51,10 @@ def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
 def _built(report: BuildReport) -> str:
     if report.unchanged:
         return f"Índice al día: {report.cards} tarjetas, nada que cambiar ({report.seconds:.2f} s)."
-    return (f"Índice construido: {report.cards} tarjetas ({report.embedded} vectorizadas, "
-            f"{report.reused} reutilizadas) en {report.seconds:.2f} s. Umbral de confianza: {report.threshold:.3f}.")
+    return (
+        f"Índice construido: {report.cards} tarjetas ({report.embedded} vectorizadas, "
+        f"{report.reused} reutilizadas) en {report.seconds:.2f} s. Umbral de confianza: {report.threshold:.3f}."
+    )
 
 
 @click.command()
@@ -73,8 +81,13 @@ def build(ctx: click.Context, index_only: bool, site_only: bool, quiet: bool) ->
 
 @click.command()
 @click.option("--golden", "run_golden", is_flag=True, help="Comprueba además que cada situación encuentra su guía.")
-@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Carpeta de guías (por defecto la configurada).")
+@click.option(
+    "--docs",
+    "docs_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Carpeta de guías (por defecto la configurada).",
+)
 @click.option("--no-model", is_flag=True, help="Sin cargar el modelo: omite la detección de secciones casi iguales.")
 @click.pass_context
 def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model: bool) -> None:
@@ -111,8 +124,10 @@ def preview(ctx: click.Context) -> None:
 
     settings = settings_of(ctx)
     server = start_live_site(settings)
-    click.echo(f"Vista previa de las guías: http://{settings.host}:{settings.site_port}  "
-               "(el panel, con 'make run' en otra terminal)")
+    click.echo(
+        f"Vista previa de las guías: http://{settings.host}:{settings.site_port}  "
+        "(el panel, con 'make run' en otra terminal)"
+    )
 
     def report(message: str, build: BuildReport | None) -> None:
         click.secho(message, fg="green" if build else "red", err=build is None)
@@ -128,12 +143,24 @@ def preview(ctx: click.Context) -> None:
 
 @click.command()
 @click.option("--host", default=None, help="Dirección (por defecto KB_HOST o 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Puerto del panel, o del primero con --replicas (por defecto KB_PANEL_PORT).")
-@click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Procesos de panel en puertos consecutivos; se reinician solos si uno cae.")
-@click.option("--panel-only", is_flag=True,
-              help="Solo el panel, sin sitio ni API (despliegue: nginx sirve el sitio; systemd, kb-panel@).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Puerto del panel, o del primero con --replicas (por defecto KB_PANEL_PORT).",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Procesos de panel en puertos consecutivos; se reinician solos si uno cae.",
+)
+@click.option(
+    "--panel-only",
+    is_flag=True,
+    help="Solo el panel, sin sitio ni API (despliegue: nginx sirve el sitio; systemd, kb-panel@).",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, replicas: int, panel_only: bool) -> None:
     """Arranca el panel (Streamlit) ya cargado, el sitio de guías y, con --replicas, varios paneles."""

@@ -10,8 +10,10 @@ from kb.config import Settings
 from kb.content import ContentError
 from kb.errors import KbError
 
-CONTENT_HINT = ("{n} problema(s) en las guías. El índice anterior sigue en uso. "
-                "Corrige los errores de arriba y vuelve a ejecutarlo.")
+CONTENT_HINT = (
+    "{n} problema(s) en las guías. El índice anterior sigue en uso. "
+    "Corrige los errores de arriba y vuelve a ejecutarlo."
+)
 
 
 def fail(error: KbError) -> None:

@@ -45,8 +45,9 @@ def _print_human(response: SearchResponse, settings: Settings) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Salida JSON (un objeto).")
 @click.option("--batch", is_flag=True, help="Una consulta por línea en stdin; una línea JSON por consulta en stdout.")
 @click.pass_context
-def search(ctx: click.Context, query: str | None, k: int, fase: str | None, tags: tuple[str, ...],
-           as_json: bool, batch: bool) -> None:
+def search(
+    ctx: click.Context, query: str | None, k: int, fase: str | None, tags: tuple[str, ...], as_json: bool, batch: bool
+) -> None:
     """Busca qué hacer y qué decir para una situación.
 
     JSON: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
@@ -93,8 +94,13 @@ def export(ctx: click.Context) -> None:
 
 
 @click.command(name="eval")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
-              help="Carpeta con los .jsonl de evaluación (por defecto tests/data/eval).")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Carpeta con los .jsonl de evaluación (por defecto tests/data/eval).",
+)
 @click.option("--model", "models", multiple=True, help="Modelo(s) a evaluar (por defecto el configurado).")
 @click.option("--json", "as_json", is_flag=True, help="Resultados en JSON.")
 @click.option("--misses", is_flag=True, help="Lista las consultas que fallan.")
@@ -113,24 +119,26 @@ def eval_(ctx: click.Context, data_dir: Path | None, models: tuple[str, ...], as
 
 
 @click.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
-              help="Base de datos (por defecto KB_FEEDBACK_DB).")
+@click.option(
+    "--db", "db_path", type=click.Path(path_type=Path), default=None, help="Base de datos (por defecto KB_FEEDBACK_DB)."
+)
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Además, guarda un CSV.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Filas por tabla.")
 @click.pass_context
 def report(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limit: int) -> None:
     """Informe para formadores: consultas frecuentes, huecos de contenido y tarjetas con más 👎."""
-    from kb.report import compute_report
-
     from datetime import date
 
     from kb.content import read_guides
     from kb.content.rules import overdue_guides
+    from kb.report import compute_report
 
     settings = settings_of(ctx)
     result = compute_report(db_path or settings.database, limit)
-    result.overdue = [(g.rel, str(g.meta.get("responsable", "")), due.isoformat())
-                      for g, due in overdue_guides(read_guides(settings.docs_dir, settings.root), date.today())]
+    result.overdue = [
+        (g.rel, str(g.meta.get("responsable", "")), due.isoformat())
+        for g, due in overdue_guides(read_guides(settings.docs_dir, settings.root), date.today())
+    ]
     click.echo(result.to_markdown())
     if csv_path:
         csv_path.write_text(result.to_csv(), encoding="utf-8")

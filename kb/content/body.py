@@ -80,7 +80,7 @@ def block_problems(section: Section) -> list[tuple[int, str]]:
             continue
         shown = line.strip().split('"')[1].strip()
         items = 0
-        for inner_line, text in body[idx + 1:]:
+        for inner_line, text in body[idx + 1 :]:
             if text.strip() and not _indented(text):
                 break
             if not text.strip():
@@ -92,8 +92,9 @@ def block_problems(section: Section) -> list[tuple[int, str]]:
             elif not content.startswith(" "):
                 problems.append((inner_line, f"el bloque '{shown}' solo admite una lista de frases ('- frase')"))
         if items == 0:
-            problems.append((lineno, f"el bloque '{shown}' no tiene ninguna frase; añade al menos una línea "
-                                     "'    - frase'"))
+            problems.append(
+                (lineno, f"el bloque '{shown}' no tiene ninguna frase; añade al menos una línea '    - frase'")
+            )
     return problems
 
 

@@ -1,7 +1,7 @@
 """The docs folder → guides → cards, parsed once per build.
 
-    >>> docs = load_docs(Path("docs"))       # raises ContentError listing every error
-    >>> docs.cards[0].id, docs.situaciones[:2]
+>>> docs = load_docs(Path("docs"))       # raises ContentError listing every error
+>>> docs.cards[0].id, docs.situaciones[:2]
 """
 
 from __future__ import annotations

@@ -53,8 +53,14 @@ class MkdocsConfig:
             if page in GENERATED_PAGES or (docs_dir / page).is_file():
                 continue
             line = next((i + 1 for i, text in enumerate(self.lines) if text.rstrip().endswith(page)), 1)
-            problems.append(Problem(rel, line, f"el menú (nav) enlaza la guía '{page}', que no existe en "
-                                               f"{docs_dir.name}/; restáurala o quítala del menú"))
+            problems.append(
+                Problem(
+                    rel,
+                    line,
+                    f"el menú (nav) enlaza la guía '{page}', que no existe en "
+                    f"{docs_dir.name}/; restáurala o quítala del menú",
+                )
+            )
         return problems
 
 

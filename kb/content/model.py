@@ -26,13 +26,7 @@ FASES: dict[str, str] = {
 }
 """Known stages of a call (or of work around calls), in the order of a call."""
 
-REQUIRED_KEYS: dict[str, type] = {
-    "title": str,
-    "description": str,
-    "tags": list,
-    "fase": str,
-    "situaciones": list,
-}
+REQUIRED_KEYS: dict[str, type] = {"title": str, "description": str, "tags": list, "fase": str, "situaciones": list}
 PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
 """Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
 

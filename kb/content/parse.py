@@ -166,8 +166,12 @@ def _read_sections(guide: Guide, mkdocs: MkdocsConfig) -> None:
     anchors = _anchors("\n".join(lines[start:]), mkdocs)
     if len(anchors) != len(headings):
         guide.problems.append(
-            Problem(guide.rel, guide.body_start, "no se pudieron emparejar los encabezados con sus anclas; "
-                    "revisa que cada encabezado empiece por '#' al principio de la línea")
+            Problem(
+                guide.rel,
+                guide.body_start,
+                "no se pudieron emparejar los encabezados con sus anclas; "
+                "revisa que cada encabezado empiece por '#' al principio de la línea",
+            )
         )
         return
     seen: dict[str, int] = {}
@@ -177,14 +181,22 @@ def _read_sections(guide: Guide, mkdocs: MkdocsConfig) -> None:
         body = [(j + 1, lines[j]) for j in range(lineno, end)]
         fase = attrs.get("data-fase")
         if fase is not None and fase not in FASES:
-            guide.problems.append(Problem(
-                guide.rel, lineno, f"fase desconocida '{fase}' en el encabezado; usa una de: {', '.join(FASES)}"))
+            guide.problems.append(
+                Problem(
+                    guide.rel, lineno, f"fase desconocida '{fase}' en el encabezado; usa una de: {', '.join(FASES)}"
+                )
+            )
             fase = None
         base = re.sub(r"_\d+$", "", anchor)
         if base in seen and anchor != base:
-            guide.problems.append(Problem(
-                guide.rel, lineno, f"encabezado repetido: '{text}' ya aparece en la línea {seen[base]}; "
-                "cada sección necesita un título único en su página"))
+            guide.problems.append(
+                Problem(
+                    guide.rel,
+                    lineno,
+                    f"encabezado repetido: '{text}' ya aparece en la línea {seen[base]}; "
+                    "cada sección necesita un título único en su página",
+                )
+            )
         seen.setdefault(anchor, lineno)
         while stack and stack[-1].level >= level:
             stack.pop()

@@ -64,24 +64,56 @@ def _one_phrase(rel: str, text: str, line: int, kind: str, label: str) -> list[P
     found: list[Problem] = []
     unclosed = _unclosed_slot(text)
     if unclosed is not None:
-        found.append(Problem(rel, line, f"hueco sin cerrar «{unclosed}» en una frase de '{label}'; "
-                                        "escribe el hueco entero entre corchetes, como [día]"))
+        found.append(
+            Problem(
+                rel,
+                line,
+                f"hueco sin cerrar «{unclosed}» en una frase de '{label}'; "
+                "escribe el hueco entero entre corchetes, como [día]",
+            )
+        )
     if kind == "say" and _DIGIT.search(SLOT.sub("", text)):
-        found.append(Problem(rel, line, "la frase de 'Decir' lleva cifras fuera de un hueco; cambia el dato "
-                                        "concreto por un hueco como [día] o [importe autorizado]"))
+        found.append(
+            Problem(
+                rel,
+                line,
+                "la frase de 'Decir' lleva cifras fuera de un hueco; cambia el dato "
+                "concreto por un hueco como [día] o [importe autorizado]",
+            )
+        )
     if _OPENING_DIRECTION.match(text):
-        found.append(Problem(rel, line, f"la frase de '{label}' empieza con una acotación entre paréntesis; "
-                                        "pasa la indicación al texto de la tarjeta y deja solo lo que se dice"))
+        found.append(
+            Problem(
+                rel,
+                line,
+                f"la frase de '{label}' empieza con una acotación entre paréntesis; "
+                "pasa la indicación al texto de la tarjeta y deja solo lo que se dice",
+            )
+        )
     elif _TRAILING_DIRECTION.search(text):
-        found.append(Problem(rel, line, f"la frase de '{label}' termina con una acotación entre paréntesis; "
-                                        "pasa la indicación al texto de la tarjeta", "warning"))
+        found.append(
+            Problem(
+                rel,
+                line,
+                f"la frase de '{label}' termina con una acotación entre paréntesis; "
+                "pasa la indicación al texto de la tarjeta",
+                "warning",
+            )
+        )
     if kind == "avoid":
         match = _FIRST_WORD.match(text)
         word = match.group(1) if match else ""
         if word[:1].isupper() and _INFINITIVE.match(word.lower()) and word.lower() not in _NOT_VERBS:
-            found.append(Problem(rel, line, f"la frase de 'Evitar' parece describir una conducta («{word}…») y no "
-                                            "algo que se dice; escribe la frase tal como sonaría o pasa la "
-                                            "conducta al texto de la tarjeta", "warning"))
+            found.append(
+                Problem(
+                    rel,
+                    line,
+                    f"la frase de 'Evitar' parece describir una conducta («{word}…») y no "
+                    "algo que se dice; escribe la frase tal como sonaría o pasa la "
+                    "conducta al texto de la tarjeta",
+                    "warning",
+                )
+            )
     return found
 
 
@@ -112,29 +144,55 @@ def governance_problems(guide: Guide, today: date) -> list[Problem]:
     problems: list[Problem] = []
     for key in GOVERNANCE_KEYS:
         if key not in meta:
-            problems.append(Problem(rel, 1, f"falta la clave de revisión '{key}' en la cabecera "
-                                            "(responsable, revisado y revisar_cada son obligatorias)"))
+            problems.append(
+                Problem(
+                    rel,
+                    1,
+                    f"falta la clave de revisión '{key}' en la cabecera "
+                    "(responsable, revisado y revisar_cada son obligatorias)",
+                )
+            )
     if "responsable" in meta:
         value = meta["responsable"]
         if not isinstance(value, str) or not value.strip():
-            problems.append(Problem(rel, lines.get("responsable", 1),
-                                    "'responsable' debe ser un texto no vacío, p. ej. «Equipo de Formación»"))
+            problems.append(
+                Problem(
+                    rel,
+                    lines.get("responsable", 1),
+                    "'responsable' debe ser un texto no vacío, p. ej. «Equipo de Formación»",
+                )
+            )
     checked = _as_date(meta.get("revisado")) if "revisado" in meta else None
     if "revisado" in meta:
         line = lines.get("revisado", 1)
         if checked is None:
             problems.append(Problem(rel, line, "'revisado' debe ser una fecha AAAA-MM-DD, p. ej. 2026-11-20"))
         elif checked > today:
-            problems.append(Problem(rel, line, f"'revisado' es una fecha futura ({checked.isoformat()}); "
-                                               "pon el día en que se revisó de verdad"))
+            problems.append(
+                Problem(
+                    rel,
+                    line,
+                    f"'revisado' es una fecha futura ({checked.isoformat()}); pon el día en que se revisó de verdad",
+                )
+            )
     every = _review_every(meta.get("revisar_cada")) if "revisar_cada" in meta else None
     if "revisar_cada" in meta and every is None:
-        problems.append(Problem(rel, lines.get("revisar_cada", 1),
-                                "'revisar_cada' debe ser un número entero de días mayor que 0, p. ej. 180"))
+        problems.append(
+            Problem(
+                rel,
+                lines.get("revisar_cada", 1),
+                "'revisar_cada' debe ser un número entero de días mayor que 0, p. ej. 180",
+            )
+        )
     if checked is not None and every is not None and checked <= today and checked + timedelta(days=every) < today:
-        problems.append(Problem(rel, lines.get("revisado", 1),
-                                f"revisión caducada (revisada el {checked.isoformat()}, cada {every} días)",
-                                "warning"))
+        problems.append(
+            Problem(
+                rel,
+                lines.get("revisado", 1),
+                f"revisión caducada (revisada el {checked.isoformat()}, cada {every} días)",
+                "warning",
+            )
+        )
     return problems
 
 

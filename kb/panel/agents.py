@@ -10,9 +10,9 @@ import uuid
 
 import streamlit as st
 
-from kb.accounts import TRAINER, User
 from kb.content import ContentError
 from kb.errors import BuildBusy, IndexProblem, QueryError, StoreError
+from kb.identity import TRAINER, User
 from kb.panel import auth
 from kb.panel.keys import SCRIPT, SEARCH_LABEL
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
@@ -28,8 +28,9 @@ def current_searcher(user: User | None) -> Searcher | None:
     Only a signed-in trainer gets the rebuild button: rebuilding is an administrative action."""
     searcher, problem = searcher_or_problem()
     if isinstance(problem, IndexProblem) and searcher is not None:
-        st.warning(f"**Índice {problem.state}.** {problem.message} Mientras tanto se busca en el índice anterior.",
-                   icon="⚠️")
+        st.warning(
+            f"**Índice {problem.state}.** {problem.message} Mientras tanto se busca en el índice anterior.", icon="⚠️"
+        )
         rebuild_button(user)
     elif isinstance(problem, IndexProblem):
         st.error(f"**Índice {problem.state}.** {problem.message}", icon="⚠️")
@@ -52,8 +53,9 @@ def rebuild_button(user: User | None) -> None:
             bar.progress(done / max(total, 1), text=f"{done}/{total} tarjetas")
 
         try:
-            report = build_index(settings().docs_dir, settings().index_dir, embedder(), root=settings().root,
-                                 progress=progress)
+            report = build_index(
+                settings().docs_dir, settings().index_dir, embedder(), root=settings().root, progress=progress
+            )
         except ContentError as exc:
             status.update(label="Las guías tienen errores: el índice anterior sigue en uso", state="error")
             st.code("\n".join(str(p) for p in exc.problems), language=None)
@@ -91,10 +93,14 @@ def run_search(query: str) -> None:
     top = response.results[0] if response.results else None
     try:
         feedback_store().record_search(
-            response.query, session=state.session, fase_filter=fase,
-            top_card_id=top.card.id if top else None, top_fase=top.card.fase if top else None,
+            response.query,
+            session=state.session,
+            fase_filter=fase,
+            top_card_id=top.card.id if top else None,
+            top_fase=top.card.fase if top else None,
             top_score=top.score if top else None,
-            low_confidence=response.low_confidence, results=len(response.results),
+            low_confidence=response.low_confidence,
+            results=len(response.results),
         )
     except StoreError as exc:
         st.toast(str(exc), icon="⚠️")
@@ -113,8 +119,13 @@ def vote(result: Result, value: int) -> None:
     state = st.session_state
     try:
         row = feedback_store().record_vote(
-            state.response.query, result.card.id, result.rank, result.score, value,
-            session=state.session, fase=result.card.fase,
+            state.response.query,
+            result.card.id,
+            result.rank,
+            result.score,
+            value,
+            session=state.session,
+            fase=result.card.fase,
         )
     except StoreError as exc:
         st.toast(str(exc), icon="⚠️")

@@ -21,8 +21,10 @@ def run() -> None:
     st.set_page_config(page_title="Panel de agentes · kb", page_icon="🎧", layout="centered")
     st.html(STYLE)
     page = st.navigation(
-        [st.Page(agents.page, title="Panel", icon="🎧", default=True),
-         st.Page(TRAINERS_PAGE, title="Formadores", icon="📊", url_path="formadores")],
+        [
+            st.Page(agents.page, title="Panel", icon="🎧", default=True),
+            st.Page(TRAINERS_PAGE, title="Formadores", icon="📊", url_path="formadores"),
+        ],
         position="top",
     )
     page.run()

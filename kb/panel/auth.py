@@ -16,8 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from kb.accounts import AGENT, BAD_LOGIN, TRAINER, Accounts, Session, User
+from kb.accounts import BAD_LOGIN, Accounts
 from kb.errors import AccountLocked, AccountsUnavailable, AuthError, StoreError
+from kb.identity import AGENT, TRAINER, Session, User
 from kb.panel.resources import feedback_store, settings
 
 LOG = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ def _sign_in(name: str, password: str) -> None:
         user = accounts().verify(name, password)
     except AccountLocked as exc:
         audit(_known_name(name) or "desconocido", "inicio de sesión bloqueado")
-        st.session_state.kb_login_error = (f"Demasiados intentos fallidos. Espera {exc.seconds} segundos "
-                                           "y vuelve a intentarlo.")
+        st.session_state.kb_login_error = (
+            f"Demasiados intentos fallidos. Espera {exc.seconds} segundos y vuelve a intentarlo."
+        )
         return
     except AuthError:
         audit(_known_name(name) or "desconocido", "inicio de sesión fallido")
@@ -144,8 +146,7 @@ def sign_in_form(why: str) -> None:
         return
     with st.form("entrar", border=True, enter_to_submit=True):
         name = st.text_input("Usuario", key="login_name", autocomplete="username")
-        password = st.text_input("Contraseña", type="password", key="login_password",
-                                 autocomplete="current-password")
+        password = st.text_input("Contraseña", type="password", key="login_password", autocomplete="current-password")
         if st.form_submit_button("Entrar", type="primary"):
             _sign_in(name, password)
             if st.session_state.get(SESSION) is not None:
@@ -177,8 +178,7 @@ def require(role: str, why: str) -> User | None:
         sign_in_form(why)
         return None
     if not user.has_role(role):
-        st.warning(f"Esta página es solo para el rol «{role}». Has entrado como {user.name} ({user.role}).",
-                   icon="🔒")
+        st.warning(f"Esta página es solo para el rol «{role}». Has entrado como {user.name} ({user.role}).", icon="🔒")
         user_bar(user)
         return None
     return user
@@ -190,5 +190,16 @@ def agents_need_sign_in() -> bool:
     return s.exposed and not s.open_panel
 
 
-__all__ = ["AGENT", "TRAINER", "agents_need_sign_in", "audit", "current_user", "require", "role_from_claims",
-           "sign_in_form", "sign_out", "sso_configured", "user_bar"]
+__all__ = [
+    "AGENT",
+    "TRAINER",
+    "agents_need_sign_in",
+    "audit",
+    "current_user",
+    "require",
+    "role_from_claims",
+    "sign_in_form",
+    "sign_out",
+    "sso_configured",
+    "user_bar",
+]

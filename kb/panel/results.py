@@ -52,10 +52,24 @@ def card_body(result: Result, on_vote: Vote, on_comment: Comment) -> None:
     link.link_button("Ver guía completa ↗", settings().url_for(card.path), type="tertiary")
     voted = state.votes.get(result.rank)
     key = f"{state.search_id}-{result.rank}"
-    up.button("👍 Útil", key=f"up-{key}", on_click=on_vote, args=(result, 1), disabled=voted is not None,
-              help="Me ha servido", use_container_width=True)
-    down.button("👎 No útil", key=f"down-{key}", on_click=on_vote, args=(result, -1), disabled=voted is not None,
-                help="No me ha servido", use_container_width=True)
+    up.button(
+        "👍 Útil",
+        key=f"up-{key}",
+        on_click=on_vote,
+        args=(result, 1),
+        disabled=voted is not None,
+        help="Me ha servido",
+        use_container_width=True,
+    )
+    down.button(
+        "👎 No útil",
+        key=f"down-{key}",
+        on_click=on_vote,
+        args=(result, -1),
+        disabled=voted is not None,
+        help="No me ha servido",
+        use_container_width=True,
+    )
     if voted is not None and len(voted) == 2:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         c1.text_input("¿Algún comentario? (opcional)", key=f"comment-{key}", max_chars=500)
@@ -73,16 +87,20 @@ def best_card(result: Result, on_vote: Vote, on_comment: Comment) -> None:
     card = result.card
     with st.container(border=True, key=f"card-{result.rank}"):
         badge = f":{FASE_COLORS.get(card.fase, 'gray')}-badge[{FASES.get(card.fase, card.fase)}]"
-        st.markdown(f"**{result.rank}. {escape_markdown(_section(result))}** {badge}{review_badge(card)} "
-                    f":gray[· {escape_markdown(card.title)}]")
+        st.markdown(
+            f"**{result.rank}. {escape_markdown(_section(result))}** {badge}{review_badge(card)} "
+            f":gray[· {escape_markdown(card.title)}]"
+        )
         card_body(result, on_vote, on_comment)
 
 
 def compact_card(result: Result, on_vote: Vote, on_comment: Comment) -> None:
     """Cards 2 and 3: one line (title, guide, fase) that opens on click."""
     card = result.card
-    label = (f"**{result.rank}. {escape_markdown(_section(result))}** · "
-             f"{escape_markdown(card.title)} · {FASES.get(card.fase, card.fase)}{review_badge(card)}")
+    label = (
+        f"**{result.rank}. {escape_markdown(_section(result))}** · "
+        f"{escape_markdown(card.title)} · {FASES.get(card.fase, card.fase)}{review_badge(card)}"
+    )
     with st.expander(label, expanded=False):
         card_body(result, on_vote, on_comment)
 
@@ -102,8 +120,9 @@ def show_response(response: SearchResponse | None, error: str | None, on_vote: V
         if response.results:
             with st.expander("Ver lo más parecido de todos modos (poca confianza)"):
                 for result in response.results:
-                    st.markdown(f"- {escape_markdown(result.card.heading)} · "
-                                f":gray[{escape_markdown(result.card.title)}]")
+                    st.markdown(
+                        f"- {escape_markdown(result.card.heading)} · :gray[{escape_markdown(result.card.title)}]"
+                    )
         return
     for result in response.results:
         (best_card if result.rank == 1 else compact_card)(result, on_vote, on_comment)

@@ -11,10 +11,10 @@ from datetime import date
 
 import streamlit as st
 
-from kb.accounts import TRAINER, User
 from kb.content import FASES, Card, read_guides
 from kb.content.rules import overdue_guides
 from kb.errors import StoreError
+from kb.identity import TRAINER, User
 from kb.insights import RANGES, down_comments, gap_groups, gap_queries, liked_queries, since_days, suggested_situations
 from kb.panel import auth
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
@@ -49,8 +49,12 @@ def overview(report: Report) -> None:
     c.metric("Valoraciones 👍 / 👎", f"{up} / {down}")
     if report.by_fase:
         st.markdown("**Búsquedas por fase** (de la primera tarjeta mostrada)")
-        st.bar_chart({"fase": [FASES.get(f, f) for f, *_ in report.by_fase],
-                      "búsquedas": [n for _, n, _, _ in report.by_fase]}, x="fase", y="búsquedas", height=200)
+        st.bar_chart(
+            {"fase": [FASES.get(f, f) for f, *_ in report.by_fase], "búsquedas": [n for _, n, _, _ in report.by_fase]},
+            x="fase",
+            y="búsquedas",
+            height=200,
+        )
 
 
 def worst_cards(report: Report, cards: dict[str, Card]) -> None:
@@ -67,8 +71,10 @@ def comments(since_label: str, cards: dict[str, Card]) -> None:
     if not found:
         st.caption("Sin comentarios en este periodo.")
     for c in found:
-        st.markdown(f"- «{escape_markdown(c.comment)}»  \n  {card_link(c.card_id, cards)} · "
-                    f"búsqueda «{escape_markdown(c.query)}» · {c.created_at[:10]}")
+        st.markdown(
+            f"- «{escape_markdown(c.comment)}»  \n  {card_link(c.card_id, cards)} · "
+            f"búsqueda «{escape_markdown(c.query)}» · {c.created_at[:10]}"
+        )
 
 
 def gaps(since_label: str) -> None:
@@ -78,14 +84,20 @@ def gaps(since_label: str) -> None:
     if not groups:
         st.caption("Ninguna búsqueda sin resultado fiable en este periodo.")
         return
-    st.dataframe([{"búsquedas": g.size, "ejemplos": " · ".join(g.examples)} for g in groups],
-                 hide_index=True, use_container_width=True, key="gap-groups")
+    st.dataframe(
+        [{"búsquedas": g.size, "ejemplos": " · ".join(g.examples)} for g in groups],
+        hide_index=True,
+        use_container_width=True,
+        key="gap-groups",
+    )
 
 
 def suggestions(since_label: str, cards: dict[str, Card]) -> None:
     st.markdown("#### Situaciones sugeridas")
-    st.caption("Búsquedas con 👍 en una tarjeta que aún no están entre sus líneas «Cuándo». "
-               "Cópialas en la guía si encajan: el panel no cambia las guías.")
+    st.caption(
+        "Búsquedas con 👍 en una tarjeta que aún no están entre sus líneas «Cuándo». "
+        "Cópialas en la guía si encajan: el panel no cambia las guías."
+    )
     found = suggested_situations(liked_queries(feedback_store(), since_days(RANGES[since_label])), cards)
     if not found:
         st.caption("Ninguna sugerencia en este periodo.")
@@ -102,8 +114,10 @@ def overdue() -> None:
     for guide, deadline in due:
         owner = escape_markdown(str(guide.meta.get("responsable", "sin responsable")))
         title = escape_markdown(str(guide.meta.get("title", guide.page)))
-        st.markdown(f"- [{title}]({settings().url_for(guide.site_path)}) · `{guide.rel}` · "
-                    f"vencía el {deadline.isoformat()} · {owner}")
+        st.markdown(
+            f"- [{title}]({settings().url_for(guide.site_path)}) · `{guide.rel}` · "
+            f"vencía el {deadline.isoformat()} · {owner}"
+        )
 
 
 def audit_trail() -> None:
@@ -113,8 +127,12 @@ def audit_trail() -> None:
     except StoreError as exc:
         st.error(str(exc), icon="⚠️")
         return
-    st.dataframe([{"fecha": r["created_at"], "quién": r["who"], "acción": r["action"], "detalle": r["detail"]}
-                  for r in rows], hide_index=True, use_container_width=True, key="audit")
+    st.dataframe(
+        [{"fecha": r["created_at"], "quién": r["who"], "acción": r["action"], "detalle": r["detail"]} for r in rows],
+        hide_index=True,
+        use_container_width=True,
+        key="audit",
+    )
 
 
 def page() -> None:
@@ -130,8 +148,9 @@ def page() -> None:
         st.error(str(exc), icon="⚠️")
         return
     if not report.totals.get("searches"):
-        st.info("Todavía no hay búsquedas registradas en este periodo. Aparecerán aquí en cuanto los agentes "
-                "usen el panel.")
+        st.info(
+            "Todavía no hay búsquedas registradas en este periodo. Aparecerán aquí en cuanto los agentes usen el panel."
+        )
     else:
         cards = cards_by_id()
         overview(report)
@@ -140,10 +159,20 @@ def page() -> None:
         gaps(label)
         suggestions(label, cards)
         st.markdown("#### Consultas más frecuentes")
-        st.dataframe([{"consulta": q, "veces": n} for q, n in report.top_queries], hide_index=True,
-                     use_container_width=True, key="top")
-        st.download_button("Descargar CSV", report.to_csv(), file_name="informe-kb.csv", mime="text/csv",
-                           on_click=export_done, args=(user, label))
+        st.dataframe(
+            [{"consulta": q, "veces": n} for q, n in report.top_queries],
+            hide_index=True,
+            use_container_width=True,
+            key="top",
+        )
+        st.download_button(
+            "Descargar CSV",
+            report.to_csv(),
+            file_name="informe-kb.csv",
+            mime="text/csv",
+            on_click=export_done,
+            args=(user, label),
+        )
     overdue()
     audit_trail()
 

@@ -30,8 +30,14 @@ TIP_CHARS = 240
 
 BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 FASE_COLORS: dict[str, BadgeColor] = {
-    "desahogo": "red", "calma": "blue", "escucha": "violet", "solucion": "green",
-    "seguimiento": "orange", "autocuidado": "gray", "prevencion": "orange", "gestion": "gray",
+    "desahogo": "red",
+    "calma": "blue",
+    "escucha": "violet",
+    "solucion": "green",
+    "seguimiento": "orange",
+    "autocuidado": "gray",
+    "prevencion": "orange",
+    "gestion": "gray",
 }
 
 
@@ -64,7 +70,7 @@ def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
     cut = text[: limit + 1]  # +1: a sentence ending exactly at the limit still counts
     end = max(cut.rfind(mark) for mark in (". ", "? ", "! ", ".» "))
     if end > limit * 0.6:
-        return cut[: end + (2 if cut[end:end + 2] == ".»" else 1)]
+        return cut[: end + (2 if cut[end : end + 2] == ".»" else 1)]
     words = cut[:limit].rsplit(" ", 1)[0].rstrip(",;:—- ")
     return words + "…"
 
@@ -86,7 +92,7 @@ def phrase_html(phrase: str) -> str:
     added here are HTML."""
     out, last = [], 0
     for match in _SLOT.finditer(phrase):
-        out.append(html.escape(phrase[last:match.start()]))
+        out.append(html.escape(phrase[last : match.start()]))
         out.append(f'<span class="kb-slot">{html.escape(match.group())}</span>')
         last = match.end()
     out.append(html.escape(phrase[last:]))

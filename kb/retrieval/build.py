@@ -51,8 +51,14 @@ class BuildReport:
     unchanged: bool = False
 
 
-def embed_cards(cards: list[Card], encoder: Encoder, *, reuse: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-                progress: Progress | None = None, batch: int = 16) -> tuple[np.ndarray, np.ndarray, int]:
+def embed_cards(
+    cards: list[Card],
+    encoder: Encoder,
+    *,
+    reuse: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    progress: Progress | None = None,
+    batch: int = 16,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Text vectors (one row per card) and situation vectors (card by card) for `cards`.
 
     `reuse` maps a card's content hash to vectors already computed. Situations are encoded
@@ -67,12 +73,12 @@ def embed_cards(cards: list[Card], encoder: Encoder, *, reuse: dict[str, tuple[n
         if h in reuse:
             text[i], when[i] = reuse[h]
     for start in range(0, len(todo), batch):
-        chunk = todo[start: start + batch]
+        chunk = todo[start : start + batch]
         text[chunk] = encoder.encode_passages([cards[i].embedding_text() for i in chunk])
         vectors = encoder.encode_queries([s for i in chunk for s in cards[i].when])
         pos = 0
         for i in chunk:
-            when[i] = vectors[pos: pos + len(cards[i].when)]
+            when[i] = vectors[pos : pos + len(cards[i].when)]
             pos += len(cards[i].when)
         if progress:
             progress(min(start + batch, len(todo)), len(todo))
@@ -93,14 +99,15 @@ def encode_cached(texts: list[str], encoder: Encoder, cache: dict[str, np.ndarra
     return out
 
 
-def calibrate_for(scorer: HybridScorer, encoder: Encoder, docs: Docs,
-                  cache: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Any], list[str], np.ndarray]:
+def calibrate_for(
+    scorer: HybridScorer, encoder: Encoder, docs: Docs, cache: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, Any], list[str], np.ndarray]:
     """Calibrate this index's threshold; also returns the calibration queries and their vectors,
     which a build keeps so the next incremental build does not embed them again (~100 queries,
     more than half the time of a one-guide rebuild)."""
     positives, negatives = docs.situaciones, out_of_scope_queries()
     vectors = encode_cached(positives + negatives, encoder, cache)
-    result = calibrate(scorer, vectors[: len(positives)], vectors[len(positives):], texts=(positives, negatives))
+    result = calibrate(scorer, vectors[: len(positives)], vectors[len(positives) :], texts=(positives, negatives))
     return result, positives + negatives, vectors
 
 
@@ -111,10 +118,16 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
     find what the trainer just wrote?) and `kb eval --model X`. Raises ContentError."""
     docs = docs or load_docs(docs_dir, root)
     text, situations, _ = embed_cards(docs.cards, encoder)
-    manifest: dict[str, Any] = {"model": encoder.model_id, "dim": encoder.dim, "count": len(docs.cards),
-                                "calibration": {"threshold": 0.0}, "synonyms": load_synonyms(docs_dir, root).source}
-    loaded = LoadedIndex(docs_dir, manifest, docs.cards, build_faiss(text, encoder.dim),
-                         build_faiss(situations, encoder.dim))
+    manifest: dict[str, Any] = {
+        "model": encoder.model_id,
+        "dim": encoder.dim,
+        "count": len(docs.cards),
+        "calibration": {"threshold": 0.0},
+        "synonyms": load_synonyms(docs_dir, root).source,
+    }
+    loaded = LoadedIndex(
+        docs_dir, manifest, docs.cards, build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
+    )
     manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs)[0]
     return loaded
 
@@ -134,16 +147,26 @@ def _lock(index_dir: Path, timeout: float, on_wait: Callable[[], None] | None) -
 
 
 def _unchanged(previous: LoadedIndex | None, fingerprint: str, cards: list[Card], hashes: list[str]) -> bool:
-    return (previous is not None
-            and previous.manifest.get("docs") == fingerprint
-            and previous.manifest.get("kb_version") == __version__
-            and [c.id for c in previous.cards] == [c.id for c in cards]
-            and [previous.manifest["cards"].get(c.id) for c in cards] == hashes)
+    return (
+        previous is not None
+        and previous.manifest.get("docs") == fingerprint
+        and previous.manifest.get("kb_version") == __version__
+        and [c.id for c in previous.cards] == [c.id for c in cards]
+        and [previous.manifest["cards"].get(c.id) for c in cards] == hashes
+    )
 
 
-def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path | None = None,
-                progress: Progress | None = None, lock_timeout: float = 600,
-                on_wait: Callable[[], None] | None = None, docs: Docs | None = None) -> BuildReport:
+def build_index(
+    docs_dir: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    root: Path | None = None,
+    progress: Progress | None = None,
+    lock_timeout: float = 600,
+    on_wait: Callable[[], None] | None = None,
+    docs: Docs | None = None,
+) -> BuildReport:
     """Build the index for `docs_dir` into `index_dir`, reusing unchanged vectors.
 
     Raises ContentError (with file:line problems) when the guides are broken, and BuildBusy
@@ -162,8 +185,15 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
         except IndexProblem:
             previous = None
         if previous is not None and _unchanged(previous, fingerprint, cards, hashes):
-            return BuildReport(len(cards), 0, len(cards), time.perf_counter() - started, previous.path,
-                               previous.threshold, unchanged=True)
+            return BuildReport(
+                len(cards),
+                0,
+                len(cards),
+                time.perf_counter() - started,
+                previous.path,
+                previous.threshold,
+                unchanged=True,
+            )
         reuse = previous.vectors_by_hash(encoder.dim) if previous is not None else {}
         text, situations, embedded = embed_cards(cards, encoder, reuse=reuse, progress=progress)
         text_index, when_index = build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
@@ -175,21 +205,32 @@ def build_index(docs_dir: Path, index_dir: Path, encoder: Encoder, *, root: Path
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
-            (folder / CALIBRATION_FILES[0]).write_text(json.dumps(calibration_texts, ensure_ascii=False),
-                                                       encoding="utf-8")
+            (folder / CALIBRATION_FILES[0]).write_text(
+                json.dumps(calibration_texts, ensure_ascii=False), encoding="utf-8"
+            )
             faiss.write_index(build_faiss(calibration_vectors, encoder.dim), str(folder / CALIBRATION_FILES[1]))
             return {
-                "format": FORMAT, "kb_version": __version__, "model": encoder.model_id, "dim": encoder.dim,
-                "count": len(cards), "situations": int(when_index.ntotal), "when_weight": WHEN_WEIGHT,
-                "keyword_weight": KEYWORD_WEIGHT, "keywords": KEYWORDS_VERSION,
+                "format": FORMAT,
+                "kb_version": __version__,
+                "model": encoder.model_id,
+                "dim": encoder.dim,
+                "count": len(cards),
+                "situations": int(when_index.ntotal),
+                "when_weight": WHEN_WEIGHT,
+                "keyword_weight": KEYWORD_WEIGHT,
+                "keywords": KEYWORDS_VERSION,
                 "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "docs": fingerprint,
-                "cards": {c.id: h for c, h in zip(cards, hashes)}, "calibration": calibration,
-                "synonyms": synonyms.source, "synonyms_hash": synonyms.digest(),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "docs": fingerprint,
+                "cards": {c.id: h for c, h in zip(cards, hashes)},
+                "calibration": calibration,
+                "synonyms": synonyms.source,
+                "synonyms_hash": synonyms.digest(),
             }
 
         final = write_build(index_dir, write)
-        return BuildReport(len(cards), embedded, len(cards) - embedded, time.perf_counter() - started, final,
-                           calibration["threshold"])
+        return BuildReport(
+            len(cards), embedded, len(cards) - embedded, time.perf_counter() - started, final, calibration["threshold"]
+        )
     finally:
         lock.release()

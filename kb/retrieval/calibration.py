@@ -48,14 +48,17 @@ def threshold_rule(positives: np.ndarray, negatives: np.ndarray) -> float:
     return threshold
 
 
-def calibrate(scorer: HybridScorer, positives: np.ndarray, negatives: np.ndarray,
-              texts: tuple[list[str], list[str]] | None = None) -> dict[str, Any]:
+def calibrate(
+    scorer: HybridScorer, positives: np.ndarray, negatives: np.ndarray, texts: tuple[list[str], list[str]] | None = None
+) -> dict[str, Any]:
     """Pick the top score under which a query is 'low confidence' (see threshold_rule).
 
     `texts` (the queries' words) lets the keyword bonus take part in ranking exactly as in search."""
+
     def top(vectors: np.ndarray, words: list[str] | None) -> np.ndarray:
-        return np.array([best_dense(scorer.top(vectors[i: i + 1], 3, words[i] if words else None))
-                         for i in range(len(vectors))])
+        return np.array(
+            [best_dense(scorer.top(vectors[i : i + 1], 3, words[i] if words else None)) for i in range(len(vectors))]
+        )
 
     pos = top(positives, texts[0] if texts else None)
     neg = top(negatives, texts[1] if texts else None)

@@ -111,8 +111,9 @@ class HybridScorer:
         dense = self._dense(query, min(total, max(n * 4, 50)))
         ids = list(dense)
         bonus = self.keywords.bonus(words, ids, KEYWORD_WEIGHT) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
-        ranked = sorted((Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)),
-                        key=lambda cand: -cand.score)
+        ranked = sorted(
+            (Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)), key=lambda cand: -cand.score
+        )
         return ranked[:n]
 
 

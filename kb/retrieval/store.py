@@ -77,8 +77,11 @@ class LoadedIndex:
         rows = self.when_index.ntotal
         when = self.when_index.reconstruct_n(0, rows) if rows else np.zeros((0, dim), dtype=np.float32)
         offsets = self.scorer.offsets
-        return {hashes[card.id]: (text[i], when[offsets[i]: offsets[i + 1]])
-                for i, card in enumerate(self.cards) if card.id in hashes}
+        return {
+            hashes[card.id]: (text[i], when[offsets[i] : offsets[i + 1]])
+            for i, card in enumerate(self.cards)
+            if card.id in hashes
+        }
 
 
 def sha256_file(path: Path) -> str:
@@ -151,8 +154,9 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
     checks; without them only integrity is verified."""
     link = current_path(index_dir)
     if not link.exists():
-        raise IndexMissing("No hay índice de búsqueda todavía. "
-                           "Constrúyelo con 'kb build --index-only' (o 'make index').")
+        raise IndexMissing(
+            "No hay índice de búsqueda todavía. Constrúyelo con 'kb build --index-only' (o 'make index')."
+        )
     path = link.resolve()
     manifest = _read_manifest(path)
     for name in DATA_FILES:
@@ -173,21 +177,31 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         raise IndexDamaged(f"Un archivo FAISS está dañado. {REBUILD}") from None
     dim, count = int(manifest["dim"]), int(manifest["count"])
     rows = sum(len(c.when) for c in cards)
-    if (text_index.d != dim or when_index.d != dim or text_index.ntotal != count or len(cards) != count
-            or when_index.ntotal != rows):
+    if (
+        text_index.d != dim
+        or when_index.d != dim
+        or text_index.ntotal != count
+        or len(cards) != count
+        or when_index.ntotal != rows
+    ):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {text_index.ntotal} vectores de dimensión "
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
-    if (manifest.get("when_weight") != WHEN_WEIGHT or manifest.get("keyword_weight") != KEYWORD_WEIGHT
-            or manifest.get("keywords") != KEYWORDS_VERSION):
+    if (
+        manifest.get("when_weight") != WHEN_WEIGHT
+        or manifest.get("keyword_weight") != KEYWORD_WEIGHT
+        or manifest.get("keywords") != KEYWORDS_VERSION
+    ):
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
     if docs_dir is not None and docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.get("docs"):
-        raise IndexStale("Índice desactualizado: las guías han cambiado desde la última construcción. "
-                         "Ejecuta 'kb build --index-only' para incluir los cambios.")
+        raise IndexStale(
+            "Índice desactualizado: las guías han cambiado desde la última construcción. "
+            "Ejecuta 'kb build --index-only' para incluir los cambios."
+        )
     return LoadedIndex(path, manifest, cards, text_index, when_index)
 
 
@@ -196,8 +210,12 @@ def read_calibration_cache(build: Path, dim: int) -> dict[str, np.ndarray]:
     try:
         texts = json.loads((build / CALIBRATION_FILES[0]).read_text(encoding="utf-8"))
         flat = faiss.read_index(str(build / CALIBRATION_FILES[1]))
-        if (not isinstance(texts, list) or not all(isinstance(t, str) for t in texts)
-                or flat.d != dim or flat.ntotal != len(texts)):
+        if (
+            not isinstance(texts, list)
+            or not all(isinstance(t, str) for t in texts)
+            or flat.d != dim
+            or flat.ntotal != len(texts)
+        ):
             return {}
         vectors = flat.reconstruct_n(0, flat.ntotal) if flat.ntotal else np.zeros((0, dim), dtype=np.float32)
     except (OSError, ValueError, RuntimeError):

@@ -48,8 +48,7 @@ def columns(table: str) -> list[sa.Column]:
             sa.Column("card_id", sa.Text, nullable=False),
             sa.Column("rank", sa.Integer, nullable=False),
             sa.Column("score", sa.Float, nullable=False),
-            sa.Column("vote", sa.Integer, sa.CheckConstraint("vote IN (-1, 1)", name="feedback_vote"),
-                      nullable=False),
+            sa.Column("vote", sa.Integer, sa.CheckConstraint("vote IN (-1, 1)", name="feedback_vote"), nullable=False),
             sa.Column("comment", sa.Text),
             sa.Column("fase", sa.Text),
         ]
