@@ -104,6 +104,7 @@ class FeedbackStore:
                     ) from None
             db.migrate(engine, self.path)
             self._ready = True
+        self._retain()  # retention "at start": the first use of a store in this process
 
     def connect(self) -> Connection:
         """A connection to an up-to-date schema (callers close it); raises StoreError."""
@@ -267,7 +268,7 @@ class FeedbackStore:
         return self._run(work, "guardar")
 
     def _retain(self) -> None:
-        """Apply KB_RETENTION_DAYS: at the first write of this store, then at most once a day.
+        """Apply KB_RETENTION_DAYS: at the first use of this store, then at most once a day.
 
         A failure here never blocks the write that triggered it: retention tries again later."""
         if not self.retention_days or time.monotonic() - self._last_purge < PURGE_EVERY_S and self._last_purge:

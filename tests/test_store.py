@@ -364,3 +364,39 @@ def test_a_malformed_url_is_a_store_error_not_a_crash():
     assert store.available() is False
     with pytest.raises(StoreError, match="KB_DATABASE_URL"):
         store.record_search("me grita")
+
+
+def test_no_personal_data_survives_in_the_database_the_report_or_the_csv(store):
+    """Every probe of tests/test_redact.py, typed as a query, a vote and a comment: none of the raw
+    values is in any stored cell, in the report or in its CSV (digits compared without separators)."""
+    import re
+
+    from tests.test_redact import PROBES
+
+    for text, _, _ in PROBES:
+        store.record_search(text, low_confidence=True)
+        vote = store.record_vote(text, "guias/a#x", 1, 0.5, -1, comment=f"comentario: {text}")
+        store.add_comment(vote, f"otro comentario: {text}")
+    report = compute_report(store, limit=1000)
+    cells = [str(v) for table in ("searches", "feedback") for row in store.rows(table) for v in row.values()]
+    cells += report.to_markdown().splitlines() + report.to_csv().splitlines()
+    for _, raw, _ in PROBES:
+        for cell in cells:
+            if "@" in raw:
+                assert raw not in cell
+            else:
+                assert re.sub(r"\D", "", raw) not in re.sub(r"\D", "", cell), (raw, cell)
+
+
+def test_retention_runs_by_itself_when_a_store_is_first_used(store, monkeypatch):
+    """KB_RETENTION_DAYS: a panel (or the API) starting on a database with old rows deletes them
+    before anything else, and says so in the audit trail."""
+    at(monkeypatch, T0 - timedelta(days=91))
+    fill(store)
+    at(monkeypatch, T0)
+    store.record_search("reciente")
+    fresh = FeedbackStore(store.target, retention_days=90)
+    assert [r["query"] for r in fresh.rows("searches")] == ["reciente"]
+    assert fresh.rows("feedback") == []
+    assert fresh.audit_rows(1)[0]["action"] == "purga automática"
+    fresh.close()
