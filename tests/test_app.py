@@ -288,3 +288,36 @@ def test_a_card_whose_guide_is_overdue_is_marked_for_review(searcher):
     due = date.fromisoformat(card.review_due)
     assert review_badge(card) == ("" if due >= date.today() else " :orange-badge[pendiente de revisión]")
     assert card.overdue(due + timedelta(days=1)) and not card.overdue(due)
+
+
+# ---------------------------------------------------------------- «Conversación»
+
+
+def add_turn(at: AppTest, speaker: str, text: str) -> AppTest:
+    at.radio(key="speaker").set_value(speaker)
+    at.text_area(key="turn").input(text)
+    at.button(key="FormSubmitter:turno-Añadir").click()
+    return at.run()
+
+
+def test_conversation_page_follows_the_call_turn_by_turn(app):
+    at = app.switch_page("kb/panel/conversation.py").run()
+    assert not at.exception
+    assert any("actualiza la fase" in c.value for c in at.caption)
+    at = add_turn(at, "cliente", "¡Esto es una vergüenza! ¡Llevo tres semanas esperando y nadie me llama!")
+    assert not at.exception
+    first = [m.value for m in at.markdown if m.value.startswith("Fase de la llamada")]
+    assert first and "nuevas: 1, 2, 3" in first[0]
+    at = add_turn(at, "agente", "Entiendo su enfado. Vamos a ver qué ha pasado con su pedido.")
+    at = add_turn(at, "cliente", "Quiero que me devuelvan el dinero o hablar con su jefe ahora mismo.")
+    stage = [m.value for m in at.markdown if m.value.startswith("Fase de la llamada")]
+    assert stage and "badge[" in stage[0]
+    assert any("3 turnos" in e.label for e in at.expander)
+    assert len([m for m in at.markdown if m.value.startswith("**1. ")]) == 1  # the best card is drawn open
+
+
+def test_an_empty_turn_asks_for_words(app):
+    at = app.switch_page("kb/panel/conversation.py").run()
+    at = add_turn(at, "cliente", "   ")
+    assert not at.exception
+    assert any("Escribe o pega" in i.value for i in at.info)

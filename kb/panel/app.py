@@ -1,4 +1,4 @@
-"""The panel's entry: page set-up and navigation between the agents' and the trainers' pages.
+"""The panel's entry: page set-up and navigation: the agents' panel, «Conversación» and the trainers' page.
 
 Both pages are always in the navigation (so `/formadores` keeps its URL); each page decides
 who may see it (kb.panel.auth), so no page is ever open by accident.
@@ -14,6 +14,7 @@ from kb.panel import agents
 from kb.panel.keys import STYLE
 
 TRAINERS_PAGE = Path(__file__).resolve().parent / "trainers.py"
+CONVERSATION_PAGE = Path(__file__).resolve().parent / "conversation.py"
 
 
 def run() -> None:
@@ -23,6 +24,7 @@ def run() -> None:
     page = st.navigation(
         [
             st.Page(agents.page, title="Panel", icon="🎧", default=True),
+            st.Page(CONVERSATION_PAGE, title="Conversación", icon="💬", url_path="conversacion"),
             st.Page(TRAINERS_PAGE, title="Formadores", icon="📊", url_path="formadores"),
         ],
         position="top",
