@@ -51,7 +51,7 @@ README_IMAGES = ROOT / "docs" / "img"
 VIEWPORT = {"width": 900, "height": 700}  # the panel sits beside a softphone: everything at one glance
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-PASSWORD = "clave-larga-de-prueba"
+PASSWORD = "clave-larga-de-prueba"  # pragma: allowlist secret
 SEARCH_BOX = "¿Qué está pasando en la llamada?"
 
 QUERY = "el cliente me grita y no me deja hablar"

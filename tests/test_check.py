@@ -208,7 +208,7 @@ def test_report_as_markdown_and_csv(feedback_db, tmp_path, monkeypatch):
     assert "| receta de paella | 2 |" in out.output
     assert "| Solución | 1 | 0 | 2 |" in out.output
     rows = (tmp_path / "r.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[0] == "tabla,clave,valor1,valor2,valor3"
+    assert rows[0] == "\ufefftabla,clave,valor1,valor2,valor3"  # UTF-8 with BOM: spreadsheets read the accents
     assert "Tarjetas con más 👎,guias/b#y,2,0" in rows
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.model  # every panel run loads the model
 
 APP = str(ROOT / "app.py")
 TRAINERS = "kb/panel/trainers.py"
-PASSWORD = "clave-larga-de-prueba"
+PASSWORD = "clave-larga-de-prueba"  # pragma: allowlist secret
 REPORT_TITLE = "Lo que buscan los agentes"
 
 
