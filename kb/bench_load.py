@@ -24,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from kb.bench import machine, pct
+from kb.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
 from kb.config import load_settings
 from kb.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree, wait_http
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --no-first-run "
-    "--disable-renderer-backgrounding --disable-background-timer-throttling"
-).split()
+LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
+"""Many contexts in one browser: none may be throttled as a background tab."""
 SEARCH_BOX = "¿Qué está pasando en la llamada?"
 SECTION = "## Carga: agentes simultáneos"
 QUERIES = [
@@ -48,19 +46,6 @@ QUERIES = [
     "está llorando",
     "me amenaza con denunciarnos",
 ]
-ARM_CLOCK = """() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const clock = window.__kbClock = {start: null, end: null,
-                                      started: app.getAttribute('data-test-script-state') !== 'notRunning'};
-    document.activeElement.addEventListener('keydown', e => {
-        if (e.key === 'Enter' && clock.start === null) clock.start = performance.now(); }, {once: true, capture: true});
-    const observer = new MutationObserver(() => {
-        const state = app.getAttribute('data-test-script-state');
-        if (state !== 'notRunning') clock.started = true;
-        else if (clock.started && clock.start !== null) { clock.end = performance.now(); observer.disconnect(); }
-    });
-    observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
 
 
 @dataclass
@@ -141,7 +126,7 @@ async def run_points(stack: LocalDeployment, agent_counts: list[int], seconds: f
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LOAD_ARGS)
         points = []
         for i, count in enumerate(agent_counts):
             print(f"  {stack.replicas} réplica(s), {count} agentes…", file=sys.stderr, flush=True)
@@ -182,7 +167,7 @@ def warm_start(tmp: Path, after_s: float = 15.0) -> dict[str, float]:
         idle_rss = rss_mb(proc.pid)
         time.sleep(max(0.0, after_s - (time.monotonic() - started)))
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=LOAD_ARGS)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.get_by_label(SEARCH_BOX).wait_for(timeout=60_000)

@@ -157,6 +157,11 @@ class FeedbackStore:
 
         return self._run(work, "guardar")
 
+    def _log(self, table: sa.Table, query: str, session: str | None, **columns: Any) -> int:
+        """One logged row: when (UTC), which panel session, what was asked (redacted), and the rest."""
+        row = {"created_at": db.iso_utc(_utcnow()), "session": session, "query": redact(query), **columns}
+        return self._insert(table, row)
+
     def record_search(
         self,
         query: str,
@@ -170,19 +175,16 @@ class FeedbackStore:
         results: int = 0,
     ) -> int:
         """Log one search (for the report: frequent queries and content gaps). The query is redacted."""
-        return self._insert(
+        return self._log(
             db.searches,
-            {
-                "created_at": db.iso_utc(_utcnow()),
-                "session": session,
-                "query": redact(query),
-                "fase_filter": fase_filter,
-                "top_card_id": top_card_id,
-                "top_fase": top_fase,
-                "top_score": None if top_score is None else float(top_score),
-                "low_confidence": int(bool(low_confidence)),
-                "results": int(results),
-            },
+            query,
+            session,
+            fase_filter=fase_filter,
+            top_card_id=top_card_id,
+            top_fase=top_fase,
+            top_score=None if top_score is None else float(top_score),
+            low_confidence=int(bool(low_confidence)),
+            results=int(results),
         )
 
     def record_vote(
@@ -202,19 +204,16 @@ class FeedbackStore:
         if vote not in (1, -1):
             raise ValueError("vote debe ser 1 (👍) o -1 (👎)")
         comment = clip_comment(comment) or None
-        return self._insert(
+        return self._log(
             db.feedback,
-            {
-                "created_at": db.iso_utc(_utcnow()),
-                "session": session,
-                "query": redact(query),
-                "card_id": card_id,
-                "rank": int(rank),
-                "score": float(score),
-                "vote": int(vote),
-                "comment": comment,
-                "fase": fase,
-            },
+            query,
+            session,
+            card_id=card_id,
+            rank=int(rank),
+            score=float(score),
+            vote=int(vote),
+            comment=comment,
+            fase=fase,
         )
 
     def add_comment(self, vote_id: int, comment: str) -> None:

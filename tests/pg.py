@@ -84,6 +84,21 @@ class PostgresServer:
     def url(self, database: str = DATABASE) -> str:
         return f"postgresql+psycopg://{SYSTEM_USER}@127.0.0.1:{self.port}/{database}"
 
+    def fresh_database(self, prefix: str = "t") -> str:
+        """A new empty database on this server, so tests never see each other's rows; returns its URL."""
+        import uuid
+
+        import sqlalchemy as sa
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        return self.url(name)
+
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [*self.as_user, *args], capture_output=True, text=True, timeout=timeout, cwd=self.root, check=False

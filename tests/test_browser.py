@@ -30,22 +30,13 @@ from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
 from kb.accounts import Accounts
+from kb.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
 from kb.identity import AGENT, TRAINER
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 README_IMAGES = ROOT / "docs" / "img"
 VIEWPORT = {"width": 900, "height": 700}  # the panel sits beside a softphone: everything at one glance
@@ -231,25 +222,6 @@ def timed_plan(stack, n: int = 20) -> list[tuple[str, list[str]]]:
         i += 1
         assert i < n * 10, "todas las consultas muestran las mismas tarjetas"
     return plan
-
-
-ARM_CLOCK = """() => {
-    // Times one Enter: from the keydown to the end of the rerun it triggers
-    // (Streamlit's own run state on the app root goes running -> notRunning).
-    const app = document.querySelector('[data-testid="stApp"]');
-    // Enter may come while a run is under way (the first load of the model): that run counts.
-    const clock = window.__kbClock = {start: null, end: null,
-                                      started: app.getAttribute('data-test-script-state') !== 'notRunning'};
-    const box = document.activeElement;
-    box.addEventListener('keydown', e => { if (e.key === 'Enter' && clock.start === null) clock.start = performance.now(); },
-                         {once: true, capture: true});
-    const observer = new MutationObserver(() => {
-        const state = app.getAttribute('data-test-script-state');
-        if (state !== 'notRunning') clock.started = true;
-        else if (clock.started && clock.start !== null) { clock.end = performance.now(); observer.disconnect(); }
-    });
-    observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
 
 
 def search(page, query: str, timeout: float = 20_000) -> float:

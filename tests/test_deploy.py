@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -44,17 +43,6 @@ def required(what: str, present: bool) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{what} is required under CI=true", pytrace=False)
     pytest.skip(f"{what} not available")
-
-
-def fresh_database(server: PostgresServer) -> str:
-    name = f"deploy_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server.url(name)
 
 
 def small_project(tmp: Path) -> Path:
@@ -140,7 +128,7 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
     project = small_project(tmp / "project")
     site_dir, index_dir = tmp / "site", tmp / "index"
     build_index(project / "docs", index_dir, embedder, root=project)
-    url = fresh_database(postgres_server)
+    url = postgres_server.fresh_database("deploy")
     (tmp / "nginx").mkdir()
     stack = LocalDeployment(prefix=tmp / "nginx", env={}, replicas=2, site_dir=site_dir, listen=free_ports(1))
     stack.env = dict(

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from kb.chromium import CHROMIUM, CHROMIUM_ARGS
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SITUATION = "amenaza con ponerlo en twitter"
 EXPECTED_ANCHOR = "amenazas-de-publicarlo-en-redes-sociales"
 

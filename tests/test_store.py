@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,24 +28,12 @@ from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  #
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
-def fresh_pg_database(server: PostgresServer) -> str:
-    """A new empty database on the session server, so tests never see each other's rows."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server.url(name)
-
-
 @pytest.fixture
 def target(request, tmp_path) -> str:
     """Where a store lives: a SQLite file path or a PostgreSQL URL."""
     if request.param == "sqlite":
         return str(tmp_path / "feedback.db")
-    return fresh_pg_database(request.getfixturevalue("postgres_server"))
+    return request.getfixturevalue("postgres_server").fresh_database()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,7 +41,7 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         s = FeedbackStore(tmp_path / "feedback.db")
     else:
-        s = FeedbackStore(fresh_pg_database(request.getfixturevalue("postgres_server")))
+        s = FeedbackStore(request.getfixturevalue("postgres_server").fresh_database())
     yield s
     s.close()
 
@@ -293,7 +280,7 @@ def test_postgresql_stopped_mid_load_loses_no_acknowledged_write(request):
 
     A write either returns (acknowledged: committed) or raises StoreError after its retries."""
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    store = FeedbackStore(fresh_pg_database(server))
+    store = FeedbackStore(server.fresh_database())
     store.record_search("calentando")  # migrated and pooled before the fault
     acknowledged: list[str] = []
     failed: list[str] = []
