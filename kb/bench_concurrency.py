@@ -105,7 +105,7 @@ LONG_MESSAGE = (
     "Buenos días. Les escribo porque el mes pasado compré un aspirador en su tienda y desde entonces he tenido "
     "que llamar cuatro veces. La primera vez me dijeron que era normal, la segunda que me llamarían en dos días, "
     "y nadie llamó. La tercera vez me pasaron de un departamento a otro durante media hora. "
-) * 6 + "Ya no sé qué más hacer: estoy harto, nadie me escucha y quiero que alguien se haga responsable de una vez."
+) * 10 + "Ya no sé qué más hacer: estoy harto, nadie me escucha y quiero que alguien se haga responsable de una vez."
 
 
 def bench_api(settings: Settings, searcher: Any, queries: list[str], rounds: int = 200) -> dict[str, Any]:
