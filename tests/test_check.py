@@ -96,6 +96,7 @@ def test_cli_exit_codes(faulty, monkeypatch):
     assert "✘" in out.output.splitlines()[-1]
 
 
+@pytest.mark.model  # `kb check --golden` in a subprocess loads the model
 def test_real_guides_pass_check_and_golden(monkeypatch):
     monkeypatch.setenv("KB_HOME", str(ROOT))
     out = CliRunner().invoke(main, ["check", "--golden"])

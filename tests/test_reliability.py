@@ -242,20 +242,6 @@ def test_searching_during_a_build_keeps_answering_then_switches(project, embedde
     assert len(new.cards) == len(old.cards) + 1
 
 
-def test_feedback_writes_from_many_threads_are_never_lost(tmp_path):
-    store = FeedbackStore(tmp_path / "feedback.db")
-    threads, per_thread = 16, 500
-
-    def worker(n: int) -> None:
-        for i in range(per_thread):
-            store.record_vote(f"consulta {n}-{i}", "guias/x#y", 1, 0.5, 1 if i % 2 else -1, comment="ok")
-
-    assert run_threads(worker, threads) == []
-    rows = store.rows("feedback")
-    assert len(rows) == threads * per_thread == 8000
-    assert len({r["query"] for r in rows}) == 8000
-
-
 def test_many_threads_searching_at_once(searcher):
     queries = ["me grita", "quiere un reembolso", "dice que mentimos", "quiere al supervisor", "necesito un respiro"]
     counts: list[int] = []
