@@ -78,17 +78,12 @@ def bench_feedback(threads: int = 16, per_thread: int = 500) -> dict:
         store = FeedbackStore(tmp / "feedback.db")
         store.connect().close()
 
-        def worker(n: int) -> None:
+        def worker(n: int) -> list[float]:
             for i in range(per_thread):
                 store.record_vote(f"consulta {n}-{i}", "guia#seccion", 1, 0.5, 1 if i % 2 else -1)
+            return []
 
-        started = time.perf_counter()
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for th in pool:
-            th.start()
-        for th in pool:
-            th.join()
-        wall = time.perf_counter() - started
+        _, _, wall = _in_threads(worker, threads)
         rows = len(store.rows("feedback"))
         return {"expected": threads * per_thread, "rows": rows, "seconds": wall}
     finally:

@@ -49,17 +49,9 @@ MAX_TURNS = 12
 """Only the latest turns are scored: older ones weigh under RECENCY**6 ≈ 0.05 anyway."""
 
 
-def rank_sentences(
-    searcher: Searcher,
-    sentences: Sequence[str],
-    weights: Sequence[float],
-    k: int,
-    *,
-    fase: str | None = None,
-    tags: Iterable[str] = (),
-) -> list[Result]:
-    """kb.passages.rank_sentences on this searcher's index, as Results."""
-    ranked = passages.rank_sentences(searcher.index, searcher.embedder, sentences, weights, k, fase=fase, tags=tags)
+def _ranked(searcher: Searcher, sentences: Sequence[str], weights: Sequence[float], k: int) -> list[Result]:
+    """kb.passages' sentence ranking on this searcher's index, as Results."""
+    ranked = passages.rank_sentences(searcher.index, searcher.embedder, sentences, weights, k)
     return [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
 
 
@@ -141,7 +133,7 @@ def suggest(searcher: Searcher, turns: Sequence[Turn], k: int = 3) -> Suggestion
             sentences.append(sentence)
             weights.append(weight)
     sentences, weights = sentences[-MAX_SENTENCES:], weights[-MAX_SENTENCES:]
-    results = rank_sentences(searcher, sentences, weights, max(k, 5))
+    results = _ranked(searcher, sentences, weights, max(k, 5))
     fase = detect_stage(recent, [r.card.fase for r in results], [r.score for r in results])
     results = results[:k]
     for rank, result in enumerate(results, 1):
@@ -200,7 +192,6 @@ __all__ = [
     "Turn",
     "is_long",
     "parse_transcript",
-    "rank_sentences",
     "split_sentences",
     "suggest",
 ]

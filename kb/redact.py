@@ -54,16 +54,18 @@ PHONE_REGION = "ES"
 # --------------------------------------------------------------------------- patterns
 # Deliberately permissive: the validators below throw out what is not real.
 
-_EMAIL_RE = re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])")
-
-# Country code, check digits, then 11–30 letters/digits, optionally in groups.
-_IBAN_RE = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}(?![\w])")
-# 13–19 digits, optionally grouped by spaces or hyphens.
-_CARD_RE = re.compile(r"(?<![\d\w])\d(?:[ -]?\d){12,18}(?![\d\w])")
-# A NIE starts with X, Y or Z; a CIF with an organisation letter; a DNI with digits.
-_NIE_RE = re.compile(r"(?<![\w])[XYZxyz][ -]?\d{7}[ -]?[A-Za-z](?![\w])")
-_CIF_RE = re.compile(r"(?<![\w])[ABCDEFGHJNPQRSUVWabcdefghjnpqrsuvw][ -]?\d{7}[ -]?[0-9A-Ja-j](?![\w])")
-_DNI_RE = re.compile(r"(?<![\w.])\d{2}\.?\d{3}\.?\d{3}[ -]?[A-Za-z](?![\w])")
+_CANDIDATES: dict[str, re.Pattern[str]] = {
+    "email": re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])"),
+    # IBAN: country code, check digits, then 11–30 letters/digits, optionally in groups.
+    "iban": re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}(?![\w])"),
+    # Card: 13–19 digits, optionally grouped by spaces or hyphens.
+    "card": re.compile(r"(?<![\d\w])\d(?:[ -]?\d){12,18}(?![\d\w])"),
+    # A NIE starts with X, Y or Z; a CIF with an organisation letter; a DNI with digits.
+    "nie": re.compile(r"(?<![\w])[XYZxyz][ -]?\d{7}[ -]?[A-Za-z](?![\w])"),
+    "cif": re.compile(r"(?<![\w])[ABCDEFGHJNPQRSUVWabcdefghjnpqrsuvw][ -]?\d{7}[ -]?[0-9A-Ja-j](?![\w])"),
+    "dni": re.compile(r"(?<![\w.])\d{2}\.?\d{3}\.?\d{3}[ -]?[A-Za-z](?![\w])"),
+}
+"""Permissive candidate spans per kind; only the spans its validator accepts are replaced."""
 
 # Digits with the separators people put in phone numbers; only runs with enough digits count.
 _PHONE_CANDIDATE_RE = re.compile(r"\d[\d\s().\-/]*\d")
@@ -195,12 +197,12 @@ def _redact_phones(text: str) -> str:
 
 
 _STEPS: tuple[Callable[[str], str], ...] = (
-    _replace_whole(_EMAIL_RE, lambda raw: True, EMAIL),
-    _replace_runs(_IBAN_RE, _is_iban, IBAN),
-    _replace_runs(_CARD_RE, _is_card, CARD),
-    _replace_whole(_NIE_RE, _is_nie, NIE),
-    _replace_whole(_CIF_RE, _is_cif, CIF),
-    _replace_whole(_DNI_RE, _is_dni, DNI),
+    _replace_whole(_CANDIDATES["email"], lambda raw: True, EMAIL),
+    _replace_runs(_CANDIDATES["iban"], _is_iban, IBAN),
+    _replace_runs(_CANDIDATES["card"], _is_card, CARD),
+    _replace_whole(_CANDIDATES["nie"], _is_nie, NIE),
+    _replace_whole(_CANDIDATES["cif"], _is_cif, CIF),
+    _replace_whole(_CANDIDATES["dni"], _is_dni, DNI),
     _redact_phones,
 )
 

@@ -37,103 +37,37 @@ Deje que el cliente termine de hablar antes de responder y tome nota de los dato
 SAY = "    - Le escucho, continúe.\n"  # line 21
 AVOID = "    - Cálmese.\n"  # line 25
 
+# fmt: off
 PHRASE_FAULTS = {
     # file: (content, [(line, severity, message fragment)])
     name: (HEAD + BODY.replace(old, new), [(line, severity, message)])
     for name, old, new, line, severity, message in [
         ("cifras.md", SAY, "    - Le llamo el jueves 12 a las 10.\n", 21, "error", "lleva cifras fuera de un hueco"),
-        (
-            "acotacion.md",
-            SAY,
-            "    - (En voz baja) Vamos a verlo juntos.\n",
-            21,
-            "error",
-            "empieza con una acotación entre paréntesis",
-        ),
-        (
-            "acotacion-evitar.md",
-            AVOID,
-            "    - (Al equipo) Otra vez el pesado.\n",
-            25,
-            "error",
-            "la frase de 'Evitar' empieza con una acotación",
-        ),
-        (
-            "acotacion-final.md",
-            AVOID,
-            "    - Tomo nota (sin anotar nada).\n",
-            25,
-            "warning",
-            "termina con una acotación entre paréntesis",
-        ),
+        ("acotacion.md", SAY, "    - (En voz baja) Vamos a verlo juntos.\n", 21, "error", "empieza con una acotación entre paréntesis"),
+        ("acotacion-evitar.md", AVOID, "    - (Al equipo) Otra vez el pesado.\n", 25, "error", "la frase de 'Evitar' empieza con una acotación"),
+        ("acotacion-final.md", AVOID, "    - Tomo nota (sin anotar nada).\n", 25, "warning", "termina con una acotación entre paréntesis"),
         ("hueco.md", SAY, "    - Se lo enviamos el [día sin falta.\n", 21, "error", "hueco sin cerrar «[día»"),
-        (
-            "conducta.md",
-            AVOID,
-            "    - Colgar sin avisar.\n",
-            25,
-            "warning",
-            "parece describir una conducta («Colgar…»)",
-        ),
+        ("conducta.md", AVOID, "    - Colgar sin avisar.\n", 25, "warning", "parece describir una conducta («Colgar…»)"),
     ]
 }
+# fmt: on
 
+# fmt: off
 GOVERNANCE_FAULTS = {
     name: (HEAD.replace(old, new) + BODY, expected)
     for name, old, new, expected in [
-        (
-            "sin-responsable.md",
-            "responsable: Equipo de Formación\n",
-            "",
-            [(1, "error", "falta la clave de revisión 'responsable'")],
-        ),
-        (
-            "sin-claves.md",
-            "responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n",
-            "",
-            [
-                (1, "error", "falta la clave de revisión 'revisado'"),
-                (1, "error", "falta la clave de revisión 'revisar_cada'"),
-            ],
-        ),
-        (
-            "responsable-vacio.md",
-            "responsable: Equipo de Formación",
-            "responsable: ''",
-            [(8, "error", "'responsable' debe ser un texto no vacío")],
-        ),
-        (
-            "fecha-mala.md",
-            "revisado: 2026-11-20",
-            "revisado: el martes",
-            [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")],
-        ),
-        (
-            "fecha-futura.md",
-            "revisado: 2026-11-20",
-            "revisado: 2027-01-15",
-            [(9, "error", "'revisado' es una fecha futura (2027-01-15)")],
-        ),
-        (
-            "cada-malo.md",
-            "revisar_cada: 180",
-            "revisar_cada: seis meses",
-            [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")],
-        ),
-        (
-            "cada-cero.md",
-            "revisar_cada: 180",
-            "revisar_cada: 0",
-            [(10, "error", "'revisar_cada' debe ser un número entero")],
-        ),
-        (
-            "caducada.md",
-            "revisado: 2026-11-20",
-            "revisado: 2026-01-10",
-            [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")],
-        ),
+        ("sin-responsable.md", "responsable: Equipo de Formación\n", "", [(1, "error", "falta la clave de revisión 'responsable'")]),
+        ("sin-claves.md", "responsable: Equipo de Formación\nrevisado: 2026-11-20\nrevisar_cada: 180\n", "",
+         [(1, "error", "falta la clave de revisión 'revisado'"), (1, "error", "falta la clave de revisión 'revisar_cada'")]),
+        ("responsable-vacio.md", "responsable: Equipo de Formación", "responsable: ''", [(8, "error", "'responsable' debe ser un texto no vacío")]),
+        ("fecha-mala.md", "revisado: 2026-11-20", "revisado: el martes", [(9, "error", "'revisado' debe ser una fecha AAAA-MM-DD")]),
+        ("fecha-futura.md", "revisado: 2026-11-20", "revisado: 2027-01-15", [(9, "error", "'revisado' es una fecha futura (2027-01-15)")]),
+        ("cada-malo.md", "revisar_cada: 180", "revisar_cada: seis meses", [(10, "error", "'revisar_cada' debe ser un número entero de días mayor que 0")]),
+        ("cada-cero.md", "revisar_cada: 180", "revisar_cada: 0", [(10, "error", "'revisar_cada' debe ser un número entero")]),
+        ("caducada.md", "revisado: 2026-11-20", "revisado: 2026-01-10", [(9, "warning", "revisión caducada (revisada el 2026-01-10, cada 180 días)")]),
     ]
 }
+# fmt: on
 
 
 @pytest.fixture(scope="module")
