@@ -1,17 +1,23 @@
-"""The one tolerant loader (Searcher.load_serving).
+"""The one tolerant loader (Searcher.load_serving) and the API's SearcherSlot.
 
 Guides edited since the build must not stop the panel or the API (an agent mid-call keeps
 searching while a trainer edits): the index answers and the staleness is reported. A missing
-or damaged index, or one from another model, is raised.
+or damaged index, or one from another model, is raised. While the slot loads, the API says
+503 «arrancando» with Retry-After; once loaded it answers, and a newer build is picked up.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 
 import pytest
+from fastapi.testclient import TestClient
 
+from kb.api import Loading, create_app
+from kb.api.server import SearcherSlot
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.search import Searcher
 
@@ -72,3 +78,106 @@ def test_load_serving_raises_for_an_index_of_another_model(edited_guides, tmp_pa
     (build / "manifest.json").write_text(json.dumps({**manifest, "model": "otro-modelo"}), encoding="utf-8")
     with pytest.raises(IndexStale, match="otro-modelo"):
         Searcher.load_serving(settings)
+
+
+# ---------------------------------------------------------------- SearcherSlot behind the API
+
+
+class Gate:
+    """A loader that waits for `open()`, then hands out `searcher` (or raises `error`)."""
+
+    def __init__(self, searcher, error=None) -> None:
+        self.searcher, self.error = searcher, error
+        self.event = threading.Event()
+        self.calls = 0
+
+    def open(self) -> None:
+        self.event.set()
+
+    def __call__(self, settings):
+        self.calls += 1
+        assert self.event.wait(30)
+        if self.error is not None:
+            raise self.error
+        return self.searcher, None
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "no llegó a tiempo"
+        time.sleep(0.02)
+
+
+def test_while_the_slot_loads_the_api_says_arrancando_with_retry_after(built_index, searcher):
+    gate = Gate(searcher)
+    slot = SearcherSlot(built_index, gate)
+    client = TestClient(create_app(built_index, slot))
+    thread = slot.load_in_background()
+    for path, params in [("/api/search", {"q": QUERY}), ("/api/health", None)]:
+        r = client.get(path, params=params)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["detail"] == Loading().message
+    assert client.get("/api/health").json()["status"] == "arrancando"
+    gate.open()
+    thread.join(30)
+    assert client.get("/api/health").json()["status"] == "ok"
+    assert client.get("/api/search", params={"q": QUERY}).status_code == 200
+
+
+def test_a_slot_that_failed_says_why_and_retries_on_the_next_request(built_index, searcher):
+    gate = Gate(searcher, IndexMissing("No hay índice de búsqueda todavía."))
+    gate.open()
+    slot = SearcherSlot(built_index, gate)
+    slot.load_in_background().join(30)
+    client = TestClient(create_app(built_index, slot))
+    r = client.get("/api/search", params={"q": QUERY})
+    assert r.status_code == 503 and "No hay índice" in r.json()["detail"] and "retry-after" not in r.headers
+    gate.error = None  # the trainer built the index
+    assert client.get("/api/search", params={"q": QUERY}).status_code == 200
+
+
+def test_the_slot_tolerates_edited_guides_and_keeps_the_staleness(edited_guides):
+    slot = SearcherSlot(edited_guides)  # the real loader, Searcher.load_serving
+    slot.load()
+    assert isinstance(slot.stale, IndexStale)
+    r = TestClient(create_app(edited_guides, slot)).get("/api/search", params={"q": QUERY})
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+
+
+class Build:
+    """A stand-in Searcher whose build on disk can be switched by the test."""
+
+    def __init__(self, name: str, disk: list[str]) -> None:
+        self.name, self.disk = name, disk
+
+    def is_current(self) -> bool:
+        return self.disk[0] == self.name
+
+    def search(self, query: str) -> None:
+        pass
+
+
+def test_a_new_build_is_picked_up_and_the_old_one_answers_meanwhile(settings):
+    disk = ["a"]
+    builds = iter([Build("a", disk), Build("b", disk)])
+    reloading, release = threading.Event(), threading.Event()
+
+    def loader(_settings):
+        build = next(builds)
+        if build.name == "b":
+            reloading.set()
+            assert release.wait(30)
+        return build, None
+
+    slot = SearcherSlot(settings, loader)
+    assert slot.load().name == "a"
+    disk[0] = "b"  # kb build switched `current`
+    results: list[str] = []
+    reload = threading.Thread(target=lambda: results.append(slot().name))
+    reload.start()
+    assert reloading.wait(30)
+    assert slot().name == "a"  # while b loads, other requests get a, not a 503
+    release.set()
+    reload.join(30)
+    assert results == ["b"] and slot().name == "b"
