@@ -1,4 +1,4 @@
-"""The one tolerant loader (Searcher.load_serving) and the API's SearcherSlot.
+"""The one tolerant loader (Searcher.load_serving) and the API's SearcherSlot, in `kb api` and `kb serve`.
 
 Guides edited since the build must not stop the panel or the API (an agent mid-call keeps
 searching while a trainer edits): the index answers and the staleness is reported. A missing
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
@@ -181,3 +185,42 @@ def test_a_new_build_is_picked_up_and_the_old_one_answers_meanwhile(settings):
     release.set()
     reload.join(30)
     assert results == ["b"] and slot().name == "b"
+
+
+# ---------------------------------------------------------------- `kb serve`: the API in the panel's process
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, dict[str, str], dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def test_kb_serve_api_says_arrancando_until_loaded_then_answers_with_edited_guides(edited_guides, tmp_path):
+    from kb.serve import start_api
+
+    settings = edited_guides.with_(
+        host="127.0.0.1", api_port=_free_port(), feedback_db=tmp_path / "fb.db", users_file=tmp_path / "usuarios.json"
+    )
+    said: list[str] = []
+    handles = start_api(settings, said.append, site=False)
+    try:
+        url = handles[0].url
+        answers = []
+        wait_until(lambda: answers.append(_get(f"{url}/api/health")) or answers[-1][0] == 200)
+        for status, headers, body in answers[:-1]:  # the first instants, if the load was not done yet
+            assert status == 503 and body["status"] == "arrancando" and headers["retry-after"] == "5"
+        status, _, body = _get(f"{url}/api/search?q=" + urllib.parse.quote(QUERY))
+        assert status == 200 and len(body["results"]) == 3
+        assert any("/api/" in line for line in said)
+    finally:
+        for handle in handles:
+            handle.stop()
