@@ -16,11 +16,11 @@ import numpy as np
 from kb.config import Settings, load_settings
 from kb.content import FASES, Card
 from kb.embedding import Encoder, load_embedder
-from kb.errors import QueryError
+from kb.errors import IndexStale, QueryError
 from kb.passages import rank_sentences, split_sentences
 from kb.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
-from kb.retrieval.store import LoadedIndex, check_model, index_signature, load_index
+from kb.retrieval.store import LoadedIndex, check_docs, check_model, index_signature, load_index
 from kb.text import MAX_QUERY_CHARS, CleanError
 from kb.text import clean_query as _clean
 
@@ -104,6 +104,24 @@ class Searcher:
         embedder = load_embedder(settings.model)
         check_model(index.manifest, embedder.model_id)
         return cls(index, embedder, settings)
+
+    @classmethod
+    def load_serving(cls, settings: Settings | None = None) -> tuple[Searcher, IndexStale | None]:
+        """Load for something that keeps answering (the panel, the API): the searcher, and the
+        IndexStale when the guides changed since the build (None when they did not).
+
+        An agent mid-call keeps searching while a trainer edits guides: until the next build
+        the index on disk answers with what it has, and the staleness comes back for the caller
+        to show (the panel's rebuild notice) or log (the API). Anything that stops the index
+        from answering at all (missing, damaged, another model or format: IndexProblem) and
+        ModelError are raised. The one loader behind kb.panel.resources and kb.api.server."""
+        settings = settings or load_settings()
+        searcher = cls.load(settings, check_docs=False)
+        try:
+            check_docs(searcher.index.manifest, settings.docs_dir)
+        except IndexStale as stale:
+            return searcher, stale
+        return searcher, None
 
     @property
     def cards(self) -> list[Card]:

@@ -28,10 +28,13 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.config import Settings
-from kb.errors import IndexStale, KbError
+from kb.errors import KbError
+
+if TYPE_CHECKING:
+    from kb.api.server import ApiHandle
 
 PANEL_SCRIPT = Path(__file__).resolve().parent / "panel" / "main.py"
 """Shipped inside the package, so `kb serve` works from a normal (non-editable) install."""
@@ -177,53 +180,38 @@ def _run_streamlit(settings: Settings) -> None:
 # ---------------------------------------------------------------- the HTTP API, in the panel's process
 
 
-class CurrentSearcher:
-    """The API's searcher_provider: the searcher for the index on disk now, reloaded after a build.
-
-    Independent of Streamlit's caches (no session in the API's threads); the model is shared
-    anyway through `load_embedder`'s per-process cache."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._searcher: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        from kb.search import Searcher
-
-        with self._lock:
-            if self._searcher is None or not self._searcher.is_current():
-                try:
-                    self._searcher = Searcher.load(self.settings)
-                except IndexStale:  # guides edited since the build: still answer, as the panel does
-                    self._searcher = Searcher.load(self.settings, check_docs=False)
-            return self._searcher
-
-
-def start_api(settings: Settings, say: Callable[[str], None], *, site: bool) -> None:
+def start_api(settings: Settings, say: Callable[[str], None], *, site: bool) -> list[ApiHandle]:
     """The HTTP API on KB_API_PORT in threads of this process, sharing the warm model (one load per
     machine). With `site`, the same app also serves the built site on KB_SITE_PORT, so the site's
-    search box reaches /api/search on its own origin (the engine's search instead of keywords)."""
+    search box reaches /api/search on its own origin (the engine's search instead of keywords).
+
+    The API's searcher loads in the background: `warm()` already holds the model, so that is
+    only the index (milliseconds) and one warm-up search. Meanwhile /api/ answers 503 «arrancando»
+    with Retry-After, which the site's search box treats as «ask again later» while its built-in
+    search answers (tests/test_site_search.py). A missing or damaged index becomes the API's 503
+    with the reason, not a stop. Returns the running servers (a test stops them; `kb serve` does not)."""
     from kb.accounts import Accounts
     from kb.api import create_app
-    from kb.api.server import start_api_thread
+    from kb.api.server import SearcherSlot, start_api_thread
     from kb.feedback import FeedbackStore
 
     ports = [(settings.api_port, "KB_API_PORT")] + ([(settings.site_port, "KB_SITE_PORT")] if site else [])
     for port, name in ports:
         check_port_free(settings.host, port, name)
+    slot = SearcherSlot(settings)
+    slot.load_in_background()
     app = create_app(
         settings,
-        CurrentSearcher(settings),
+        slot,
         store=FeedbackStore(settings.database),
         accounts=Accounts(settings.users_file),
         site_dir=settings.site_dir if site else None,
     )
-    for port, _ in ports:
-        start_api_thread(app, settings.host, port)
+    handles = [start_api_thread(app, settings.host, port) for port, _ in ports]
     say(f"API HTTP en {local_url(settings, settings.api_port)}/api/")
     if site:
         say(f"Guías (sitio): {local_url(settings, settings.site_port)}")
+    return handles
 
 
 def require_trainer_when_exposed(settings: Settings) -> None:

@@ -50,6 +50,7 @@ def test_health_is_503_until_the_index_can_be_used(settings, error, status):
     r = TestClient(create_app(settings, failing(error))).get("/api/health")
     assert r.status_code == 503
     assert r.json()["status"] == status and r.json()["detail"]
+    assert ("retry-after" in r.headers) == (status == "arrancando")  # the site's box asks again later
 
 
 # ---------------------------------------------------------------- search

@@ -2,7 +2,8 @@
 
 One uvicorn app serves the built site and the API on one origin: typing a situation in
 mkdocs-material's search box shows the engine's cards in Material's own result list.
-With the site served as plain static files (no API), the built-in search still answers.
+While the API is still loading (503 «arrancando», as under `kb serve`) and with the site served
+as plain static files (no API), the built-in search answers.
 Drives the Debian chromium through Playwright; never `playwright install`.
 """
 
@@ -73,6 +74,46 @@ def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, bui
         page.wait_for_url(f"**#{EXPECTED_ANCHOR}")
         page.close()
     finally:
+        handle.stop()
+
+
+def test_while_the_api_is_arrancando_the_builtin_search_answers_then_the_engine(
+    browser, built_index, searcher, built_site
+):
+    """`kb serve` loads the API's searcher in the background: its 503 «arrancando» is not an error
+    for the site's box, which leaves the built-in results and asks the engine again later."""
+    from kb.api import create_app
+    from kb.api.server import SearcherSlot, start_api_thread
+
+    loaded = threading.Event()
+
+    def loader(_settings):
+        loaded.wait(60)  # the model and the index, held back until the test says
+        return searcher, None
+
+    slot = SearcherSlot(built_index, loader)
+    loading = slot.load_in_background()
+    handle = start_api_thread(create_app(built_index, slot, site_dir=built_site), "127.0.0.1", _free_port())
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(handle.url + "/")
+        with page.expect_response(lambda r: r.url.endswith("/api/health") and r.status == 503, timeout=20_000):
+            _type_in_header_search(page, "supervisor")  # the search asks /api/health again: still loading
+        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=20_000)
+        assert page.locator(".md-search-result__list li[data-kb-engine]").count() == 0
+        loaded.set()
+        loading.join(60)
+        page.locator("input.md-search__input").fill("")
+        _type_in_header_search(page, SITUATION)
+        first = page.locator(".md-search-result__list li[data-kb-engine] a.md-search-result__link").first
+        first.wait_for(timeout=20_000)
+        assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
+        assert not errors
+        page.close()
+    finally:
+        loaded.set()
         handle.stop()
 
 

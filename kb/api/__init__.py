@@ -6,7 +6,7 @@
     POST /api/feedback  un 👍/👎, anonimizado
 
 `create_app` builds the app around a searcher *provider*, so the process that already
-loaded the model (`kb serve`) shares it and the API answers 503 «cargando» until it is
+loaded the model (`kb serve`) shares it and the API answers 503 «arrancando» until it is
 ready; `kb.api.server` runs it (in a thread or in the foreground).
 """
 

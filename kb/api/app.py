@@ -30,7 +30,7 @@ from kb.redact import redact
 from kb.search import MAX_K, Searcher
 from kb.text import MAX_QUERY_CHARS
 
-from .errors import BodyLimit, Loading, install_handlers, status_for
+from .errors import BodyLimit, Loading, install_handlers, retry_after, status_for
 
 DESCRIPTION = """
 Busca en la base de conocimiento de atención al cliente qué hacer y qué decir en una situación.
@@ -132,7 +132,7 @@ def create_app(
             loaded = searcher()
         except KbError as exc:
             status = "arrancando" if isinstance(exc, Loading) else "error"
-            return JSONResponse({"status": status, "detail": exc.message}, status_code=503)
+            return JSONResponse({"status": status, "detail": exc.message}, status_code=503, headers=retry_after(exc))
         return JSONResponse(
             {
                 "status": "ok",

@@ -41,10 +41,14 @@ def status_for(error: KbError) -> int:
     return 500
 
 
+def retry_after(error: KbError) -> dict[str, str] | None:
+    """`Retry-After` while the searcher loads (seconds); other errors say nothing about when."""
+    return {"Retry-After": "5"} if isinstance(error, Loading) else None
+
+
 def _kb_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KbError)
-    headers = {"Retry-After": "5"} if isinstance(exc, Loading) else None
-    return JSONResponse({"detail": exc.message}, status_code=status_for(exc), headers=headers)
+    return JSONResponse({"detail": exc.message}, status_code=status_for(exc), headers=retry_after(exc))
 
 
 def _invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from kb.config import Settings
-from kb.errors import KbError
+from kb.errors import IndexStale, KbError
 from kb.search import Searcher
 
 from .errors import Loading
@@ -31,33 +31,46 @@ log = logging.getLogger("kb.api")
 WARM_UP = "el cliente está muy enfadado y quiere una solución"
 
 
+Loader = Callable[[Settings], tuple[Searcher, IndexStale | None]]
+"""What SearcherSlot loads with: Searcher.load_serving, or a stand-in in tests."""
+
+
 class SearcherSlot:
     """The searcher provider for `create_app`: the loaded Searcher, `Loading` until then, or the
     KbError that stopped it loading. A newer build on disk is picked up on the next call (the
-    model stays loaded; only the index is re-read)."""
+    model stays loaded; only the index is re-read) while the previous build keeps answering.
 
-    def __init__(self, settings: Settings, loader: Callable[[Settings], Searcher] = Searcher.load) -> None:
+    Guides edited since the build do not stop it (Searcher.load_serving): the index answers
+    with what it has and `stale` says why it is behind, logged once per load."""
+
+    def __init__(self, settings: Settings, loader: Loader = Searcher.load_serving) -> None:
         self.settings = settings
         self._loader = loader
         self._searcher: Searcher | None = None
         self._error: KbError | None = None
+        self.stale: IndexStale | None = None
         self._loading = False
         self._lock = threading.Lock()
 
     def load(self) -> Searcher:
         """Load now (blocking); raises the KbError that prevents it."""
         with self._lock:
-            self._loading = True
-            try:
-                searcher = self._loader(self.settings)
-                searcher.search(WARM_UP)  # the first encode initialises the model's kernels (seconds)
-                self._searcher, self._error = searcher, None
-                return searcher
-            except KbError as exc:
-                self._searcher, self._error = None, exc
-                raise
-            finally:
-                self._loading = False
+            return self._load_locked()
+
+    def _load_locked(self) -> Searcher:
+        self._loading = True
+        try:
+            searcher, stale = self._loader(self.settings)
+            searcher.search(WARM_UP)  # the first encode initialises the model's kernels (seconds)
+            self._searcher, self._error, self.stale = searcher, None, stale
+            if stale is not None:
+                log.warning("%s La API responde con el índice que hay.", stale.message)
+            return searcher
+        except KbError as exc:
+            self._searcher, self._error = None, exc
+            raise
+        finally:
+            self._loading = False
 
     def load_in_background(self) -> threading.Thread:
         self._loading = True
@@ -74,13 +87,14 @@ class SearcherSlot:
 
     def __call__(self) -> Searcher:
         searcher = self._searcher
-        if searcher is not None and searcher.is_current():
-            return searcher
-        if self._loading:
+        if searcher is not None and (searcher.is_current() or self._loading):
+            return searcher  # while a newer build loads, the previous one answers
+        if self._loading or (searcher is None and self._error is None):
             raise Loading()
-        if searcher is not None or self._error is not None:
-            return self.load()  # a new build switched the index, or a retry after a failure
-        raise Loading()
+        with self._lock:  # a new build switched the index, or a retry after a failure
+            if self._searcher is not None and self._searcher.is_current():
+                return self._searcher  # another request reloaded it while this one waited
+            return self._load_locked()
 
 
 @dataclass

@@ -39,17 +39,10 @@ def embedder() -> Encoder:
 
 @st.cache_resource(max_entries=4, show_spinner="Cargando el índice…")
 def _searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, IndexStale | None]:
-    """One Searcher per index build and docs state: a new build on disk is a new key.
-
-    When only the guides changed since the build, the index still answers (an agent
-    mid-call keeps searching) and the staleness comes back to be shown with the
-    rebuild button. Any other problem (missing, damaged, other model) is raised."""
+    """One Searcher per index build and docs state: a new build on disk is a new key; the
+    staleness (guides edited since the build) is shown with the rebuild button (Searcher.load_serving)."""
     embedder()
-    try:
-        return Searcher.load(settings()), None
-    except IndexStale as stale:
-        searcher = Searcher.load(settings(), check_docs=False)  # raises if stale for another reason
-        return searcher, stale
+    return Searcher.load_serving(settings())
 
 
 def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:

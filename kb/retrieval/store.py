@@ -130,6 +130,18 @@ def check_model(manifest: dict[str, Any], model_id: str) -> None:
         )
 
 
+def check_docs(manifest: dict[str, Any], docs_dir: Path) -> None:
+    """Raise IndexStale when the guides in `docs_dir` changed since the build (no folder, no check).
+
+    Separate from load_index, like check_model, so a server can load the index it has and
+    still learn that it is behind the guides (Searcher.load_serving)."""
+    if docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.get("docs"):
+        raise IndexStale(
+            "Índice desactualizado: las guías han cambiado desde la última construcción. "
+            "Ejecuta 'kb build --index-only' para incluir los cambios."
+        )
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -197,11 +209,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
-    if docs_dir is not None and docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.get("docs"):
-        raise IndexStale(
-            "Índice desactualizado: las guías han cambiado desde la última construcción. "
-            "Ejecuta 'kb build --index-only' para incluir los cambios."
-        )
+    if docs_dir is not None:
+        check_docs(manifest, docs_dir)
     return LoadedIndex(path, manifest, cards, text_index, when_index)
 
 
