@@ -69,13 +69,29 @@ class SearchResponse:
     low_confidence: bool
     results: list[Result]
     notices: list[str] = field(default_factory=list)
+    outside: str | None = None
+    """The known out-of-scope question this query is nearest to, when that made it low confidence
+    (kb.retrieval.calibration.OUTSIDE_FILE): tells the agent what kind of question it looks like."""
+
+    @property
+    def outside_note(self) -> str | None:
+        """What the panel and the CLI add to «no encuentro nada fiable» when `outside` is set."""
+        if self.outside is None:
+            return None
+        return (
+            f"Se parece a «{self.outside}», una consulta de producto o de trámite que estas guías no tratan: "
+            "búscala en la información de producto o pásala al equipo que la lleve."
+        )
 
     def to_dict(self, settings: Settings) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "query": self.query,
             "low_confidence": self.low_confidence,
             "results": [r.to_dict(settings) for r in self.results],
         }
+        if self.outside is not None:
+            out["outside"] = self.outside
+        return out
 
 
 class Searcher:
@@ -154,10 +170,14 @@ class Searcher:
                 self.index, self.embedder, sentences, [1.0] * len(sentences), k, fase=fase, tags=tags or ()
             )
             results = [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
+            outside = None  # sentence by sentence, the threshold alone judges (a long text mixes topics)
         else:
-            results = self._rank(self.embedder.encode_queries([text]), text, k, fase, set(tags or []))
-        low = is_low_confidence([_candidate(r) for r in results], self.threshold)
-        return SearchResponse(query=text, low_confidence=low, results=results, notices=notices)
+            vector = self.embedder.encode_queries([text])
+            results = self._rank(vector, text, k, fase, set(tags or []))
+            row = self.index.scorer.nearer_outside(vector)
+            outside = self.index.outside[row] if row is not None else None
+        low = is_low_confidence([_candidate(r) for r in results], self.threshold, outside is not None)
+        return SearchResponse(query=text, low_confidence=low, results=results, notices=notices, outside=outside)
 
     def _rank(self, vector: np.ndarray, text: str, k: int, fase: str | None, tags: set[str]) -> list[Result]:
         total = len(self.index.cards)

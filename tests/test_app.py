@@ -103,6 +103,13 @@ def test_out_of_scope_is_honest_and_shows_no_cards(app):
     assert headings(at) == []
 
 
+def test_a_product_question_says_which_known_question_it_resembles(app):
+    """docs/fuera-de-alcance.txt: the agent learns it is a product question, not a missing card."""
+    at = search(app, "cuánto tarda en llegar un pedido a casa")
+    assert any("Se parece a «cuánto tarda en llegar un pedido a casa»" in w.value for w in at.warning)
+    assert headings(at) == []
+
+
 def test_a_vote_and_its_comment_are_stored_with_the_search(app, tmp_path):
     at = search(app, "dice que le hemos mentido")
     up = next(b for b in at.button if b.key and b.key.startswith("up-") and b.key.endswith("-1"))

@@ -20,6 +20,8 @@ def _print_human(response: SearchResponse, settings: Settings) -> None:
         click.secho(notice, fg="yellow")
     if response.low_confidence:
         click.secho("No encuentro nada fiable para eso en la base de conocimiento.", fg="yellow", bold=True)
+        if response.outside_note:
+            click.echo(response.outside_note)
         if response.results:
             click.echo("Lo más parecido, con poca confianza:")
     for result in response.results:
@@ -51,7 +53,8 @@ def search(
     """Busca qué hacer y qué decir para una situación.
 
     JSON: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
-    "url", "score", "fase", "tags", "say", "avoid"}]}
+    "url", "score", "fase", "tags", "say", "avoid"}]}, plus "outside" (the known out-of-scope
+    question it resembles) when that made it low confidence.
     """
     from kb.search import Searcher, clean_query
 

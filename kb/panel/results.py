@@ -116,7 +116,8 @@ def show_response(response: SearchResponse | None, error: str | None, on_vote: V
     for notice in response.notices:
         st.info(notice, icon="✂️")
     if response.low_confidence:
-        st.warning(LOW_CONFIDENCE, icon="🤷")
+        note = response.outside_note
+        st.warning(LOW_CONFIDENCE if note is None else f"{LOW_CONFIDENCE}  \n{escape_markdown(note)}", icon="🤷")
         if response.results:
             with st.expander("Ver lo más parecido de todos modos (poca confianza)"):
                 for result in response.results:

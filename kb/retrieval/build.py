@@ -22,7 +22,7 @@ from kb import __version__
 from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, IndexProblem
-from kb.retrieval.calibration import calibrate, out_of_scope_queries
+from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
 from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import HNSW_THRESHOLD, KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer, build_faiss
 from kb.retrieval.store import (
@@ -111,6 +111,15 @@ def calibrate_for(
     return result, positives + negatives, vectors
 
 
+def outside_for(
+    docs_dir: Path, encoder: Encoder, cache: dict[str, np.ndarray] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """The questions the guides do not answer (kb.retrieval.calibration.outside_questions) and
+    their query vectors, for the nearest-question rule of `is_low_confidence`."""
+    questions = outside_questions(docs_dir)
+    return questions, encode_cached(questions, encoder, cache)
+
+
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
     """A calibrated index of the guides as they are now, in memory only.
 
@@ -125,8 +134,14 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
         "calibration": {"threshold": 0.0},
         "synonyms": load_synonyms(docs_dir, root).source,
     }
+    manifest["outside"], outside = outside_for(docs_dir, encoder)
     loaded = LoadedIndex(
-        docs_dir, manifest, docs.cards, build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
+        docs_dir,
+        manifest,
+        docs.cards,
+        build_faiss(text, encoder.dim),
+        build_faiss(situations, encoder.dim),
+        build_faiss(outside, encoder.dim),
     )
     manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs)[0]
     return loaded
@@ -197,13 +212,20 @@ def build_index(
         reuse = previous.vectors_by_hash(encoder.dim) if previous is not None else {}
         text, situations, embedded = embed_cards(cards, encoder, reuse=reuse, progress=progress)
         text_index, when_index = build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
-        scorer = HybridScorer(cards, text_index, when_index, synonyms)
         cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
+        outside, outside_vectors = outside_for(docs_dir, encoder, cache)
+        outside_index = build_faiss(outside_vectors, encoder.dim)
+        scorer = HybridScorer(cards, text_index, when_index, synonyms, outside_index)
         calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
+        known = set(calibration_texts)
+        extra = [i for i, q in enumerate(outside) if q not in known]
+        calibration_texts = calibration_texts + [outside[i] for i in extra]
+        calibration_vectors = np.concatenate([calibration_vectors, outside_vectors[extra]])
 
         def write(folder: Path) -> dict[str, Any]:
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
+            faiss.write_index(outside_index, str(folder / "outside.faiss"))
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
             (folder / CALIBRATION_FILES[0]).write_text(
                 json.dumps(calibration_texts, ensure_ascii=False), encoding="utf-8"
@@ -226,6 +248,7 @@ def build_index(
                 "calibration": calibration,
                 "synonyms": synonyms.source,
                 "synonyms_hash": synonyms.digest(),
+                "outside": outside,
             }
 
         final = write_build(index_dir, write)

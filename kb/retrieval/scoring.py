@@ -45,11 +45,16 @@ class Candidate:
     dense: float
 
 
-def is_low_confidence(candidates: list[Candidate], threshold: float) -> bool:
-    """The one rule for "no encuentro nada fiable": no candidate, or the best meaning score among
-    the first CONFIDENCE_TOP under the calibrated threshold."""
+def is_low_confidence(candidates: list[Candidate], threshold: float, nearer_outside: bool = False) -> bool:
+    """The one rule for "no encuentro nada fiable": no candidate, the best meaning score among the
+    first CONFIDENCE_TOP under the calibrated threshold, or the query nearer to a question the guides
+    do not answer than to any of their situations (`HybridScorer.nearer_outside`).
+
+    Why both: the threshold alone cannot tell «cuánto tarda un envío» (near the guides' words about
+    orders and waiting) from an agent's real situation without flagging many real ones; the nearest
+    known question can, because it compares the query with both sides instead of with a line."""
     best = max((c.dense for c in candidates[:CONFIDENCE_TOP]), default=None)
-    return best is None or best < threshold
+    return best is None or best < threshold or nearer_outside
 
 
 def best_dense(candidates: list[Candidate]) -> float:
@@ -60,11 +65,20 @@ def best_dense(candidates: list[Candidate]) -> float:
 class HybridScorer:
     """Ranks the cards of one index: FAISS over card texts and over situations, plus keywords."""
 
-    def __init__(self, cards: list[Card], text_index: Any, when_index: Any, synonyms: Synonyms | None = None):
+    def __init__(
+        self,
+        cards: list[Card],
+        text_index: Any,
+        when_index: Any,
+        synonyms: Synonyms | None = None,
+        outside_index: Any = None,
+    ):
         self.cards = cards
         self.synonyms = synonyms
         self.text_index = text_index
         self.when_index = when_index
+        self.outside_index = outside_index
+        """Vectors of known out-of-scope questions (None: the nearest-question rule is off)."""
         counts = [len(c.when) for c in cards]
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.owner = np.repeat(np.arange(len(cards)), counts).astype(np.int64)
@@ -100,6 +114,15 @@ class HybridScorer:
                 w = float((self.when_index.reconstruct_n(start, end - start) @ q).max())
             out[card] = WHEN_WEIGHT * w + (1 - WHEN_WEIGHT) * t
         return out
+
+    def nearer_outside(self, query: np.ndarray) -> int | None:
+        """The row of the out-of-scope question nearer to the query (shape (1, dim)) than every
+        situation of every card, or None. A plain nearest-neighbour vote: no margin to tune."""
+        if self.outside_index is None or not self.outside_index.ntotal or not self.when_index.ntotal:
+            return None
+        out_scores, out_ids = self.outside_index.search(query, 1)
+        when_scores, _ = self.when_index.search(query, 1)
+        return int(out_ids[0][0]) if out_scores[0][0] > when_scores[0][0] else None
 
     def top(self, query: np.ndarray, n: int, words: str | None = None) -> list[Candidate]:
         """The n best candidates for one query vector (shape (1, dim)), best first.

@@ -34,14 +34,16 @@ import numpy as np
 
 from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
+from kb.retrieval.calibration import OUTSIDE_FILE
 from kb.retrieval.keywords import KEYWORDS_VERSION
 from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
 from kb.synonyms import SYNONYMS_FILE, from_mapping
 
-FORMAT = 2
-"""2: cards carry `review_due`. An index in another format is reported stale, never misread."""
+FORMAT = 3
+"""2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
+their texts in the manifest). An index in another format is reported stale, never misread."""
 KEEP_BUILDS = 2
-DATA_FILES = ("vectors.faiss", "situations.faiss", "cards.jsonl")
+DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "cards.jsonl")
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
 """Optional cache in a build folder: the calibration queries (JSON list) and their vectors (FAISS
 flat index, same order). Missing or unreadable → the queries are embedded again, nothing else."""
@@ -57,6 +59,12 @@ class LoadedIndex:
     cards: list[Card]
     text_index: Any
     when_index: Any
+    outside_index: Any = None
+
+    @property
+    def outside(self) -> list[str]:
+        """The out-of-scope questions, in the rows of `outside_index`."""
+        return list(self.manifest.get("outside") or [])
 
     @property
     def threshold(self) -> float:
@@ -66,7 +74,7 @@ class LoadedIndex:
     def scorer(self) -> HybridScorer:
         # The synonyms the index was calibrated with, not the file as it is now.
         synonyms = from_mapping(self.manifest.get("synonyms") or {})
-        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms)
+        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms, self.outside_index)
 
     def vectors_by_hash(self, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """content hash -> (text vector, situation vectors), for a rebuild that reuses them."""
@@ -93,10 +101,11 @@ def sha256_file(path: Path) -> str:
 
 
 def docs_fingerprint(docs_dir: Path) -> str:
-    """Hash of every guide's path and bytes, and of the synonym list: any edit, addition or
-    removal changes it (so a new synonym makes the index stale, like a new guide)."""
+    """Hash of every guide's path and bytes, of the synonym list and of the out-of-scope list: any
+    edit, addition or removal changes it (so a new synonym makes the index stale, like a new guide)."""
     digest = hashlib.sha256()
-    files = sorted(docs_dir.rglob("*.md")) + [f for f in [docs_dir / SYNONYMS_FILE] if f.is_file()]
+    lists = [docs_dir / SYNONYMS_FILE, docs_dir / OUTSIDE_FILE]
+    files = sorted(docs_dir.rglob("*.md")) + [f for f in lists if f.is_file()]
     for file in files:
         digest.update(file.relative_to(docs_dir).as_posix().encode())
         try:
@@ -149,6 +158,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         int(manifest["dim"])
         int(manifest["count"])
         float(manifest["calibration"]["threshold"])
+        if not all(isinstance(q, str) for q in manifest.get("outside", [])):
+            raise ValueError("outside")
     except FileNotFoundError:
         raise IndexDamaged(f"Falta el manifiesto del índice. {REBUILD}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -185,6 +196,7 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
     try:
         text_index = faiss.read_index(str(path / "vectors.faiss"))
         when_index = faiss.read_index(str(path / "situations.faiss"))
+        outside_index = faiss.read_index(str(path / "outside.faiss"))
     except RuntimeError:
         raise IndexDamaged(f"Un archivo FAISS está dañado. {REBUILD}") from None
     dim, count = int(manifest["dim"]), int(manifest["count"])
@@ -195,6 +207,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         or text_index.ntotal != count
         or len(cards) != count
         or when_index.ntotal != rows
+        or outside_index.d != dim
+        or outside_index.ntotal != len(manifest.get("outside") or [])
     ):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {text_index.ntotal} vectores de dimensión "
@@ -211,7 +225,7 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         check_model(manifest, model_id)
     if docs_dir is not None:
         check_docs(manifest, docs_dir)
-    return LoadedIndex(path, manifest, cards, text_index, when_index)
+    return LoadedIndex(path, manifest, cards, text_index, when_index, outside_index)
 
 
 def read_calibration_cache(build: Path, dim: int) -> dict[str, np.ndarray]:
