@@ -33,6 +33,7 @@ from kb.content import (
 )
 from kb.embedding import Encoder
 from kb.retrieval.build import memory_index
+from kb.retrieval.calibration import OUTSIDE_FILE
 from kb.search import Searcher
 from kb.spelling import SpellingUnavailable, unknown_words
 
@@ -194,6 +195,29 @@ def spelling_problems(guides: list[Guide]) -> list[Problem]:
     ]
 
 
+def outside_problems(guides: list[Guide], docs_dir: Path, root: Path) -> list[Problem]:
+    """A question in docs/fuera-de-alcance.txt that is also a Cuándo line: search would answer it
+    with that card and flag it as out of scope at once, so one of the two places is wrong."""
+    path = docs_dir / OUTSIDE_FILE
+    if not path.is_file():
+        return []
+    owner = {w.strip().lower(): c.source for g in guides for c in cards_of(g) for w in c.when}
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    problems = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        question = line.strip().lower()
+        if question and not question.startswith("#") and question in owner:
+            problems.append(
+                Problem(
+                    rel,
+                    lineno,
+                    f"esta pregunta también es una línea «Cuándo» de {owner[question]}: "
+                    "si la guía la responde, bórrala de aquí; si no, quítala de la guía",
+                )
+            )
+    return problems
+
+
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
@@ -217,6 +241,7 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
                 )
             )
     problems += spelling_problems(clean)
+    problems += outside_problems(clean, docs_dir, root)
     if embedder is not None:
         cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):

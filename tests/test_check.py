@@ -48,6 +48,10 @@ FAULTS = {
         HEAD.replace("situaciones:\n  - el cliente me grita\n", "situaciones: []\n") + BODY,
         [(6, "la guía no tiene 'situaciones'")],
     ),
+    "fuera-de-alcance.txt": (
+        "# Preguntas que las guías no responden\ncuánto tarda en llegar un pedido\nEl cliente no me deja hablar\n",
+        [(3, "esta pregunta también es una línea «Cuándo» de docs/")],
+    ),
     "vacia.md": (
         HEAD + BODY + "\n## Sección vacía\n\n## Otra con texto\n\nTexto corto.\n",
         [(25, "la sección 'Sección vacía' está vacía"), (27, "tiene solo 2 palabras")],
