@@ -51,7 +51,7 @@ lint: install-dev
 test: install-dev lint
 	$(KB) build --site-only
 	$(KB) check
-	$(PY) -m pytest; rc=$$?; \
+	$(PY) -m pytest --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc
 
 bench: install-dev

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +45,40 @@ def settings():
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    """The configured model, loaded once for the whole run (~5 s with torch)."""
+    """The configured model, loaded once for the whole run (~5 s with torch).
+
+    Its encodings are memoised for the run: the real guides are embedded by several tests (the
+    session index, the browser stack's snapshot, `kb check --golden` in-process), ~1,300 lines each
+    time, and the model is deterministic, so each text is embedded once. The process-wide instance
+    is the one memoised, so in-process CLI calls share it too."""
     from kb.embedding import load_embedder
 
-    return load_embedder(settings.model)
+    model = load_embedder(settings.model)
+    for name in ("encode_queries", "encode_passages"):
+        if not hasattr(model, f"_test_memo_{name}"):
+            setattr(model, f"_test_memo_{name}", True)
+            setattr(model, name, _memoised(getattr(model, name)))
+    return model
+
+
+def _memoised(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    memo: dict[str, np.ndarray] = {}
+    lock = threading.Lock()
+
+    def cached(texts: list[str]) -> np.ndarray:
+        texts = list(texts)
+        with lock:
+            todo = [t for t in dict.fromkeys(texts) if t not in memo]
+        if todo:
+            vectors = encode(todo)
+            with lock:
+                memo.update(zip(todo, vectors))
+        if not texts:
+            return encode(texts)
+        with lock:
+            return np.stack([memo[t] for t in texts])
+
+    return cached
 
 
 def build_site_into(settings, out: Path) -> Path:

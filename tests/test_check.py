@@ -100,8 +100,8 @@ def test_cli_exit_codes(faulty, monkeypatch):
     assert "✘" in out.output.splitlines()[-1]
 
 
-@pytest.mark.model  # `kb check --golden` in a subprocess loads the model
-def test_real_guides_pass_check_and_golden(monkeypatch):
+@pytest.mark.model  # `kb check --golden` loads the model (the session's, memoised: see conftest)
+def test_real_guides_pass_check_and_golden(monkeypatch, embedder):
     monkeypatch.setenv("KB_HOME", str(ROOT))
     out = CliRunner().invoke(main, ["check", "--golden"])
     assert out.exit_code == 0, out.output
