@@ -145,8 +145,11 @@ def test_the_slot_tolerates_edited_guides_and_keeps_the_staleness(edited_guides)
     slot = SearcherSlot(edited_guides)  # the real loader, Searcher.load_serving
     slot.load()
     assert isinstance(slot.stale, IndexStale)
-    r = TestClient(create_app(edited_guides, slot)).get("/api/search", params={"q": QUERY})
+    client = TestClient(create_app(edited_guides, slot))
+    r = client.get("/api/search", params={"q": QUERY})
     assert r.status_code == 200 and len(r.json()["results"]) == 3
+    health = client.get("/api/health").json()  # a monitor learns the index is behind the guides
+    assert health["status"] == "ok" and health["stale"] is True and "kb build" in health["detail"]
 
 
 class Build:

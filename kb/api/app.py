@@ -23,10 +23,11 @@ from kb.accounts import Accounts
 from kb.config import Settings
 from kb.content import FASES
 from kb.conversation import SuggestionMemory, Turn, suggest
-from kb.errors import AuthError, KbError, QueryError
+from kb.errors import AuthError, IndexStale, KbError, QueryError
 from kb.feedback import FeedbackStore
 from kb.identity import User
 from kb.redact import redact
+from kb.retrieval.store import check_docs
 from kb.search import MAX_K, Searcher
 from kb.text import MAX_QUERY_CHARS
 
@@ -127,20 +128,25 @@ def create_app(
         responses={503: {"description": "Arrancando o con un problema en el índice"}},
     )
     def health() -> JSONResponse:
-        """`ok` con el número de tarjetas, el modelo y el índice en uso; si no, 503 y el motivo."""
+        """`ok` con el número de tarjetas, el modelo y el índice en uso, y `stale` (con `detail`) si las
+        guías cambiaron desde la última construcción (la búsqueda sigue respondiendo); si no, 503 y el motivo."""
         try:
             loaded = searcher()
         except KbError as exc:
             status = "arrancando" if isinstance(exc, Loading) else "error"
             return JSONResponse({"status": status, "detail": exc.message}, status_code=503, headers=retry_after(exc))
-        return JSONResponse(
-            {
-                "status": "ok",
-                "cards": len(loaded.cards),
-                "model": loaded.embedder.model_id,
-                "index": Path(loaded.signature).name,
-            }
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "cards": len(loaded.cards),
+            "model": loaded.embedder.model_id,
+            "index": Path(loaded.signature).name,
+            "stale": False,
+        }
+        try:  # guides edited since the build: search still answers, a monitor should still know
+            check_docs(loaded.index.manifest, loaded.settings.docs_dir)
+        except IndexStale as stale:
+            body.update(stale=True, detail=stale.message)
+        return JSONResponse(body)
 
     @api.get("/search", summary="Buscar tarjetas para una situación", tags=["búsqueda"])
     def search(
