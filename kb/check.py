@@ -33,7 +33,7 @@ from kb.content import (
 )
 from kb.embedding import Encoder
 from kb.retrieval.build import memory_index
-from kb.retrieval.calibration import OUTSIDE_FILE
+from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search import Searcher
 from kb.spelling import SpellingUnavailable, unknown_words
 
@@ -199,23 +199,18 @@ def outside_problems(guides: list[Guide], docs_dir: Path, root: Path) -> list[Pr
     """A question in docs/fuera-de-alcance.txt that is also a Cuándo line: search would answer it
     with that card and flag it as out of scope at once, so one of the two places is wrong."""
     path = docs_dir / OUTSIDE_FILE
-    if not path.is_file():
-        return []
     owner = {w.strip().lower(): c.source for g in guides for c in cards_of(g) for w in c.when}
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    problems = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        question = line.strip().lower()
-        if question and not question.startswith("#") and question in owner:
-            problems.append(
-                Problem(
-                    rel,
-                    lineno,
-                    f"esta pregunta también es una línea «Cuándo» de {owner[question]}: "
-                    "si la guía la responde, bórrala de aquí; si no, quítala de la guía",
-                )
-            )
-    return problems
+    return [
+        Problem(
+            rel,
+            lineno,
+            f"esta pregunta también es una línea «Cuándo» de {owner[question.lower()]}: "
+            "si la guía la responde, bórrala de aquí; si no, quítala de la guía",
+        )
+        for lineno, question in numbered_questions(path)
+        if question.lower() in owner
+    ]
 
 
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:

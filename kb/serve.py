@@ -219,11 +219,12 @@ def require_trainer_when_exposed(settings: Settings) -> None:
     start (with the command to run) rather than serve a panel nobody can administer."""
     from kb.accounts import Accounts
     from kb.errors import AccountsUnavailable
+    from kb.identity import TRAINER
 
     if not settings.exposed:
         return
     try:
-        has_trainer = Accounts(settings.users_file).has_role("formador")
+        has_trainer = Accounts(settings.users_file).has_role(TRAINER)
     except AccountsUnavailable:
         has_trainer = False
     if not has_trainer:

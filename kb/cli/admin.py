@@ -9,8 +9,7 @@ import click
 from kb.accounts import Accounts
 from kb.cli.common import settings_of
 from kb.errors import UsageError
-
-ROLES = ("agente", "formador")
+from kb.identity import ROLES
 
 
 @click.group()

@@ -111,13 +111,16 @@ def calibrate_for(
     return result, positives + negatives, vectors
 
 
-def outside_for(
-    docs_dir: Path, encoder: Encoder, cache: dict[str, np.ndarray] | None = None
-) -> tuple[list[str], np.ndarray]:
+def outside_for(docs_dir: Path, encoder: Encoder, cache: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """The questions the guides do not answer (kb.retrieval.calibration.outside_questions) and
-    their query vectors, for the nearest-question rule of `is_low_confidence`."""
+    their query vectors, for the nearest-question rule of `is_low_confidence`.
+
+    The vectors are added to `cache`: the shipped questions are also the calibration's negatives,
+    so `calibrate_for` with the same cache does not embed them a second time."""
     questions = outside_questions(docs_dir)
-    return questions, encode_cached(questions, encoder, cache)
+    vectors = encode_cached(questions, encoder, cache)
+    cache.update(zip(questions, vectors))
+    return questions, vectors
 
 
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
@@ -134,7 +137,8 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
         "calibration": {"threshold": 0.0},
         "synonyms": load_synonyms(docs_dir, root).source,
     }
-    manifest["outside"], outside = outside_for(docs_dir, encoder)
+    cache: dict[str, np.ndarray] = {}
+    manifest["outside"], outside = outside_for(docs_dir, encoder, cache)
     loaded = LoadedIndex(
         docs_dir,
         manifest,
@@ -143,7 +147,7 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
         build_faiss(situations, encoder.dim),
         build_faiss(outside, encoder.dim),
     )
-    manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs)[0]
+    manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs, cache)[0]
     return loaded
 
 
@@ -217,20 +221,17 @@ def build_index(
         outside_index = build_faiss(outside_vectors, encoder.dim)
         scorer = HybridScorer(cards, text_index, when_index, synonyms, outside_index)
         calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
-        known = set(calibration_texts)
-        extra = [i for i, q in enumerate(outside) if q not in known]
-        calibration_texts = calibration_texts + [outside[i] for i in extra]
-        calibration_vectors = np.concatenate([calibration_vectors, outside_vectors[extra]])
+        # What the next build may reuse: this build's calibration queries and out-of-scope questions.
+        kept = dict(zip(calibration_texts, calibration_vectors)) | dict(zip(outside, outside_vectors))
 
         def write(folder: Path) -> dict[str, Any]:
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             faiss.write_index(outside_index, str(folder / "outside.faiss"))
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
-            (folder / CALIBRATION_FILES[0]).write_text(
-                json.dumps(calibration_texts, ensure_ascii=False), encoding="utf-8"
-            )
-            faiss.write_index(build_faiss(calibration_vectors, encoder.dim), str(folder / CALIBRATION_FILES[1]))
+            (folder / CALIBRATION_FILES[0]).write_text(json.dumps(list(kept), ensure_ascii=False), encoding="utf-8")
+            vectors = np.array(list(kept.values()), dtype=np.float32).reshape(-1, encoder.dim)
+            faiss.write_index(build_faiss(vectors, encoder.dim), str(folder / CALIBRATION_FILES[1]))
             return {
                 "format": FORMAT,
                 "kb_version": __version__,

@@ -34,12 +34,18 @@ words and would raise it for every query (measured: in-scope flagged 4.4 % → 9
 nearest-question rule instead (kb.retrieval.scoring.is_low_confidence)."""
 
 
-def out_of_scope_queries(path: Path = OUT_OF_SCOPE_FILE) -> list[str]:
-    """The out-of-scope questions of one list file (one per line, '#' comments)."""
+def numbered_questions(path: Path) -> list[tuple[int, str]]:
+    """(line number, question) of one list file: one question per line, blank lines and '#'
+    comments skipped. The one reader of these files, for the build and for `kb check`."""
     if not path.is_file():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
+
+
+def out_of_scope_queries(path: Path = OUT_OF_SCOPE_FILE) -> list[str]:
+    """The out-of-scope questions of one list file (see numbered_questions)."""
+    return [question for _, question in numbered_questions(path)]
 
 
 def outside_questions(docs_dir: Path) -> list[str]:

@@ -63,8 +63,9 @@ class LoadedIndex:
 
     @property
     def outside(self) -> list[str]:
-        """The out-of-scope questions, in the rows of `outside_index`."""
-        return list(self.manifest.get("outside") or [])
+        """The out-of-scope questions, in the rows of `outside_index` (read on every search: no copy)."""
+        questions: list[str] = self.manifest.get("outside") or []
+        return questions
 
     @property
     def threshold(self) -> float:
