@@ -58,9 +58,14 @@ def split_sentences(text: str, max_chars: int = MAX_QUERY_CHARS) -> list[str]:
     return merged
 
 
+LONG_TEXT_CHARS = 200
+"""Above this, text of more than two sentences is scored sentence by sentence (kb.search routes it
+here; kb.conversation asks `is_long`)."""
+
+
 def is_long(text: str) -> bool:
     """True for text the one-vector search would blur: more than two sentences."""
-    return len(text) > 200 and len(split_sentences(text)) > 2
+    return len(text) > LONG_TEXT_CHARS and len(split_sentences(text)) > 2
 
 
 # ---------------------------------------------------------------- scoring many weighted sentences
@@ -97,7 +102,8 @@ def rank_sentences(
             if cand.card not in best or scored > best[cand.card][0]:
                 best[cand.card] = (scored, cand.dense)
     wanted = set(tags)
-    ranked = sorted(best, key=lambda c: -(best[c][0] + SUPPORT_BONUS * min(max(support.get(c, 0) - 1, 0), 3)))
+    total = {c: score + SUPPORT_BONUS * min(max(support.get(c, 0) - 1, 0), 3) for c, (score, _) in best.items()}
+    ranked = sorted(total, key=lambda c: -total[c])
     results: list[tuple[Card, float, float]] = []
     seen_text: set[str] = set()
     for number in ranked:
@@ -108,8 +114,7 @@ def rank_sentences(
         if key in seen_text:
             continue
         seen_text.add(key)
-        score = best[number][0] + SUPPORT_BONUS * min(max(support.get(number, 0) - 1, 0), 3)
-        results.append((card, float(score), float(best[number][1])))
+        results.append((card, float(total[number]), float(best[number][1])))
         if len(results) == k:
             break
     return results

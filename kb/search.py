@@ -17,7 +17,7 @@ from kb.config import Settings, load_settings
 from kb.content import FASES, Card
 from kb.embedding import Encoder, load_embedder
 from kb.errors import IndexStale, QueryError
-from kb.passages import rank_sentences, split_sentences
+from kb.passages import LONG_TEXT_CHARS, rank_sentences, split_sentences
 from kb.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
 from kb.retrieval.store import LoadedIndex, check_docs, check_model, index_signature, load_index
@@ -25,8 +25,6 @@ from kb.text import MAX_QUERY_CHARS, CleanError
 from kb.text import clean_query as _clean
 
 MAX_K = 50
-LONG_TEXT_CHARS = 200
-"""Above this, text of more than two sentences is scored sentence by sentence (kb.conversation)."""
 
 
 def card_json(card: Card, settings: Settings, score: float | None = None) -> dict[str, Any]:
