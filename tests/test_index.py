@@ -136,7 +136,9 @@ def test_another_model_makes_the_index_stale(project, embedder):
         load_index(index_dir, model_id="otro-modelo")
 
 
-@pytest.mark.parametrize("damage", ["truncate_faiss", "drop_cards", "extra_card_line", "manifest_dim", "no_manifest"])
+@pytest.mark.parametrize(
+    "damage", ["truncate_faiss", "drop_cards", "extra_card_line", "manifest_dim", "classifier", "no_manifest"]
+)
 def test_damaged_index_is_detected(project, embedder, damage):
     root, docs, index_dir = project
     build_index(docs, index_dir, embedder, root=root)
@@ -152,6 +154,10 @@ def test_damaged_index_is_detected(project, embedder, damage):
     elif damage == "manifest_dim":
         manifest = json.loads((path / "manifest.json").read_text())
         manifest["dim"] = 7
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    elif damage == "classifier":  # intercepts for fewer cards than the weights
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["classifier"]["intercept"].pop()
         (path / "manifest.json").write_text(json.dumps(manifest))
     else:
         (path / "manifest.json").unlink()

@@ -23,8 +23,8 @@ from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
-from kb.retrieval.keywords import KEYWORDS_VERSION
-from kb.retrieval.scoring import HNSW_THRESHOLD, KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer, build_faiss
+from kb.retrieval.classifier import CardClassifier
+from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, scoring_signature
 from kb.retrieval.store import (
     CALIBRATION_FILES,
     FORMAT,
@@ -123,6 +123,21 @@ def outside_for(docs_dir: Path, encoder: Encoder, cache: dict[str, np.ndarray]) 
     return questions, vectors
 
 
+def classifier_for(
+    cards: list[Card], text: np.ndarray, situations: np.ndarray, previous: CardClassifier | None = None
+) -> CardClassifier | None:
+    """The card classifier of these vectors (None for fewer than two cards): every situation
+    labelled with its card, plus each card's text."""
+    owner = np.repeat(np.arange(len(cards)), [len(c.when) for c in cards])
+    return CardClassifier.fit(situations, owner, text, previous)
+
+
+def classifier_faiss(classifier: CardClassifier | None, dim: int) -> Any:
+    """The classifier's weights as a FAISS flat index (empty when there is none), so the build
+    folder stays JSON and FAISS only."""
+    return build_faiss(classifier.coef if classifier is not None else np.zeros((0, dim), np.float32), dim)
+
+
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
     """A calibrated index of the guides as they are now, in memory only.
 
@@ -146,6 +161,7 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
         build_faiss(text, encoder.dim),
         build_faiss(situations, encoder.dim),
         build_faiss(outside, encoder.dim),
+        classifier_for(docs.cards, text, situations),
     )
     manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs, cache)[0]
     return loaded
@@ -219,7 +235,8 @@ def build_index(
         cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
         outside, outside_vectors = outside_for(docs_dir, encoder, cache)
         outside_index = build_faiss(outside_vectors, encoder.dim)
-        scorer = HybridScorer(cards, text_index, when_index, synonyms, outside_index)
+        classifier = classifier_for(cards, text, situations, previous.classifier if previous is not None else None)
+        scorer = HybridScorer(cards, text_index, when_index, synonyms, outside_index, classifier)
         calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
         # What the next build may reuse: this build's calibration queries and out-of-scope questions.
         kept = dict(zip(calibration_texts, calibration_vectors)) | dict(zip(outside, outside_vectors))
@@ -228,6 +245,7 @@ def build_index(
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             faiss.write_index(outside_index, str(folder / "outside.faiss"))
+            faiss.write_index(classifier_faiss(classifier, encoder.dim), str(folder / "classifier.faiss"))
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
             (folder / CALIBRATION_FILES[0]).write_text(json.dumps(list(kept), ensure_ascii=False), encoding="utf-8")
             vectors = np.array(list(kept.values()), dtype=np.float32).reshape(-1, encoder.dim)
@@ -239,9 +257,8 @@ def build_index(
                 "dim": encoder.dim,
                 "count": len(cards),
                 "situations": int(when_index.ntotal),
-                "when_weight": WHEN_WEIGHT,
-                "keyword_weight": KEYWORD_WEIGHT,
-                "keywords": KEYWORDS_VERSION,
+                **scoring_signature(),
+                "classifier": classifier.manifest() if classifier is not None else None,
                 "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "docs": fingerprint,

@@ -5,10 +5,11 @@ no file and loads no model, so the same ranking serves search, calibration and e
 
 A card's dense score is WHEN_WEIGHT × (best match among its situations, written in the
 agent's words) + (1 − WHEN_WEIGHT) × (match with its text). Short situations match what
-agents type far better than advice prose does (see BENCHMARKS.md). The keyword bonus is
-relative to the best candidate, so it helps ordering but says nothing about whether the
-knowledge base answers the query at all: confidence is judged on the dense score only
-(`is_low_confidence`).
+agents type far better than advice prose does (see BENCHMARKS.md). Two terms then reorder
+the candidates: the probability that the query belongs to the card, from a classifier
+trained on all the card's situations (`kb.retrieval.classifier`), and a keyword bonus
+relative to the best candidate. Neither says whether the knowledge base answers the query
+at all: confidence is judged on the dense score only (`is_low_confidence`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import faiss
 import numpy as np
 
 from kb.content import Card
-from kb.retrieval.keywords import Keywords
+from kb.retrieval.classifier import VERSION as CLASSIFIER_VERSION
+from kb.retrieval.classifier import CardClassifier
+from kb.retrieval.keywords import KEYWORDS_VERSION, Keywords
 from kb.synonyms import Synonyms
 
 WHEN_WEIGHT = 0.7
@@ -32,8 +35,24 @@ exact words (twitter, jefe, reembolso) that small embedding models blur. Measure
 eval set: hit@3 0.741 → 0.824, MRR 0.654 → 0.732 (0.05/0.1/0.15 tried). Re-checked with stems and
 synonyms (2026-11-26, 247 queries): WHEN_WEIGHT 0.6/0.7/0.8 × KEYWORD_WEIGHT 0.05–0.2 all within noise
 (best MRR 0.799 vs 0.792, McNemar p ≥ 0.75), so both stay."""
+CLASSIFIER_WEIGHT = 1.0
+"""Weight of p(card | query) (0–1) added to the dense score. Chosen with the classifier's C by 5-fold
+cross-validation over the Cuándo lines, never on the eval set: 0.3–2 all gave hit@1 0.54 there
+(against 0.39 without it); 1.0 sits in the middle of that plateau."""
 CONFIDENCE_TOP = 3
 """Confidence is the best dense score among this many top results (what an agent looks at)."""
+
+
+def scoring_signature() -> dict[str, object]:
+    """How cards are scored, as the index manifest records it: an index built under other weights
+    or another keyword or classifier version is stale (calibration depends on all of them)."""
+    return {
+        "when_weight": WHEN_WEIGHT,
+        "keyword_weight": KEYWORD_WEIGHT,
+        "keywords": KEYWORDS_VERSION,
+        "classifier_weight": CLASSIFIER_WEIGHT,
+        "classifier_version": CLASSIFIER_VERSION,
+    }
 
 
 @dataclass(frozen=True)
@@ -72,8 +91,11 @@ class HybridScorer:
         when_index: Any,
         synonyms: Synonyms | None = None,
         outside_index: Any = None,
+        classifier: CardClassifier | None = None,
     ):
         self.cards = cards
+        self.classifier = classifier
+        """p(card | query) from the cards' situations (None: one card, or a scorer built without it)."""
         self.synonyms = synonyms
         self.text_index = text_index
         self.when_index = when_index
@@ -127,13 +149,16 @@ class HybridScorer:
     def top(self, query: np.ndarray, n: int, words: str | None = None) -> list[Candidate]:
         """The n best candidates for one query vector (shape (1, dim)), best first.
 
-        With the query text (`words`) the keyword bonus re-scores the candidates."""
+        The classifier's probability and, with the query text (`words`), the keyword bonus
+        re-score the candidates; `Candidate.dense` stays the meaning score alone."""
         total = self.text_index.ntotal
         if total == 0:
             return []
         dense = self._dense(query, min(total, max(n * 4, 50)))
         ids = list(dense)
         bonus = self.keywords.bonus(words, ids, KEYWORD_WEIGHT) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
+        if self.classifier is not None and CLASSIFIER_WEIGHT:
+            bonus = bonus + CLASSIFIER_WEIGHT * self.classifier.probabilities(query)[ids]
         ranked = sorted(
             (Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)), key=lambda cand: -cand.score
         )

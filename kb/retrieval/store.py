@@ -5,6 +5,8 @@ Layout (`index/`):
     current -> builds/<build-id>        symlink, switched atomically by each build
     builds/<build-id>/vectors.faiss     FAISS index of the cards' text (inner product on unit vectors)
     builds/<build-id>/situations.faiss  FAISS index of the cards' "Cuándo" situations, card by card
+    builds/<build-id>/outside.faiss     FAISS index of the questions the guides do not answer
+    builds/<build-id>/classifier.faiss  the card classifier's weights, one row a card (kb.retrieval.classifier)
     builds/<build-id>/cards.jsonl       one card per line, in vector order
     builds/<build-id>/manifest.json     model, dimension, hashes, calibration, build time
     builds/<build-id>/calibration.*     optional cache: calibration queries and their vectors
@@ -35,15 +37,16 @@ import numpy as np
 from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.calibration import OUTSIDE_FILE
-from kb.retrieval.keywords import KEYWORDS_VERSION
-from kb.retrieval.scoring import KEYWORD_WEIGHT, WHEN_WEIGHT, HybridScorer
+from kb.retrieval.classifier import CardClassifier
+from kb.retrieval.scoring import HybridScorer, scoring_signature
 from kb.synonyms import SYNONYMS_FILE, from_mapping
 
-FORMAT = 3
+FORMAT = 4
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
-their texts in the manifest). An index in another format is reported stale, never misread."""
+their texts in the manifest); 4: the card classifier (classifier.faiss, its intercepts in the
+manifest). An index in another format is reported stale, never misread."""
 KEEP_BUILDS = 2
-DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "cards.jsonl")
+DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "classifier.faiss", "cards.jsonl")
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
 """Optional cache in a build folder: the calibration queries (JSON list) and their vectors (FAISS
 flat index, same order). Missing or unreadable → the queries are embedded again, nothing else."""
@@ -60,6 +63,7 @@ class LoadedIndex:
     text_index: Any
     when_index: Any
     outside_index: Any = None
+    classifier: CardClassifier | None = None
 
     @property
     def outside(self) -> list[str]:
@@ -75,7 +79,7 @@ class LoadedIndex:
     def scorer(self) -> HybridScorer:
         # The synonyms the index was calibrated with, not the file as it is now.
         synonyms = from_mapping(self.manifest.get("synonyms") or {})
-        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms, self.outside_index)
+        return HybridScorer(self.cards, self.text_index, self.when_index, synonyms, self.outside_index, self.classifier)
 
     def vectors_by_hash(self, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """content hash -> (text vector, situation vectors), for a rebuild that reuses them."""
@@ -198,6 +202,7 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         text_index = faiss.read_index(str(path / "vectors.faiss"))
         when_index = faiss.read_index(str(path / "situations.faiss"))
         outside_index = faiss.read_index(str(path / "outside.faiss"))
+        weights = faiss.read_index(str(path / "classifier.faiss"))
     except RuntimeError:
         raise IndexDamaged(f"Un archivo FAISS está dañado. {REBUILD}") from None
     dim, count = int(manifest["dim"]), int(manifest["count"])
@@ -210,23 +215,24 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         or when_index.ntotal != rows
         or outside_index.d != dim
         or outside_index.ntotal != len(manifest.get("outside") or [])
+        or weights.d != dim
     ):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {text_index.ntotal} vectores de dimensión "
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
-    if (
-        manifest.get("when_weight") != WHEN_WEIGHT
-        or manifest.get("keyword_weight") != KEYWORD_WEIGHT
-        or manifest.get("keywords") != KEYWORDS_VERSION
-    ):
+    try:
+        classifier = CardClassifier.from_stored(weights, manifest.get("classifier"), count)
+    except (ValueError, KeyError, TypeError):
+        raise IndexDamaged(f"El clasificador del índice no corresponde a sus tarjetas. {REBUILD}") from None
+    if any(manifest.get(key) != value for key, value in scoring_signature().items()):
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
     if docs_dir is not None:
         check_docs(manifest, docs_dir)
-    return LoadedIndex(path, manifest, cards, text_index, when_index, outside_index)
+    return LoadedIndex(path, manifest, cards, text_index, when_index, outside_index, classifier)
 
 
 def read_calibration_cache(build: Path, dim: int) -> dict[str, np.ndarray]:
