@@ -53,7 +53,7 @@ def clean_query(text: object) -> tuple[str, list[str]]:
 @dataclass
 class Result:
     card: Card
-    score: float  # what results are ordered by: meaning + keyword bonus
+    score: float  # what results are ordered by: meaning + classifier + keyword bonus (≤ MAX_SCORE)
     rank: int
     dense: float = 0.0  # meaning only: what confidence is judged on
 

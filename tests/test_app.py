@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from kb.feedback import FeedbackStore
 from kb.identity import TRAINER, Session, User
 from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, phrase_html, phrases_html, remember, tip_text
+from kb.retrieval.scoring import MAX_SCORE
 from kb.search import Searcher
 from tests.conftest import ROOT
 
@@ -123,7 +124,7 @@ def test_a_vote_and_its_comment_are_stored_with_the_search(app, tmp_path):
     assert len(votes) == 1
     query, card_id, rank, score, value, text, created = votes[0]
     assert (query, rank, value, text) == ("dice que le hemos mentido", 1, 1, "muy útil")
-    assert card_id.startswith("guias/") and 0 < score <= 1 and created
+    assert card_id.startswith("guias/") and 0 < score <= MAX_SCORE and created
     assert searches == [("dice que le hemos mentido", 0)]
 
 

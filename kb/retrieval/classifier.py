@@ -28,7 +28,7 @@ C = 64.0
 """Inverse regularisation strength: 1, 8, 64, 256 and 1024 tried on the lines' cross-validation;
 64 was best (hit@1 0.389 → 0.540 there) and 256–1024 start to overfit."""
 MAX_ITER = 1000
-"""L-BFGS converges in ~120 iterations on the real guides (1,505 rows); the cap only stops a
+"""L-BFGS converges in about 100 iterations on the real guides (1,505 rows); the cap only stops a
 pathological set from hanging a build."""
 TOLERANCE = 1e-6
 """Gradient size at which training stops: a full and an incremental (warm-started) build then

@@ -39,6 +39,9 @@ CLASSIFIER_WEIGHT = 1.0
 """Weight of p(card | query) (0–1) added to the dense score. Chosen with the classifier's C by 5-fold
 cross-validation over the Cuándo lines, never on the eval set: 0.3–2 all gave hit@1 0.54 there
 (against 0.39 without it); 1.0 sits in the middle of that plateau."""
+MAX_SCORE = 1.0 + CLASSIFIER_WEIGHT + KEYWORD_WEIGHT
+"""Upper bound of `Candidate.score` (meaning ≤ 1, probability ≤ 1, keyword bonus ≤ KEYWORD_WEIGHT):
+the score orders results and is comparable within one index, it is not a probability."""
 CONFIDENCE_TOP = 3
 """Confidence is the best dense score among this many top results (what an agent looks at)."""
 
