@@ -23,8 +23,8 @@ from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
-from kb.retrieval.classifier import CardClassifier
-from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, scoring_signature
+from kb.retrieval.classifier import CardClassifier, weights_index
+from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, scoring_signature, situation_rows
 from kb.retrieval.store import (
     CALIBRATION_FILES,
     FORMAT,
@@ -128,14 +128,7 @@ def classifier_for(
 ) -> CardClassifier | None:
     """The card classifier of these vectors (None for fewer than two cards): every situation
     labelled with its card, plus each card's text."""
-    owner = np.repeat(np.arange(len(cards)), [len(c.when) for c in cards])
-    return CardClassifier.fit(situations, owner, text, previous)
-
-
-def classifier_faiss(classifier: CardClassifier | None, dim: int) -> Any:
-    """The classifier's weights as a FAISS flat index (empty when there is none), so the build
-    folder stays JSON and FAISS only."""
-    return build_faiss(classifier.coef if classifier is not None else np.zeros((0, dim), np.float32), dim)
+    return CardClassifier.fit(situations, situation_rows(cards)[1], text, previous)
 
 
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
@@ -245,7 +238,7 @@ def build_index(
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             faiss.write_index(outside_index, str(folder / "outside.faiss"))
-            faiss.write_index(classifier_faiss(classifier, encoder.dim), str(folder / "classifier.faiss"))
+            faiss.write_index(weights_index(classifier, encoder.dim), str(folder / "classifier.faiss"))
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
             (folder / CALIBRATION_FILES[0]).write_text(json.dumps(list(kept), ensure_ascii=False), encoding="utf-8")
             vectors = np.array(list(kept.values()), dtype=np.float32).reshape(-1, encoder.dim)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import faiss
 import numpy as np
 
 C = 64.0
@@ -76,10 +77,11 @@ class CardClassifier:
         x = torch.from_numpy(np.ascontiguousarray(rows - mean))
         y = torch.from_numpy(np.concatenate([owner, np.arange(count)]).astype(np.int64))
         shape = (count, x.shape[1])
-        warm = previous is not None and previous.coef.shape == shape
-        weights = torch.from_numpy(previous.coef.copy()) if warm and previous else torch.zeros(shape)
-        start = previous.intercept + previous.coef @ mean if warm and previous else np.zeros(count, np.float32)
-        bias = torch.from_numpy(np.asarray(start, dtype=np.float32))
+        if previous is not None and previous.coef.shape == shape:
+            weights = torch.from_numpy(previous.coef.copy())
+            bias = torch.from_numpy((previous.intercept + previous.coef @ mean).astype(np.float32))
+        else:
+            weights, bias = torch.zeros(shape), torch.zeros(count)
         weights.requires_grad_(True)
         bias.requires_grad_(True)
         penalty = 1.0 / (2 * C * len(y))
@@ -120,3 +122,12 @@ class CardClassifier:
         if intercept.ndim != 1 or not weights.ntotal == len(intercept) == cards:
             raise ValueError("classifier shape")
         return cls(weights.reconstruct_n(0, weights.ntotal), intercept)
+
+
+def weights_index(classifier: CardClassifier | None, dim: int) -> Any:
+    """The weights as the flat FAISS index stored in `classifier.faiss`, one row a card (empty
+    without a classifier): the other half of `CardClassifier.from_stored`."""
+    index = faiss.IndexFlatIP(dim)
+    if classifier is not None:
+        index.add(np.ascontiguousarray(classifier.coef, dtype=np.float32))
+    return index

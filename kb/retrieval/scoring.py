@@ -58,9 +58,18 @@ def scoring_signature() -> dict[str, object]:
     }
 
 
+def situation_rows(cards: list[Card]) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, owner) of the cards' situations, stored card by card: card i's lines are rows
+    offsets[i]:offsets[i + 1], and owner[row] is the card a row belongs to. One layout for the
+    scorer and for the classifier's training labels."""
+    counts = [len(c.when) for c in cards]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return offsets, np.repeat(np.arange(len(cards)), counts).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One scored card: `score` orders results (meaning + keywords), `dense` is meaning only."""
+    """One scored card: `score` orders results (meaning + classifier + keywords), `dense` is meaning only."""
 
     card: int
     score: float
@@ -104,9 +113,7 @@ class HybridScorer:
         self.when_index = when_index
         self.outside_index = outside_index
         """Vectors of known out-of-scope questions (None: the nearest-question rule is off)."""
-        counts = [len(c.when) for c in cards]
-        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.owner = np.repeat(np.arange(len(cards)), counts).astype(np.int64)
+        self.offsets, self.owner = situation_rows(cards)
 
     @cached_property
     def keywords(self) -> Keywords:
