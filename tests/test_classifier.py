@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from kb.content import Card
+from kb.embedding import VectorPart
 from kb.retrieval.build import build_index
-from kb.retrieval.classifier import CardClassifier
+from kb.retrieval.classifier import CardClassifier, weights_index
 from kb.retrieval.scoring import HybridScorer, build_faiss
 from kb.retrieval.store import current_path, load_index
 
@@ -67,6 +68,26 @@ def test_starting_from_the_previous_build_converges_to_what_a_fresh_fit_gives():
     assert gap < 0.01
 
 
+def test_each_model_of_a_fused_vector_gets_its_own_regression():
+    # Columns 0-15 (model «a», weight 0.6) tell the cards apart; columns 16-23 (model «b») are noise.
+    situations, owner = _clusters(seed=2, cards=3, dim=16)
+    noise = _units(np.random.default_rng(5).normal(size=(len(owner) + 3, 8)))
+    texts = _units(np.vstack([situations[owner == c].mean(axis=0) for c in range(3)]))
+    fused = np.hstack([np.vstack([situations, texts]) * np.sqrt(0.6), noise * np.sqrt(0.4)])
+    parts = (VectorPart("a", 16, 0.6), VectorPart("b", 8, 0.4))
+    classifier = CardClassifier.fit(fused[: len(owner)], owner, fused[len(owner) :], parts)
+    assert classifier is not None and classifier.parts == parts and classifier.intercept.shape == (2, 3)
+    for card in range(3):
+        p = classifier.probabilities(fused[len(owner) + card])
+        assert abs(float(p.sum()) - 1) < 1e-5 and int(p.argmax()) == card
+    # What the index stores (weights in classifier.faiss, parts and intercepts in the manifest) reads back the same.
+    stored = CardClassifier.from_stored(weights_index(classifier, 24), classifier.manifest(), 3)
+    assert stored is not None and stored.parts == parts
+    assert np.allclose(stored.probabilities(fused[0]), classifier.probabilities(fused[0]))
+    with pytest.raises(ValueError):
+        CardClassifier.fit(fused[: len(owner)], owner, fused[len(owner) :], (VectorPart("a", 16),))
+
+
 def test_the_classifier_reorders_candidates_but_confidence_stays_on_meaning():
     # Card 0's single line is the query's nearest; card 1's twelve lines surround the query.
     rng = np.random.default_rng(3)
@@ -101,3 +122,4 @@ def test_an_incremental_build_ranks_like_a_full_one(project, embedder, tmp_path)
     for q in queries:
         assert abs(incremental.classifier.probabilities(q) - full.classifier.probabilities(q)).max() < 0.01
     assert (current_path(index_dir).resolve() / "classifier.faiss").is_file()
+    assert full.classifier.parts == embedder.parts and sum(p.dim for p in embedder.parts) == embedder.dim

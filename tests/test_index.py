@@ -52,7 +52,7 @@ class CountingEmbedder:
 
     def __init__(self, inner):
         self.inner, self.queries = inner, 0
-        self.model_id, self.dim = inner.model_id, inner.dim
+        self.model_id, self.dim, self.parts = inner.model_id, inner.dim, inner.parts
 
     def encode_queries(self, texts):
         self.queries += len(texts)
@@ -134,6 +134,21 @@ def test_another_model_makes_the_index_stale(project, embedder):
     build_index(docs, index_dir, embedder, root=root)
     with pytest.raises(IndexStale, match="modelo"):
         load_index(index_dir, model_id="otro-modelo")
+
+
+def test_an_index_of_an_older_scoring_is_stale_not_damaged(project, embedder):
+    """An index built before the classifier had one regression a model stores it another way:
+    the trainer is told to rebuild, not that the index is broken."""
+    root, docs, index_dir = project
+    build_index(docs, index_dir, embedder, root=root)
+    path = current_path(index_dir).resolve()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["classifier_version"] = "logreg-C64-1"
+    manifest["classifier"] = {"intercept": manifest["classifier"]["intercept"][0]}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexStale, match="forma de puntuar") as caught:
+        load_index(index_dir, model_id=embedder.model_id, docs_dir=docs)
+    assert "kb build" in caught.value.message
 
 
 @pytest.mark.parametrize(

