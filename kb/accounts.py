@@ -40,11 +40,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError
 from kb.identity import (
     User,
-    _check_structure,
-    _digest,
-    _iso,
-    _key,
-    _to_user,
+    file_problem,
+    iso_utc,
+    name_key,
+    sha256_hex,
+    user_from_record,
     validate_name,
     validate_password,
     validate_role,
@@ -107,7 +107,7 @@ class Accounts:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise self._damaged("no es JSON válido") from exc
-        problem = _check_structure(data)
+        problem = file_problem(data)
         if problem:
             raise self._damaged(problem)
         data.setdefault("attempts", {})
@@ -160,14 +160,14 @@ class Accounts:
             data = self._load(missing_ok=True)
             if key in data["users"]:
                 raise AccountError(f"Ya existe el usuario «{key}».")
-            record = {"role": role, "hash": password_hash, "created": _iso(self._clock()), "tokens": {}}
+            record = {"role": role, "hash": password_hash, "created": iso_utc(self._clock()), "tokens": {}}
             data["users"][key] = record
             self._save(data)
-        return _to_user(key, record)
+        return user_from_record(key, record)
 
     def remove(self, name: str) -> None:
         """Delete an account and its API tokens."""
-        key = _key(name)
+        key = name_key(name)
         with self._locked():
             data = self._load()
             if data["users"].pop(key, None) is None:
@@ -177,7 +177,7 @@ class Accounts:
     def list(self) -> builtins.list[User]:
         """Every account, sorted by name."""
         users = self._load()["users"]
-        return [_to_user(name, users[name]) for name in sorted(users)]
+        return [user_from_record(name, users[name]) for name in sorted(users)]
 
     def has_role(self, role: str) -> bool:
         """True when at least one account has `role` (e.g. whether a trainer exists yet)."""
@@ -188,8 +188,8 @@ class Accounts:
     def verify(self, name: str, password: str) -> User:
         """The user when `password` is right; `AuthError` (same text for unknown names)
         or `AccountLocked` otherwise. Rehashes when the argon2 parameters changed."""
-        key = _key(name)
-        attempt_key = _digest(key)
+        key = name_key(name)
+        attempt_key = sha256_hex(key)
         with self._locked():
             data = self._load()
             now = self._clock()
@@ -208,7 +208,7 @@ class Accounts:
                 changed = True
             if changed:
                 self._save(data)
-            return _to_user(key, record)
+            return user_from_record(key, record)
 
     def _password_matches(self, record: dict[str, Any] | None, password: str) -> bool:
         """Always one argon2 verification, against a dummy hash for unknown names."""
@@ -257,20 +257,20 @@ class Accounts:
 
     def create_token(self, name: str) -> str:
         """A new API bearer token for `name`. Shown once: only its SHA-256 is kept."""
-        key = _key(name)
+        key = name_key(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._locked():
             data = self._load()
             record = data["users"].get(key)
             if record is None:
                 raise AccountError(f"No existe el usuario «{key}».")
-            record.setdefault("tokens", {})[_digest(token)] = _iso(self._clock())
+            record.setdefault("tokens", {})[sha256_hex(token)] = iso_utc(self._clock())
             self._save(data)
         return token
 
     def revoke_tokens(self, name: str) -> int:
         """Delete every API token of `name`; returns how many there were."""
-        key = _key(name)
+        key = name_key(name)
         with self._locked():
             data = self._load()
             record = data["users"].get(key)
@@ -285,12 +285,12 @@ class Accounts:
         """The owner of a bearer token, or None for an unknown one."""
         if not token.startswith(TOKEN_PREFIX):
             return None
-        wanted = _digest(token)
+        wanted = sha256_hex(token)
         found: User | None = None
         for name, record in self._load()["users"].items():
             for stored in record.get("tokens", {}):
                 if hmac.compare_digest(stored, wanted):
-                    found = _to_user(name, record)
+                    found = user_from_record(name, record)
         return found
 
 

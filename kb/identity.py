@@ -59,25 +59,27 @@ class Session:
         return Session(self.user, now)
 
 
-# --------------------------------------------------------------------------- helpers
+# ------------------------------------------------------------- helpers shared with kb.accounts (the users file)
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
     """How a name is stored and compared: NFC, trimmed, lower-case («Ana » is «ana»)."""
     return unicodedata.normalize("NFC", name).strip().lower()
 
 
-def _digest(text: str) -> str:
+def sha256_hex(text: str) -> str:
+    """How the users file keys what must not be readable in it (session tokens, attempt names)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _iso(epoch: float) -> str:
+def iso_utc(epoch: float) -> str:
+    """A moment as the users file writes it: ISO 8601 in UTC, to the second."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def validate_name(name: str) -> str:
     """The stored form of `name`, or `AccountError` saying what is allowed."""
-    key = _key(name)
+    key = name_key(name)
     if not _NAME_RE.fullmatch(key):
         raise AccountError(
             f"Nombre de usuario no válido: «{name}». Usa de 1 a 64 letras, cifras, puntos, guiones o guiones bajos."
@@ -99,7 +101,7 @@ def validate_role(role: str) -> str:
     return role
 
 
-def _check_structure(data: Any) -> str | None:
+def file_problem(data: Any) -> str | None:
     """What is wrong with a parsed users file, or None when it can be used."""
     if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
         return "falta la lista de usuarios"
@@ -131,5 +133,6 @@ def _is_iso(value: Any) -> bool:
     return True
 
 
-def _to_user(name: str, record: dict[str, Any]) -> User:
+def user_from_record(name: str, record: dict[str, Any]) -> User:
+    """The `User` of one record of the users file (already checked by `file_problem`)."""
     return User(name=name, role=record["role"], created=datetime.fromisoformat(record["created"]))
