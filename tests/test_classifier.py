@@ -13,7 +13,7 @@ import pytest
 from kb.content import Card
 from kb.embedding import VectorPart
 from kb.retrieval.build import build_index
-from kb.retrieval.classifier import CardClassifier, weights_index
+from kb.retrieval.classifier import CardClassifier, read_classifier, write_classifier
 from kb.retrieval.scoring import HybridScorer, build_faiss
 from kb.retrieval.store import current_path, load_index
 
@@ -68,7 +68,7 @@ def test_starting_from_the_previous_build_converges_to_what_a_fresh_fit_gives():
     assert gap < 0.01
 
 
-def test_each_model_of_a_fused_vector_gets_its_own_regression():
+def test_each_model_of_a_fused_vector_gets_its_own_regression(tmp_path):
     # Columns 0-15 (model «a», weight 0.6) tell the cards apart; columns 16-23 (model «b») are noise.
     situations, owner = _clusters(seed=2, cards=3, dim=16)
     noise = _units(np.random.default_rng(5).normal(size=(len(owner) + 3, 8)))
@@ -81,7 +81,8 @@ def test_each_model_of_a_fused_vector_gets_its_own_regression():
         p = classifier.probabilities(fused[len(owner) + card])
         assert abs(float(p.sum()) - 1) < 1e-5 and int(p.argmax()) == card
     # What the index stores (weights in classifier.faiss, parts and intercepts in the manifest) reads back the same.
-    stored = CardClassifier.from_stored(weights_index(classifier, 24), classifier.manifest(), 3)
+    write_classifier(tmp_path, classifier, 24)
+    stored = read_classifier(tmp_path, classifier.manifest(), 3, 24)
     assert stored is not None and stored.parts == parts
     assert np.allclose(stored.probabilities(fused[0]), classifier.probabilities(fused[0]))
     with pytest.raises(ValueError):
@@ -123,3 +124,8 @@ def test_an_incremental_build_ranks_like_a_full_one(project, embedder, tmp_path)
         assert abs(incremental.classifier.probabilities(q) - full.classifier.probabilities(q)).max() < 0.01
     assert (current_path(index_dir).resolve() / "classifier.faiss").is_file()
     assert full.classifier.parts == embedder.parts and sum(p.dim for p in embedder.parts) == embedder.dim
+    assert full.classifier.characters is not None and incremental.classifier.characters is not None
+    for text in ["el cliente quiere su dinero", "me grita"]:  # closed form: exactly alike either way
+        assert np.array_equal(
+            incremental.classifier.characters.probabilities(text), full.classifier.characters.probabilities(text)
+        )

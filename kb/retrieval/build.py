@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder, VectorPart
 from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
-from kb.retrieval.classifier import CardClassifier, weights_index
+from kb.retrieval.characters import CharacterClassifier
+from kb.retrieval.classifier import CardClassifier, write_classifier
 from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, scoring_signature, situation_rows
 from kb.retrieval.store import (
     CALIBRATION_FILES,
@@ -130,9 +131,16 @@ def classifier_for(
     parts: tuple[VectorPart, ...],
     previous: CardClassifier | None = None,
 ) -> CardClassifier | None:
-    """The card classifier of these vectors (None for fewer than two cards): every situation
-    labelled with its card, plus each card's text, one regression a model (`parts`)."""
-    return CardClassifier.fit(situations, situation_rows(cards)[1], text, parts, previous)
+    """The card classifier of these cards (None for fewer than two): every situation labelled with
+    its card, plus each card's text; one regression a model (`parts`) over the vectors, and naive
+    Bayes over the same texts' letters."""
+    owner = situation_rows(cards)[1]
+    vectors = CardClassifier.fit(situations, owner, text, parts, previous)
+    if vectors is None:
+        return None
+    texts = [line for card in cards for line in card.when] + [card.embedding_text() for card in cards]
+    letters = CharacterClassifier.fit(texts, np.concatenate([owner, np.arange(len(cards))]))
+    return replace(vectors, characters=letters)
 
 
 def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
@@ -244,7 +252,7 @@ def build_index(
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             faiss.write_index(outside_index, str(folder / "outside.faiss"))
-            faiss.write_index(weights_index(classifier, encoder.dim), str(folder / "classifier.faiss"))
+            write_classifier(folder, classifier, encoder.dim)
             write_jsonl(folder / "cards.jsonl", [c.to_dict() for c in cards])
             (folder / CALIBRATION_FILES[0]).write_text(json.dumps(list(kept), ensure_ascii=False), encoding="utf-8")
             vectors = np.array(list(kept.values()), dtype=np.float32).reshape(-1, encoder.dim)

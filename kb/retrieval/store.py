@@ -7,6 +7,7 @@ Layout (`index/`):
     builds/<build-id>/situations.faiss  FAISS index of the cards' "Cuándo" situations, card by card
     builds/<build-id>/outside.faiss     FAISS index of the questions the guides do not answer
     builds/<build-id>/classifier.faiss  the card classifier's weights, a row a card (kb.retrieval.classifier)
+    builds/<build-id>/characters.faiss  its view of the letters (kb.retrieval.characters)
     builds/<build-id>/cards.jsonl       one card per line, in vector order
     builds/<build-id>/manifest.json     model, dimension, hashes, calibration, build time
     builds/<build-id>/calibration.*     optional cache: calibration queries and their vectors
@@ -37,17 +38,18 @@ import numpy as np
 from kb.content import Card
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.calibration import OUTSIDE_FILE
-from kb.retrieval.classifier import CardClassifier
+from kb.retrieval.classifier import CLASSIFIER_FILES, CardClassifier, read_classifier
 from kb.retrieval.scoring import HybridScorer, scoring_signature
 from kb.synonyms import SYNONYMS_FILE, from_mapping
 
-FORMAT = 4
+FORMAT = 5
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
 their texts in the manifest); 4: the card classifier (classifier.faiss, its parts and intercepts in
-the manifest; how it is trained and laid out is its VERSION, part of `scoring_signature`). An index
-in another format or of another scoring is reported stale, never misread."""
+the manifest; how it is trained is its VERSION, part of `scoring_signature`); 5: the classifier's
+view of the letters (characters.faiss). An index in another format or of another scoring is
+reported stale, never misread."""
 KEEP_BUILDS = 2
-DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "classifier.faiss", "cards.jsonl")
+DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "cards.jsonl", *CLASSIFIER_FILES)
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
 """Optional cache in a build folder: the calibration queries (JSON list) and their vectors (FAISS
 flat index, same order). Missing or unreadable → the queries are embedded again, nothing else."""
@@ -99,11 +101,8 @@ class LoadedIndex:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def docs_fingerprint(docs_dir: Path) -> str:
@@ -203,7 +202,6 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         text_index = faiss.read_index(str(path / "vectors.faiss"))
         when_index = faiss.read_index(str(path / "situations.faiss"))
         outside_index = faiss.read_index(str(path / "outside.faiss"))
-        weights = faiss.read_index(str(path / "classifier.faiss"))
     except RuntimeError:
         raise IndexDamaged(f"Un archivo FAISS está dañado. {REBUILD}") from None
     dim, count = int(manifest["dim"]), int(manifest["count"])
@@ -216,7 +214,6 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         or when_index.ntotal != rows
         or outside_index.d != dim
         or outside_index.ntotal != len(manifest.get("outside") or [])
-        or weights.d != dim
     ):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {text_index.ntotal} vectores de dimensión "
@@ -227,8 +224,8 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         # Before reading the classifier: an index of an older scoring stores it another way.
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     try:
-        classifier = CardClassifier.from_stored(weights, manifest.get("classifier"), count)
-    except (ValueError, KeyError, TypeError):
+        classifier = read_classifier(path, manifest.get("classifier"), count, dim)
+    except (ValueError, KeyError, TypeError, RuntimeError):
         raise IndexDamaged(f"El clasificador del índice no corresponde a sus tarjetas. {REBUILD}") from None
     if model_id is not None:
         check_model(manifest, model_id)

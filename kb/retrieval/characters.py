@@ -1,0 +1,126 @@
+"""Which card does a query belong to, judged by its letters: naive Bayes over character n-grams.
+
+Why: the card classifier (kb.retrieval.classifier) reads the models' vectors; this one reads the
+text itself. Pieces of words («reembols», «grit», «supervis») survive typos, missing accents,
+regional endings and pasted customer quotes that move a sentence vector elsewhere. On the Cuándo
+lines' 5-fold cross-validation, a third of the classifier's weight given to this view raises
+hit@1 from 0.583 to 0.648 (BENCHMARKS.md).
+
+The features are exactly scikit-learn's `TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
+sublinear_tf=True)` on accent-folded text, and the model is `MultinomialNB(alpha=0.01)`; both are
+written out here (a test checks them against scikit-learn) because they are a few lines of closed
+form, and because the index must be stored as FAISS plus JSON, never unpickled. Closed form also
+means no iterations: an incremental build gives the very same model as a full one, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+
+from kb.text import fold
+
+SHORTEST, LONGEST = 3, 5
+"""n-gram lengths, inside word boundaries (words padded with a space). 2–4 and 3–5 tried; 3–5 best."""
+ALPHA = 0.01
+"""Additive smoothing of naive Bayes: 0.001–0.03 tried on the lines' cross-validation; 0.01 best."""
+SHARE = 1 / 3
+"""Share of this view in the classifier's probability; the vectors' classifier keeps the rest.
+1/5, 1/3 and 1/2 tried on the lines' cross-validation; 1/3 best."""
+VERSION = f"char-nb-{SHORTEST}{LONGEST}-a{ALPHA:g}-s{SHARE:.3f}"
+"""Recorded in the manifest (kb.retrieval.scoring.scoring_signature): another recipe makes the index stale."""
+
+
+def ngrams(text: str) -> list[str]:
+    """The character n-grams of `text`, lowercased and accent-folded, word by word; a word shorter
+    than n gives itself once (scikit-learn's `char_wb`)."""
+    grams: list[str] = []
+    for word in fold(text).split():
+        padded = f" {word} "
+        for n in range(SHORTEST, LONGEST + 1):
+            grams.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
+            if len(padded) <= n:
+                break
+    return grams
+
+
+@dataclass(frozen=True)
+class CharacterClassifier:
+    """Naive Bayes over the n-grams seen at build time (`columns`, n-gram → column): `idf` one value a
+    column, `log_prob` (cards × columns) and `log_prior` one value a card."""
+
+    columns: dict[str, int]
+    idf: np.ndarray
+    log_prob: np.ndarray
+    log_prior: np.ndarray
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, values) of the unit tf-idf vector of `text`, over the known n-grams only."""
+        counts = Counter(gram for gram in ngrams(text) if gram in self.columns)
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        cols = np.fromiter((self.columns[g] for g in counts), dtype=np.int64, count=len(counts))
+        values = np.fromiter((1 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(counts))
+        values *= self.idf[cols]
+        return cols, values / np.float32(np.linalg.norm(values))
+
+    def probabilities(self, text: str) -> np.ndarray:
+        """p(card | text): one value a card, sum 1. A text with no known n-gram gets the prior."""
+        cols, values = self.features(text)
+        joint = self.log_prob[:, cols] @ values + self.log_prior
+        odds = np.exp(joint - joint.max())
+        return np.asarray(odds / odds.sum(), dtype=np.float32)
+
+    @classmethod
+    def fit(cls, texts: list[str], owner: np.ndarray) -> CharacterClassifier | None:
+        """Train on `texts` labelled with their card (`owner`, cards numbered from 0). None with fewer
+        than two cards: there is nothing to tell apart."""
+        cards = int(owner.max()) + 1 if len(owner) else 0
+        if cards < 2:
+            return None
+        docs = [Counter(ngrams(text)) for text in texts]
+        columns = {gram: i for i, gram in enumerate(sorted({gram for doc in docs for gram in doc}))}
+        if not columns:
+            return None
+        # One (text, n-gram, count) triple a distinct n-gram of a text: the sparse tf-idf matrix.
+        rows = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
+        cols = np.fromiter((columns[g] for doc in docs for g in doc), dtype=np.int64, count=len(rows))
+        values = 1 + np.log(np.fromiter((c for doc in docs for c in doc.values()), dtype=np.float64, count=len(rows)))
+        idf = np.log((1 + len(docs)) / (1 + np.bincount(cols, minlength=len(columns)))) + 1
+        values *= idf[cols]
+        values /= np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))[rows]
+        totals = np.full((cards, len(columns)), ALPHA, dtype=np.float64)
+        np.add.at(totals, (owner[rows], cols), values)
+        log_prob = np.log(totals) - np.log(totals.sum(axis=1, keepdims=True))
+        log_prior = np.log(np.bincount(owner, minlength=cards) / len(owner))
+        idf = idf.astype(np.float32)
+        return cls(columns, idf, log_prob.astype(np.float32), log_prior.astype(np.float32))
+
+    def manifest(self) -> dict[str, Any]:
+        """What the manifest keeps beside `characters.faiss`: the n-grams in column order and the prior."""
+        return {
+            "ngrams": sorted(self.columns, key=self.columns.__getitem__),
+            "log_prior": [float(v) for v in self.log_prior],
+        }
+
+    def weights_index(self) -> Any:
+        """The flat FAISS index stored in `characters.faiss`: `log_prob`, one row a card, then one
+        row of `idf` (the other half of `from_stored`)."""
+        index = faiss.IndexFlatIP(len(self.columns))
+        index.add(np.ascontiguousarray(np.vstack([self.log_prob, self.idf[None, :]]), dtype=np.float32))
+        return index
+
+    @classmethod
+    def from_stored(cls, weights: Any, stored: Any, cards: int) -> CharacterClassifier:
+        """The classifier of `cards` cards from `characters.faiss` (`weights`) and its manifest entry
+        (`stored`). Raises ValueError when they do not agree (the caller reports a damaged index)."""
+        grams, prior = stored["ngrams"], stored["log_prior"]
+        if len(grams) != weights.d or len(prior) != cards or weights.ntotal != cards + 1:
+            raise ValueError("character classifier shape")
+        rows = weights.reconstruct_n(0, weights.ntotal)
+        return cls({gram: i for i, gram in enumerate(grams)}, rows[-1], rows[:-1], np.asarray(prior, np.float32))
