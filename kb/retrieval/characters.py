@@ -42,10 +42,9 @@ def ngrams(text: str) -> list[str]:
     grams: list[str] = []
     for word in fold(text).split():
         padded = f" {word} "
-        for n in range(SHORTEST, LONGEST + 1):
-            grams.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
-            if len(padded) <= n:
-                break
+        size = len(padded)  # at least 3: a letter and its two spaces
+        for n in range(SHORTEST, min(LONGEST, size) + 1):
+            grams += [padded[i : i + n] for i in range(size - n + 1)]
     return grams
 
 
@@ -89,8 +88,8 @@ class CharacterClassifier:
             return None
         # One (text, n-gram, count) triple a distinct n-gram of a text: the sparse tf-idf matrix.
         rows = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
-        cols = np.fromiter((columns[g] for doc in docs for g in doc), dtype=np.int64, count=len(rows))
-        values = 1 + np.log(np.fromiter((c for doc in docs for c in doc.values()), dtype=np.float64, count=len(rows)))
+        cols = np.array([columns[g] for doc in docs for g in doc], dtype=np.int64)
+        values = 1 + np.log(np.array([c for doc in docs for c in doc.values()], dtype=np.float64))
         idf = np.log((1 + len(docs)) / (1 + np.bincount(cols, minlength=len(columns)))) + 1
         values *= idf[cols]
         values /= np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))[rows]
