@@ -38,7 +38,8 @@ synonyms (2026-11-26, 247 queries): WHEN_WEIGHT 0.6/0.7/0.8 × KEYWORD_WEIGHT 0.
 CLASSIFIER_WEIGHT = 1.0
 """Weight of p(card | query) (0–1) added to the dense score. Chosen with the classifier's C by 5-fold
 cross-validation over the Cuándo lines, never on the eval set: 0.3–2 all gave hit@1 0.54 there
-(against 0.39 without it); 1.0 sits in the middle of that plateau."""
+(against 0.39 without it); 1.0 sits in the middle of that plateau. Rechecked with one regression a
+model plus the letters' view: 0.5 / 1 / 2 / 4 give 0.640 / 0.648 / 0.647 / 0.645."""
 MAX_SCORE = 1.0 + CLASSIFIER_WEIGHT + KEYWORD_WEIGHT
 """Upper bound of `Candidate.score` (meaning ≤ 1, probability ≤ 1, keyword bonus ≤ KEYWORD_WEIGHT):
 the score orders results and is comparable within one index, it is not a probability."""
