@@ -15,7 +15,6 @@ means no iterations: an incremental build gives the very same model as a full on
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,19 @@ def ngrams(text: str) -> list[str]:
     return grams
 
 
+def _tfidf(
+    docs: list[Counter[str]], columns: dict[str, int], idf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unit tf-idf vectors of `docs` (n-gram counts, known n-grams only) as sparse triples
+    (row, column, value): sublinear tf (1 + ln count) times idf, each row scaled to length 1.
+    One recipe for training (every text at once) and for a query."""
+    rows = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
+    cols = np.array([columns[g] for doc in docs for g in doc], dtype=np.int64)
+    values = (1 + np.log(np.array([c for doc in docs for c in doc.values()], dtype=np.float64))) * idf[cols]
+    values /= np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))[rows]
+    return rows, cols, values
+
+
 @dataclass(frozen=True)
 class CharacterClassifier:
     """Naive Bayes over the n-grams seen at build time (`columns`, n-gram → column): `idf` one value a
@@ -63,10 +75,8 @@ class CharacterClassifier:
         counts = Counter(gram for gram in ngrams(text) if gram in self.columns)
         if not counts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        cols = np.fromiter((self.columns[g] for g in counts), dtype=np.int64, count=len(counts))
-        values = np.fromiter((1 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(counts))
-        values *= self.idf[cols]
-        return cols, values / np.float32(np.linalg.norm(values))
+        _, cols, values = _tfidf([counts], self.columns, self.idf)
+        return cols, values.astype(np.float32)
 
     def probabilities(self, text: str) -> np.ndarray:
         """p(card | text): one value a card, sum 1. A text with no known n-gram gets the prior."""
@@ -83,16 +93,12 @@ class CharacterClassifier:
         if cards < 2:
             return None
         docs = [Counter(ngrams(text)) for text in texts]
-        columns = {gram: i for i, gram in enumerate(sorted({gram for doc in docs for gram in doc}))}
-        if not columns:
+        frequency = Counter(gram for doc in docs for gram in doc)  # in how many texts each n-gram is
+        if not frequency:
             return None
-        # One (text, n-gram, count) triple a distinct n-gram of a text: the sparse tf-idf matrix.
-        rows = np.repeat(np.arange(len(docs)), [len(doc) for doc in docs])
-        cols = np.array([columns[g] for doc in docs for g in doc], dtype=np.int64)
-        values = 1 + np.log(np.array([c for doc in docs for c in doc.values()], dtype=np.float64))
-        idf = np.log((1 + len(docs)) / (1 + np.bincount(cols, minlength=len(columns)))) + 1
-        values *= idf[cols]
-        values /= np.sqrt(np.bincount(rows, weights=values**2, minlength=len(docs)))[rows]
+        columns = {gram: i for i, gram in enumerate(sorted(frequency))}
+        idf = np.log((1 + len(docs)) / (1 + np.array([frequency[g] for g in columns], dtype=np.float64))) + 1
+        rows, cols, values = _tfidf(docs, columns, idf)
         totals = np.full((cards, len(columns)), ALPHA, dtype=np.float64)
         np.add.at(totals, (owner[rows], cols), values)
         log_prob = np.log(totals) - np.log(totals.sum(axis=1, keepdims=True))
