@@ -121,25 +121,7 @@ class HybridScorer:
         return Keywords([c.embedding_text() + " " + " ".join(c.when) for c in self.cards], self.synonyms)
 
     def _dense(self, query: np.ndarray, fetch: int) -> dict[int, float]:
-        """Exact dense score of every candidate from either index (missing halves are recomputed).
-
-        The candidates are the `fetch` nearest cards by text and the owners of the `4 × fetch`
-        nearest situations. Flat indexes are read in place and scored with two matrix products
-        (measured: 0.3 ms a query at 82 cards against 2 ms for FAISS search plus per-card
-        reconstruction, same ranking); an HNSW index is searched."""
-        text_rows, when_rows = _flat_rows(self.text_index), _flat_rows(self.when_index)
-        if text_rows is None or when_rows is None or not len(when_rows):
-            return self._dense_searched(query, fetch)
-        q = query[0]
-        text, when = text_rows @ q, when_rows @ q
-        starts, ends = self.offsets[:-1], self.offsets[1:]
-        has_when = ends > starts
-        best = np.where(has_when, np.maximum.reduceat(np.append(when, -np.inf), starts), text)  # card by card
-        dense = WHEN_WEIGHT * best + (1 - WHEN_WEIGHT) * text
-        candidates = set(_top(text, fetch).tolist()) | set(self.owner[_top(when, fetch * 4)].tolist())
-        return {int(card): float(dense[card]) for card in candidates}
-
-    def _dense_searched(self, query: np.ndarray, fetch: int) -> dict[int, float]:
+        """Exact dense score of every candidate from either index (missing halves are recomputed)."""
         scores, ids = self.text_index.search(query, fetch)
         text = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
         when: dict[int, float] = {}
@@ -192,21 +174,6 @@ class HybridScorer:
             (Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)), key=lambda cand: -cand.score
         )
         return ranked[:n]
-
-
-def _flat_rows(index: Any) -> np.ndarray | None:
-    """The vectors of a flat FAISS index as a read-only view (no copy), or None for other kinds.
-    Taken per call, never kept: adding to the index may move its storage."""
-    if not isinstance(index, faiss.IndexFlat):
-        return None
-    if not index.ntotal:
-        return np.zeros((0, index.d), dtype=np.float32)
-    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k highest scores (any order), all of them when k covers the array."""
-    return np.arange(len(scores)) if k >= len(scores) else np.argpartition(-scores, k - 1)[:k]
 
 
 def new_faiss(dim: int, hnsw: bool) -> Any:
