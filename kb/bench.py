@@ -29,14 +29,15 @@ from kb.retrieval.scoring import new_faiss
 
 
 def machine() -> dict:
-    cpu = "?"
+    """Where the figures come from; the CPU with family, model, clock and AVX2 ("AMD EPYC" alone hides a 2 GHz core)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        cpuinfo = []
+    f = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in cpuinfo if ":" in line)}
+    avx2 = "con" if " avx2" in f.get("flags", "") else "sin"
+    cpu = f"{f.get('model name', '?')} (familia {f.get('cpu family', '?')}, modelo {f.get('model', '?')}, "
+    cpu += f"{float(f.get('cpu MHz', 0)):.0f} MHz, {avx2} AVX2)"
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import torch
 
