@@ -8,7 +8,9 @@ is the fast loop (under a minute).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -238,3 +240,15 @@ def run_threads(worker: Callable[[int], None], count: int) -> list[BaseException
     for t in pool:
         t.join()
     return errors
+
+
+def switch_current(index_dir, build, name: str, model: str | None = None) -> None:
+    """What `kb build` does, by hand: a new build beside `build` (a copy, maybe of another model),
+    then `current` switched to it atomically."""
+    new = build.parent / name
+    shutil.copytree(build, new)
+    if model is not None:
+        manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
+        (new / "manifest.json").write_text(json.dumps({**manifest, "model": model}), encoding="utf-8")
+    os.symlink(os.path.relpath(new, index_dir), index_dir / "current.new")
+    os.replace(index_dir / "current.new", index_dir / "current")

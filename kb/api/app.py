@@ -129,7 +129,8 @@ def create_app(
     )
     def health() -> JSONResponse:
         """`ok` con el número de tarjetas, el modelo y el índice en uso, y `stale` (con `detail`) si las
-        guías cambiaron desde la última construcción (la búsqueda sigue respondiendo); si no, 503 y el motivo."""
+        guías cambiaron desde la última construcción o si hay una construcción nueva que no se puede usar
+        (la búsqueda sigue respondiendo con el índice cargado); si no, 503 y el motivo."""
         try:
             loaded = searcher()
         except KbError as exc:
@@ -146,6 +147,9 @@ def create_app(
             check_docs(loaded.index.manifest, loaded.settings.docs_dir)
         except IndexStale as stale:
             body.update(stale=True, detail=stale.message)
+        refused = getattr(searcher, "refused", None)  # SearcherSlot: a newer build it could not use
+        if refused is not None:
+            body.update(stale=True, detail=f"{refused.message} Se sigue respondiendo con el índice anterior.")
         return JSONResponse(body)
 
     @api.get("/search", summary="Buscar tarjetas para una situación", tags=["búsqueda"])

