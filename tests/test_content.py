@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from kb.content import FASES, ContentError, load_cards, read_guide, read_guides
+from kb.content import FASES, Card, ContentError, load_cards, read_guide, read_guides
 from tests.conftest import HEAD, ROOT, SEEDS, make_docs
 
 GUIDES = [
@@ -89,6 +89,30 @@ def test_enough_cards_of_sensible_length():
     for card in cards:
         words = len(card.embedding_text().split())
         assert 30 <= words <= 320, (card.id, words)
+
+
+def test_a_card_is_cut_into_pieces_for_the_letters_view():
+    card = Card(
+        id="x",
+        title="Cliente enfadado",
+        heading="Escuchar sin interrumpir",
+        text="Deja que termine. No le cortes aunque repita lo mismo.\nToma nota de cada dato que te da.",
+        fase="escucha",
+        tags=[],
+        say=["Le escucho, continúe."],
+        avoid=["Cálmese."],
+        path="guias/x/",
+        source="docs/guias/x.md:3",
+    )
+    assert card.pieces() == [
+        "Cliente enfadado. Escuchar sin interrumpir.",
+        "Deja que termine.",  # 17 characters: a sentence of its own
+        "No le cortes aunque repita lo mismo.",
+        "Toma nota de cada dato que te da.",
+        "Le escucho, continúe.",
+        "Cálmese.",  # phrases are kept whole, however short
+    ]
+    assert Card(**{**card.to_dict(), "text": "Sí. Vale."}).pieces()[1:] == ["Le escucho, continúe.", "Cálmese."]
 
 
 def test_trainer_pages_stay_out_of_the_index():

@@ -133,13 +133,17 @@ def classifier_for(
 ) -> CardClassifier | None:
     """The card classifier of these cards (None for fewer than two): every situation labelled with
     its card, plus each card's text; one regression a model (`parts`) over the vectors, and naive
-    Bayes over the same texts' letters."""
+    Bayes over the same texts' letters plus each card's pieces (`Card.pieces`: its sentences and
+    phrases as documents of their own; lines' CV hit@3 0.796 → 0.806, BENCHMARKS.md)."""
     owner = situation_rows(cards)[1]
     vectors = CardClassifier.fit(situations, owner, text, parts, previous)
     if vectors is None:
         return None
+    pieces = [(number, piece) for number, card in enumerate(cards) for piece in card.pieces()]
     texts = [line for card in cards for line in card.when] + [card.embedding_text() for card in cards]
-    letters = CharacterClassifier.fit(texts, np.concatenate([owner, np.arange(len(cards))]))
+    texts += [piece for _, piece in pieces]
+    labels = np.concatenate([owner, np.arange(len(cards)), [number for number, _ in pieces]]).astype(np.int64)
+    letters = CharacterClassifier.fit(texts, labels)
     return replace(vectors, characters=letters)
 
 
