@@ -35,6 +35,15 @@ def test_ngrams_are_pieces_of_words_without_accents_or_case():
     assert " gr" in grams and "rite " in grams and "grite" in grams and all(g == g.lower() for g in grams)
 
 
+def test_ngrams_are_scikit_learns_even_for_odd_characters():
+    """Words are folded one at a time (and cached); folding the whole text first must give the same."""
+    analyzer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(characters.SHORTEST, characters.LONGEST), preprocessor=fold
+    ).build_analyzer()
+    for text in ["Atención, ¡YA!", "pingüino a¨b", "Ｒｅｅｍｂｏｌｓｏ ﬁn", "dos\u00a0palabras\tjuntas", "Σίσυφος"]:
+        assert ngrams(text) == analyzer(text), text
+
+
 def test_features_and_model_are_exactly_scikit_learns():
     classifier = CharacterClassifier.fit(TEXTS, OWNER)
     assert classifier is not None

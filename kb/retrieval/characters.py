@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import faiss
@@ -38,13 +39,20 @@ VERSION = f"char-nb-{SHORTEST}{LONGEST}-a{ALPHA:g}-s{SHARE:.3f}-pieces"
 def ngrams(text: str) -> list[str]:
     """The character n-grams of `text`, lowercased and accent-folded, word by word; a word shorter
     than n gives itself once (scikit-learn's `char_wb`)."""
+    return [gram for word in text.split() for gram in _word_ngrams(word)]
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_ngrams(word: str) -> tuple[str, ...]:
+    """The n-grams of one word as written. Cached because the same few thousand words make up every
+    line, sentence and query: a build spends most of the letters' training here otherwise."""
     grams: list[str] = []
-    for word in fold(text).split():
-        padded = f" {word} "
+    for folded in fold(word).split():  # folding can split a word (a spacing accent such as «¨»)
+        padded = f" {folded} "
         size = len(padded)  # at least 3: a letter and its two spaces
         for n in range(SHORTEST, min(LONGEST, size) + 1):
             grams += [padded[i : i + n] for i in range(size - n + 1)]
-    return grams
+    return tuple(grams)
 
 
 def _tfidf(
