@@ -24,18 +24,14 @@ import numpy as np
 
 from kb.bench_concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
-from kb.embedding_kernel import engine_timings, timings_table
+from kb.embedding_kernel import cpuinfo, engine_timings, timings_table
 from kb.retrieval.scoring import new_faiss
 
 
 def machine() -> dict:
     """Where the figures come from; the CPU with family, model, clock and AVX2 ("AMD EPYC" alone hides a 2 GHz core)."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        cpuinfo = []
-    f = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in cpuinfo if ":" in line)}
-    avx2 = "con" if " avx2" in f.get("flags", "") else "sin"
+    f = cpuinfo() or {}
+    avx2 = "con" if "avx2" in f.get("flags", "").split() else "sin"
     cpu = f"{f.get('model name', '?')} (familia {f.get('cpu family', '?')}, modelo {f.get('model', '?')}, "
     cpu += f"{float(f.get('cpu MHz', 0)):.0f} MHz, {avx2} AVX2)"
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

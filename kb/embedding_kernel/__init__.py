@@ -89,15 +89,24 @@ def patched_source(original: str) -> str:
     return original[:start] + KERNEL_SOURCE.read_text(encoding="utf-8") + original[end + len(END) :]
 
 
+def cpuinfo() -> dict[str, str] | None:
+    """The fields of /proc/cpuinfo (the last processor's: on one machine they are alike), or None
+    where it cannot be read. One reader for this module's flags check and kb.bench's machine line."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
+
+
 def unsupported() -> str | None:
     """Why the kernel cannot be built here, or None."""
     if shutil.which("gcc") is None:
         return "no hay compilador de C (gcc)"
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
+    info = cpuinfo()
+    if info is None:
         return "no se puede leer /proc/cpuinfo"
-    if not all(f" {flag}" in flags for flag in ("avx2", "fma", "f16c")):
+    if not {"avx2", "fma", "f16c"} <= set(info.get("flags", "").split()):
         return "el procesador no tiene AVX2, FMA y F16C"
     return None
 
