@@ -37,7 +37,7 @@ import filelock
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError
+from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, os_reason
 from kb.identity import (
     User,
     file_problem,
@@ -101,7 +101,7 @@ class Accounts:
             raise self._damaged("no es texto UTF-8") from exc
         except OSError as exc:
             raise AccountsUnavailable(
-                f"No se puede leer el fichero de usuarios {self.path} ({exc.strerror}). Revisa sus permisos."
+                f"No se puede leer el fichero de usuarios {self.path} ({os_reason(exc)}). Revisa sus permisos."
             ) from exc
         try:
             data = json.loads(text)

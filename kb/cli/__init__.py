@@ -13,10 +13,16 @@ from typing import Any
 
 import click
 
-from kb.cli import admin, api, build, query
-from kb.cli.common import fail
-from kb.config import load_settings
-from kb.errors import KbError
+from kb.cli import spanish
+
+# Before the commands are declared: Click names some value types (archivo, carpeta) when they are
+# created, and writes usage errors and help headings through gettext.
+spanish.install()
+
+from kb.cli import admin, api, build, query  # noqa: E402
+from kb.cli.common import fail  # noqa: E402
+from kb.config import load_settings  # noqa: E402
+from kb.errors import KbError  # noqa: E402
 
 
 class KbGroup(click.Group):
@@ -39,6 +45,7 @@ def main(ctx: click.Context) -> None:
 
 for _command in (*build.COMMANDS, *query.COMMANDS, *admin.COMMANDS, *api.COMMANDS):
     main.add_command(_command)
+spanish.name_placeholders(main)
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ def _accounts(ctx: click.Context) -> Accounts:
 
 
 @users.command("add")
-@click.argument("name")
+@click.argument("name", metavar="NOMBRE")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="Papel de la cuenta.")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str) -> None:
@@ -45,7 +45,7 @@ def users_list(ctx: click.Context) -> None:
 
 
 @users.command("remove")
-@click.argument("name")
+@click.argument("name", metavar="NOMBRE")
 @click.pass_context
 def users_remove(ctx: click.Context, name: str) -> None:
     """Borra una cuenta y sus tokens de la API."""
@@ -54,7 +54,7 @@ def users_remove(ctx: click.Context, name: str) -> None:
 
 
 @users.command("token")
-@click.argument("name")
+@click.argument("name", metavar="NOMBRE")
 @click.pass_context
 def users_token(ctx: click.Context, name: str) -> None:
     """Crea un token para la API (se muestra una sola vez; se guarda cifrado)."""

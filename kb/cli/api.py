@@ -12,7 +12,7 @@ import click
 from kb.cli.common import settings_of
 from kb.content import FASES
 from kb.conversation import parse_transcript
-from kb.errors import KbError, QueryError
+from kb.errors import KbError, QueryError, os_reason
 
 
 @click.command(name="api")
@@ -27,7 +27,7 @@ def api(ctx: click.Context, port: int | None) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), metavar="ARCHIVO")
 @click.option("--url", default=None, help="Dirección de la API (por defecto http://KB_HOST:KB_API_PORT).")
 @click.option("--token", default=None, envvar="KB_API_TOKEN", help="Token de API si el servidor lo pide.")
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 50), help="Tarjetas por turno.")
@@ -41,7 +41,7 @@ def replay(ctx: click.Context, file: Path, url: str | None, token: str | None, k
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise QueryError(f"No se puede leer la transcripción {file}: {exc}") from None
+        raise QueryError(f"No se puede leer la transcripción {file}: {os_reason(exc)}.") from None
     turns = parse_transcript(text)
     base = (url or f"http://{settings.host}:{settings.api_port}").rstrip("/")
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -40,7 +40,7 @@ def _print_human(response: SearchResponse, settings: Settings) -> None:
 
 
 @click.command()
-@click.argument("query", required=False)
+@click.argument("query", required=False, metavar="[CONSULTA]")
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 50), help="Número de resultados.")
 @click.option("--fase", type=click.Choice(list(FASES)), help="Solo tarjetas de esta fase.")
 @click.option("--tag", "tags", multiple=True, help="Solo tarjetas con esta etiqueta (repetible).")
@@ -52,9 +52,9 @@ def search(
 ) -> None:
     """Busca qué hacer y qué decir para una situación.
 
-    JSON: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
-    "url", "score", "fase", "tags", "say", "avoid"}]}, plus "outside" (the known out-of-scope
-    question it resembles) when that made it low confidence.
+    Con --json: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
+    "url", "score", "fase", "tags", "say", "avoid"}]} y, si la consulta se parece más a una
+    pregunta que las guías no responden, "outside" con esa pregunta.
     """
     from kb.search import Searcher, clean_query
 

@@ -18,6 +18,7 @@ from kb.content.body import FENCE, block_problems
 from kb.content.mkdocs import MkdocsConfig, read_mkdocs
 from kb.content.model import FASES, REQUIRED_KEYS, Guide, Problem, Section
 from kb.content.rules import governance_problems, phrase_problems
+from kb.errors import os_reason
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _ATTRS = re.compile(r"\s*\{:?\s*([^{}]*)\}\s*$")
@@ -120,7 +121,7 @@ def read_guide(file: Path, docs_dir: Path, root: Path | None = None, mkdocs: Mkd
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        empty.problems.append(Problem(rel, 1, f"no se puede leer el archivo ({exc.strerror}); revisa sus permisos"))
+        empty.problems.append(Problem(rel, 1, f"no se puede leer el archivo ({os_reason(exc)}); revisa sus permisos"))
         return empty
     try:
         text = raw.decode("utf-8")
