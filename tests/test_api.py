@@ -88,6 +88,47 @@ def test_bad_k_is_422_with_a_spanish_detail_and_the_field_errors(client, k):
     assert r.json()["errores"][0]["campo"] == "query.k"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "field", "message"),
+    [
+        ("get", "/api/search", {"q": "me grita", "k": "tres"}, "query.k", "Tiene que ser un número entero."),
+        ("get", "/api/search", {"q": "me grita", "k": "0"}, "query.k", "Tiene que ser 1 o más."),
+        ("get", "/api/search", {}, "query.q", "Falta este campo."),
+        (
+            "post",
+            "/api/suggest",
+            {"turns": [{"speaker": "cliente", "text": "hola"}]},
+            "body.conversation_id",
+            "Falta este campo.",
+        ),
+        ("post", "/api/suggest", {"conversation_id": "c", "turns": []}, "body.turns", "No puede estar vacío."),
+        (
+            "post",
+            "/api/suggest",
+            {"conversation_id": "c", "turns": [{"speaker": "jefe", "text": "hola"}]},
+            "body.turns.0.speaker",
+            "Tiene que ser 'cliente' o 'agente'.",
+        ),
+        ("post", "/api/suggest", [1, 2, 3], "body", "Tiene que ser un objeto JSON."),
+        (
+            "post",
+            "/api/feedback",
+            {"query": "q", "card_id": "c", "rank": 99, "vote": 1},
+            "body.rank",
+            "Tiene que ser 50 o menos.",
+        ),
+    ],
+)
+def test_each_field_error_says_what_is_wrong_in_spanish(settings, method, path, payload, field, message):
+    """Validation runs before the searcher is asked for: a client that is still loading answers it."""
+    client = TestClient(create_app(settings, failing(Loading())))
+    r = client.get(path, params=payload) if method == "get" else client.post(path, json=payload)
+    assert r.status_code == 422
+    assert {"campo": field, "mensaje": message} in [
+        {k: e[k] for k in ("campo", "mensaje")} for e in r.json()["errores"]
+    ]
+
+
 def test_missing_q_is_422(client):
     assert client.get("/api/search").status_code == 422
 

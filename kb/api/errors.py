@@ -51,12 +51,55 @@ def _kb_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=status_for(exc), headers=retry_after(exc))
 
 
+FIELD_MESSAGES = {
+    "missing": "Falta este campo.",
+    "extra_forbidden": "Este campo no existe.",
+    "json_invalid": "El cuerpo no es JSON válido.",
+    "string_type": "Tiene que ser texto.",
+    "int_type": "Tiene que ser un número entero.",
+    "int_parsing": "Tiene que ser un número entero.",
+    "int_from_float": "Tiene que ser un número entero.",
+    "float_type": "Tiene que ser un número.",
+    "float_parsing": "Tiene que ser un número.",
+    "bool_type": "Tiene que ser true o false.",
+    "bool_parsing": "Tiene que ser true o false.",
+    "list_type": "Tiene que ser una lista.",
+    "dict_type": "Tiene que ser un objeto JSON.",
+    "model_type": "Tiene que ser un objeto JSON.",
+    "model_attributes_type": "Tiene que ser un objeto JSON.",
+    "greater_than_equal": "Tiene que ser {ge} o más.",
+    "less_than_equal": "Tiene que ser {le} o menos.",
+    "greater_than": "Tiene que ser mayor que {gt}.",
+    "less_than": "Tiene que ser menor que {lt}.",
+    "string_too_short": "Tiene que tener al menos {min_length} caracteres.",
+    "string_too_long": "Puede tener como mucho {max_length} caracteres.",
+    "too_short": "Tiene que tener al menos {min_length} elementos.",
+    "too_long": "Puede tener como mucho {max_length} elementos.",
+    "literal_error": "Tiene que ser {expected}.",
+}
+"""Spanish for pydantic's validation errors, by their `type` (its English `msg` is not shown).
+Values from the error's context fill the braces; any other type reads «Valor no válido.»."""
+
+
+def field_message(error: Any) -> str:
+    """What is wrong with one field of a request, in Spanish (one entry of `errores`)."""
+    context = {key: str(value).replace(" or ", " o ") for key, value in (error.get("ctx") or {}).items()}
+    kind = str(error.get("type", ""))
+    if kind in ("string_too_short", "too_short") and context.get("min_length") == "1":
+        return "No puede estar vacío."
+    template = FIELD_MESSAGES.get(kind, "Valor no válido.")
+    try:
+        return template.format(**context)
+    except (KeyError, IndexError):
+        return template.split(" {", 1)[0].rstrip(".") + "."
+
+
 def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
             "campo": ".".join(str(p) for p in e.get("loc", ())),
-            "mensaje": str(e.get("msg", "")),
+            "mensaje": field_message(e),
             "tipo": str(e.get("type", "")),
         }
         for e in exc.errors()
