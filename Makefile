@@ -7,7 +7,7 @@ KB := $(VENV)/bin/kb
 export NO_MKDOCS_2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench site index check preview clean install install-dev
+.PHONY: run test lint bench cv site index check preview clean install install-dev
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ bench: install-dev
 	$(KB) build --index-only
 	$(PY) -m kb.bench --out BENCHMARKS.md
 	$(PY) -m kb.bench_load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
+
+# The lines' cross-validation that ranking settings are chosen on (kb/crossval.py; no eval set).
+cv: install
+	$(KB) build --index-only
+	$(PY) -m kb.crossval
+	$(PY) -m kb.crossval --by commits
 
 clean:
 	rm -rf site index/*.faiss index/cards.jsonl index/manifest.json index/.build-* .pytest_cache
