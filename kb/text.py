@@ -14,6 +14,11 @@ MAX_QUERY_CHARS = 10_000
 """Longer queries are cut at a word boundary (with a notice to the user). An e-mail or a chat
 pasted whole fits: text of more than two sentences is scored sentence by sentence."""
 
+SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
+"""Where one sentence ends and the next starts: after . ! ? … or ; followed by space, or at a line
+break. One rule for a card's pieces (kb.content.model) and a pasted message's sentences
+(kb.passages)."""
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
 _WORD = re.compile(r"\w+")
 

@@ -7,13 +7,13 @@ panel, API) can depend on the vocabulary without pulling in the markdown parser.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from kb.errors import KbError
+from kb.text import SENTENCE_END
 
 FASES: dict[str, str] = {
     "desahogo": "Desahogo",
@@ -30,7 +30,6 @@ FASES: dict[str, str] = {
 REQUIRED_KEYS: dict[str, type] = {"title": str, "description": str, "tags": list, "fase": str, "situaciones": list}
 MIN_PIECE = 16
 """Sentences shorter than this («Escucha.», a lone list marker) are not a piece of their own."""
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
 """Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
@@ -124,7 +123,7 @@ class Card:
         """The card cut into what it is made of: where it sits, each sentence of its text longer than
         a few words, and each phrase to say or avoid. The letters' view learns from them as separate
         documents (kb.retrieval.build), so a query that echoes one sentence is not drowned by the rest."""
-        sentences = [s.strip() for s in _SENTENCE_END.split(self.text)]
+        sentences = [s.strip() for s in SENTENCE_END.split(self.text)]
         long_enough = [s for s in sentences if len(s) >= MIN_PIECE]
         return [f"{self.title}. {self.heading}.", *long_enough, *self.say, *self.avoid]
 
