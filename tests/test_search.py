@@ -21,6 +21,19 @@ def test_a_shouting_customer_gets_let_the_anger_pass(searcher):
     assert best.card.say, "the card shown first must come with phrases to say"
 
 
+def test_a_query_in_capitals_finds_what_it_finds_in_lower_case(searcher):
+    """Pasted shouting («¡ESTO ES UNA VERGÜENZA!») or a capital first letter must not move the cards:
+    queries are embedded in lower case (kb.embedding.QUERY_FORM), the letters and keywords fold case."""
+    quiet = searcher.search("¡esto es una vergüenza, llevo una hora esperando!", k=5)
+    for loud in (
+        "¡ESTO ES UNA VERGÜENZA, LLEVO UNA HORA ESPERANDO!",
+        "¡Esto es una vergüenza, llevo una hora esperando!",
+    ):
+        response = searcher.search(loud, k=5)
+        assert [r.card.id for r in response.results] == [r.card.id for r in quiet.results]
+        assert [round(r.score, 5) for r in response.results] == [round(r.score, 5) for r in quiet.results]
+
+
 @pytest.mark.parametrize(
     "query, page",
     [

@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from kb.content import Card
+from kb.embedding import QUERY_FORM
 from kb.retrieval.classifier import VERSION as CLASSIFIER_VERSION
 from kb.retrieval.classifier import CardClassifier
 from kb.retrieval.keywords import KEYWORDS_VERSION, Keywords
@@ -56,6 +57,7 @@ def scoring_signature() -> dict[str, object]:
         "keywords": KEYWORDS_VERSION,
         "classifier_weight": CLASSIFIER_WEIGHT,
         "classifier_version": CLASSIFIER_VERSION,
+        "query_form": QUERY_FORM,
     }
 
 
