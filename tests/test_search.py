@@ -21,13 +21,14 @@ def test_a_shouting_customer_gets_let_the_anger_pass(searcher):
     assert best.card.say, "the card shown first must come with phrases to say"
 
 
-def test_a_query_in_capitals_finds_what_it_finds_in_lower_case(searcher):
-    """Pasted shouting («¡ESTO ES UNA VERGÜENZA!») or a capital first letter must not move the cards:
-    queries are embedded in lower case (kb.embedding.QUERY_FORM), the letters and keywords fold case."""
+def test_a_shouted_query_finds_what_the_plain_one_finds(searcher):
+    """Pasted shouting («¡ESTO ES UNA VERGÜENZA!», «vergüenzaaaa!!!») or a capital first letter must not
+    move the cards: queries are embedded in kb.text.query_form, the letters and keywords fold the same way."""
     quiet = searcher.search("¡esto es una vergüenza, llevo una hora esperando!", k=5)
     for loud in (
         "¡ESTO ES UNA VERGÜENZA, LLEVO UNA HORA ESPERANDO!",
         "¡Esto es una vergüenza, llevo una hora esperando!",
+        "¡¡¡esto es una vergüenzaaaa, llevo una hora esperandooo!!!",
     ):
         response = searcher.search(loud, k=5)
         assert [r.card.id for r in response.results] == [r.card.id for r in quiet.results]
@@ -95,6 +96,14 @@ def test_long_queries_are_truncated_with_a_notice(searcher):
     response = searcher.search("el cliente me grita " * 1000)
     assert len(response.query) <= MAX_QUERY_CHARS
     assert response.notices and "muy larga" in response.notices[0]
+
+
+def test_chat_emphasis_is_undone_but_digits_and_double_letters_stay():
+    from kb.text import fold, query_form
+
+    assert query_form("¡¡¡NOOOO!!! ¿¿En serio??") == "¡no! ¿en serio?"
+    assert query_form("quiero leer el correo de 1000 euros...") == "quiero leer el correo de 1000 euros."
+    assert fold("Graciaaas, LLAMÉ") == "gracias, llame"
 
 
 def test_control_characters_are_removed():

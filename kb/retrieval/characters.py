@@ -32,7 +32,7 @@ ALPHA = 0.01
 SHARE = 1 / 3
 """Share of this view in the classifier's probability; the vectors' classifier keeps the rest.
 1/5, 1/3 and 1/2 tried on the lines' cross-validation; 1/3 best."""
-VERSION = f"char-nb-{SHORTEST}{LONGEST}-a{ALPHA:g}-s{SHARE:.3f}-pieces2"
+VERSION = f"char-nb-{SHORTEST}{LONGEST}-a{ALPHA:g}-s{SHARE:.3f}-pieces2-unstressed"
 """Recorded in the manifest (kb.retrieval.scoring.scoring_signature): another recipe makes the index stale."""
 
 
