@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kb.cli import main
@@ -168,3 +169,14 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
         "kb/cli/locale/es/LC_MESSAGES/kb.mo",
     ):
         assert needed in names, needed
+
+
+@pytest.mark.parametrize("module", ["kb.errors", "kb.csvsafe", "kb.redact", "kb.text"])
+def test_the_docstring_examples_of_these_modules_run_as_written(module):
+    """Their `>>>` lines are exact examples, not sketches (kb, kb.feedback and kb.report show usage
+    that needs a model or a database): a change that makes one false fails here."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted and not result.failed
