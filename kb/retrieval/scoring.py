@@ -22,11 +22,11 @@ import faiss
 import numpy as np
 
 from kb.content import Card
-from kb.embedding import QUERY_FORM
 from kb.retrieval.classifier import VERSION as CLASSIFIER_VERSION
 from kb.retrieval.classifier import CardClassifier
 from kb.retrieval.keywords import KEYWORDS_VERSION, Keywords
 from kb.synonyms import Synonyms
+from kb.text import QUERY_FORM
 
 WHEN_WEIGHT = 0.7
 """Share of the situations in a card's dense score; chosen on the eval set (0.5–0.8 measured)."""
