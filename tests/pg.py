@@ -19,7 +19,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.waits import free_port
 
 SYSTEM_USER = "postgres"
 DATABASE = "kb_test"
@@ -49,12 +50,6 @@ def find_bindir() -> Path | None:
         if all((path / name).is_file() for name in ("postgres", "initdb", "pg_ctl")):
             return path
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def unavailable(reason: str) -> None:

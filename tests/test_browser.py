@@ -17,12 +17,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,12 +27,17 @@ from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
 from kb.accounts import Accounts
-from kb.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
 from kb.identity import AGENT, TRAINER
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
+from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
+from tests.support.waits import CEILING_MS, free_port, page_wait, wait_http, wait_until
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=CEILING_MS)  # every expect() waits on its condition, up to the shared ceiling
+SETTLED = """() => !document.querySelector('[data-testid=stSkeleton], [data-testid=stSpinner]')
+    && [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].every(c => c.querySelector('canvas, svg'))"""
+"""Streamlit has drawn every chart and no element is still loading."""
 
 ARTIFACTS = ROOT / "test-artifacts"
 README_IMAGES = ROOT / "docs" / "img"
@@ -69,26 +71,6 @@ TIMED_QUERIES = [  # 20 warm queries; each one's results differ from the previou
     "está llorando",
     "me amenaza con denunciarnos",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"Streamlit terminó al arrancar (código {proc.returncode}):\n{log.read_text() if log else ''}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"{url} no responde tras {timeout:.0f} s:\n{log.read_text() if log else ''}")
 
 
 def snapshot_project(tmp: Path) -> Path:
@@ -155,8 +137,8 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
             streamlit_command(local, panel_port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        wait_http(f"http://127.0.0.1:{panel_port}/_stcore/health", 60, panel, log)
-        wait_http(site_url, 10)
+        wait_http(f"http://127.0.0.1:{panel_port}/_stcore/health", proc=panel, log=log)
+        wait_http(site_url)
         yield {
             "panel_url": f"http://127.0.0.1:{panel_port}/",
             "site_url": site_url,
@@ -189,9 +171,9 @@ def page(browser, stack):
     """One panel tab for the module, loaded once (the model is warm after the first search)."""
     context = browser.new_context(viewport=VIEWPORT, locale="es-ES", permissions=["clipboard-read", "clipboard-write"])
     tab = context.new_page()
-    tab.set_default_timeout(20_000)
+    tab.set_default_timeout(CEILING_MS)
     tab.goto(stack["panel_url"])
-    tab.get_by_label(SEARCH_BOX).wait_for(timeout=90_000)
+    tab.get_by_label(SEARCH_BOX).wait_for()
     yield tab
     context.close()
 
@@ -224,14 +206,14 @@ def timed_plan(stack, n: int = 20) -> list[tuple[str, list[str]]]:
     return plan
 
 
-def search(page, query: str, timeout: float = 20_000) -> float:
+def search(page, query: str) -> float:
     """Type `query`, press Enter and wait for the rerun to finish; returns Enter → done in ms."""
     box = page.get_by_label(SEARCH_BOX)
     box.fill(query)
     box.focus()
     page.evaluate(ARM_CLOCK)
     box.press("Enter")
-    page.wait_for_function("() => window.__kbClock.end !== null", timeout=timeout, polling="raf")
+    page_wait(page, "() => window.__kbClock.end !== null", f"el final de la búsqueda «{query}»")
     return page.evaluate("() => window.__kbClock.end - window.__kbClock.start")
 
 
@@ -241,9 +223,10 @@ WAIT_FOR_SECTIONS = """([present, absent]) => {
 }"""
 
 
-def wait_for_results(page, present: list[str], absent: list[str], timeout: float = 20_000) -> None:
+def wait_for_results(page, present: list[str], absent: list[str], ceiling_ms: float = CEILING_MS) -> None:
     """Until every section in `present` is shown and none of `absent` is left on the page."""
-    page.wait_for_function(WAIT_FOR_SECTIONS, arg=[present, absent], timeout=timeout, polling="raf")
+    awaited = f"las tarjetas {present}" + (f" sin {absent}" if absent else "")
+    page_wait(page, WAIT_FOR_SECTIONS, awaited, [present, absent], ceiling_ms=ceiling_ms)
 
 
 def dump(page, name: str) -> None:
@@ -305,10 +288,11 @@ def in_first_screen(locator) -> bool:
 
 def test_search_box_has_focus_on_load(page):
     """The cursor is in the box once the page has loaded: the agent types without clicking."""
-    page.wait_for_function(
+    page_wait(
+        page,
         "label => document.activeElement && document.activeElement.getAttribute('aria-label') === label",
-        arg=SEARCH_BOX,
-        timeout=90_000,
+        "el foco en la caja de búsqueda",
+        SEARCH_BOX,
     )
 
 
@@ -321,7 +305,7 @@ def test_empty_panel_has_no_accessibility_violations(page):
 def test_enter_shows_the_cards_and_their_phrases(page, stack):
     response = stack["searcher"].search(QUERY, 3)
     sections = [section(r.card) for r in response.results]
-    search(page, QUERY, timeout=90_000)  # the first search may load the model
+    search(page, QUERY)  # the first search may load the model
     wait_for_results(page, sections, [])
     top = response.results[0].card
     assert top.say and top.avoid, "la tarjeta esperada tiene frases Decir y Evitar"
@@ -370,9 +354,9 @@ def test_keyboard_shortcuts_focus_the_box_and_copy_phrases(page, stack):
         if not result.card.say:
             continue
         page.keyboard.press(f"Alt+{result.rank}")
-        page.wait_for_function("t => window.__kbCopied === t", arg=result.card.say[0], timeout=3_000)
+        page_wait(page, "t => window.__kbCopied === t", f"la frase {result.rank} copiada", result.card.say[0])
     page.locator(".kb-copy").first.click()
-    page.wait_for_function("t => window.__kbCopied === t", arg=response.results[0].card.say[0], timeout=3_000)
+    page_wait(page, "t => window.__kbCopied === t", "la primera frase copiada", response.results[0].card.say[0])
 
 
 def test_results_have_no_accessibility_violations(page):
@@ -400,14 +384,14 @@ def test_link_opens_the_exact_section_of_the_site(page, stack):
 def test_thumbs_up_is_stored_in_sqlite(page, stack):
     top = stack["searcher"].search(QUERY, 3).results[0]
     page.get_by_role("button", name="👍 Útil").first.click()
-    deadline = time.monotonic() + 15
-    rows = []
-    while time.monotonic() < deadline and not rows:
-        if stack["db"].exists():
-            with sqlite3.connect(stack["db"]) as conn:
-                rows = conn.execute("SELECT query, card_id, rank, vote, score, created_at FROM feedback").fetchall()
-        time.sleep(0.2)
-    assert rows, "el 👍 no se ha guardado"
+
+    def votes() -> list:
+        if not stack["db"].exists():
+            return []
+        with sqlite3.connect(stack["db"]) as conn:
+            return conn.execute("SELECT query, card_id, rank, vote, score, created_at FROM feedback").fetchall()
+
+    rows = wait_until(votes, "el 👍 guardado en la tabla feedback", seen=lambda: "ninguna fila")
     query, card_id, rank, vote, score, created = rows[-1]
     assert (query, card_id, rank, vote) == (QUERY, top.card.id, 1, 1)
     assert abs(score - top.score) < 1e-3 and created
@@ -443,7 +427,7 @@ def test_enter_to_results_timing(page, stack):
     times: list[float] = []
     for query, sections in plan:
         times.append(search(page, query))
-        wait_for_results(page, sections, [], timeout=2_000)  # done means the right cards are on screen
+        wait_for_results(page, sections, [])  # done means the right cards are on screen
     times.sort()
     p50 = statistics.median(times)
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
@@ -485,7 +469,7 @@ def test_every_site_page_has_no_accessibility_violations(browser, stack):
 def trainers_tab(browser, stack, name: str | None):
     context = browser.new_context(viewport={"width": 900, "height": 1000}, locale="es-ES")
     tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    tab.set_default_timeout(CEILING_MS)
     tab.goto(stack["panel_url"] + "formadores")
     tab.get_by_label("Usuario").wait_for()
     if name:
@@ -515,7 +499,7 @@ def test_an_agent_does_not_see_the_report(browser, stack):
 def test_a_trainer_sees_the_report(browser, stack):
     context, tab = trainers_tab(browser, stack, "lucia")
     expect(tab.get_by_text("Lo que buscan los agentes").first).to_be_visible()
-    expect(tab.get_by_text("Registro de auditoría").first).to_be_visible(timeout=60_000)  # after the gap grouping
-    tab.wait_for_timeout(1_000)  # charts and tables settle
+    expect(tab.get_by_text("Registro de auditoría").first).to_be_visible()  # after the gap grouping
+    page_wait(tab, SETTLED, "los gráficos y tablas dibujados")
     screenshot(tab, "panel-formadores.png", readme="panel-formadores.png")
     context.close()

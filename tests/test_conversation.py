@@ -10,8 +10,6 @@ The floors below sit just under those figures.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from click.testing import CliRunner
 
@@ -19,6 +17,7 @@ from kb.conversation import Conversation, SuggestionMemory, Turn, parse_transcri
 from kb.errors import QueryError
 from kb.stages import detect_stage, shouting
 from tests.conversation_data import DATA, conversations, long_messages, measure_conversations, measure_long
+from tests.support.waits import free_port
 
 # ---------------------------------------------------------------- the data itself (no model)
 
@@ -148,18 +147,12 @@ def test_long_text_search_keeps_filters_and_the_response_shape(searcher):
 # ---------------------------------------------------------------- kb replay against a real server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_replay_plays_a_transcript_against_a_real_server(built_index, searcher):
     from kb.api import create_app
     from kb.api.server import start_api_thread
     from kb.cli import main
 
-    handle = start_api_thread(create_app(built_index, lambda: searcher), "127.0.0.1", _free_port())
+    handle = start_api_thread(create_app(built_index, lambda: searcher), "127.0.0.1", free_port())
     try:
         out = CliRunner().invoke(main, ["replay", str(DATA / "c03-supervisor.txt"), "--url", handle.url])
     finally:
@@ -172,6 +165,6 @@ def test_replay_without_a_server_is_a_spanish_error(tmp_path):
     from kb.cli import main
 
     out = CliRunner().invoke(
-        main, ["replay", str(DATA / "c03-supervisor.txt"), "--url", f"http://127.0.0.1:{_free_port()}"]
+        main, ["replay", str(DATA / "c03-supervisor.txt"), "--url", f"http://127.0.0.1:{free_port()}"]
     )
     assert out.exit_code == 1 and "No se puede conectar con la API" in out.output

@@ -2,7 +2,7 @@
 
 The real thing, on loopback: `kb serve --replicas 2 --panel-only` with KB_DATABASE_URL on a
 throwaway PostgreSQL (tests/pg.py), nginx started from a temporary prefix with the shipped
-kb.conf (ports and paths replaced by kb.localdeploy), the guides site built into a temp
+kb.conf (ports and paths replaced by tests.support.localdeploy), the guides site built into a temp
 folder and served by nginx under /manual/. Two browser contexts (two agents) search and vote;
 the rows must land in PostgreSQL, the guide links must open through nginx, and each agent
 must stay on one replica, websocket included (checked in nginx's access log).
@@ -25,16 +25,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kb.localdeploy import LocalDeployment, free_ports, render_nginx
 from kb.replicas import Child
 from kb.serve import notify_systemd
 from tests.conftest import ROOT, SMALL, build_site_into, make_docs
 from tests.pg import PostgresServer, postgres_server  # noqa: F401
+from tests.support.localdeploy import LocalDeployment, free_ports, render_nginx
+from tests.support.waits import CEILING_MS, wait_until
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SEARCH_BOX, VIEWPORT, search
 
 AGENT_QUERIES = ("el cliente me grita por teléfono", "quiere que le devuelvan el dinero")
 FIRST_SEARCH_BOUND_MS = 3_000
-"""Generous on purpose (a shared 2-core machine); BENCHMARKS.md has the measured figure."""
+"""A cold panel (model loaded at the first Enter) takes several times this; BENCHMARKS.md has the
+measured figure. On a busy machine the bound grows with a later, warm search in the same run."""
+WARM_RATIO = 4
 
 
 def required(what: str, present: bool) -> None:
@@ -76,11 +79,11 @@ def test_the_shipped_nginx_config_renders_and_nginx_accepts_it(tmp_path):
 
 
 def test_rendering_fails_when_a_marked_line_is_gone(tmp_path, monkeypatch):
-    import kb.localdeploy
+    import tests.support.localdeploy as localdeploy
 
     broken = tmp_path / "kb.conf"
-    broken.write_text(kb.localdeploy.NGINX_CONF.read_text().replace("listen 80;", "listen 8080;"))
-    monkeypatch.setattr(kb.localdeploy, "NGINX_CONF", broken)
+    broken.write_text(localdeploy.NGINX_CONF.read_text().replace("listen 80;", "listen 8080;"))
+    monkeypatch.setattr(localdeploy, "NGINX_CONF", broken)
     with pytest.raises(RuntimeError, match="listen 80"):
         render_nginx(tmp_path / "out", listen=1, panel_ports=[2], api_port=3, site_dir=tmp_path)
 
@@ -149,7 +152,7 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
     try:
         try:
             print(f"\nRéplicas listas tras nginx en {stack.wait_ready():.1f} s")
-        except RuntimeError as exc:
+        except AssertionError as exc:
             pytest.fail(f"{exc}\n{stack.log_text('panel')}\n{stack.log_text('nginx')}")
         local = settings.with_(
             root=project, docs_dir=project / "docs", index_dir=index_dir, site_url=f"{stack.url}/manual/"
@@ -157,6 +160,24 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
         yield {"stack": stack, "db": url, "searcher": Searcher.load(local)}
     finally:
         stack.stop()
+
+
+def votes(db: str) -> list[tuple]:
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text("SELECT query, card_id, rank, vote FROM feedback"))]
+    finally:
+        engine.dispose()
+
+
+def searched_queries(db: str) -> set[str]:
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return {q for (q,) in conn.execute(sa.text("SELECT query FROM searches"))}
+    finally:
+        engine.dispose()
 
 
 def replica_of(context, url: str) -> str:
@@ -191,12 +212,13 @@ def test_two_agents_search_and_vote_through_nginx_into_postgresql(deployment):
         cookies = [next(c["value"] for c in ctx.cookies() if c["name"] == "kb_replica") for ctx in contexts]
         replicas = [replica_of(ctx, url) for ctx in contexts]
         first_ms: list[float] = []
-        for context, query in zip(contexts, AGENT_QUERIES, strict=True):
+        later_ms: list[float] = []
+        for number, (context, query) in enumerate(zip(contexts, AGENT_QUERIES, strict=True), 1):
             page = context.new_page()
-            page.set_default_timeout(30_000)
+            page.set_default_timeout(CEILING_MS)
             page.goto(f"{url}/")
-            page.get_by_label(SEARCH_BOX).wait_for(timeout=60_000)
-            first_ms.append(search(page, query, timeout=60_000))
+            page.get_by_label(SEARCH_BOX).wait_for()
+            first_ms.append(search(page, query))
             top = deployment["searcher"].search(query, 3).results[0]
             page.get_by_text(top.card.heading.split(" › ")[-1]).first.wait_for()
             page.get_by_role("button", name="👍").first.click()
@@ -207,7 +229,8 @@ def test_two_agents_search_and_vote_through_nginx_into_postgresql(deployment):
             anchor = top.card.path.split("#", 1)[1]
             assert guide.url == f"{url}/manual/{top.card.path}"
             assert guide.locator(f'[id="{anchor}"]').count() == 1
-            page.wait_for_timeout(500)  # the vote's rerun
+            wait_until(lambda n=number: len(votes(deployment["db"])) >= n, f"el voto {number} en PostgreSQL")
+            later_ms.append(search(page, AGENT_QUERIES[number % 2]))  # the same panel, warm by now
         guide_page = contexts[0].request.get(f"{url}/manual/guias/reembolsos/")  # from nginx, not a replica
         assert guide_page.ok and "Dos opciones al menos" in guide_page.text()
         assert "x-kb-replica" not in guide_page.headers
@@ -215,23 +238,12 @@ def test_two_agents_search_and_vote_through_nginx_into_postgresql(deployment):
             context.close()  # nginx logs a websocket when it closes
         browser.close()
     print(f"\nPrimera búsqueda de cada agente a través de nginx: {', '.join(f'{t:.0f} ms' for t in first_ms)}")
-    assert max(first_ms) <= FIRST_SEARCH_BOUND_MS, "el panel no estaba caliente al primer Enter"
+    bound = max(FIRST_SEARCH_BOUND_MS, WARM_RATIO * max(later_ms))
+    assert max(first_ms) <= bound, f"el panel no estaba caliente al primer Enter (después: {later_ms} ms)"
 
-    engine = sa.create_engine(deployment["db"])
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            with engine.connect() as conn:
-                votes = conn.execute(sa.text("SELECT query, card_id, rank, vote FROM feedback")).fetchall()
-                searched = {q for (q,) in conn.execute(sa.text("SELECT query FROM searches"))}
-            if len(votes) >= 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
-    finally:
-        engine.dispose()
     expected = {(q, deployment["searcher"].search(q, 3).results[0].card.id, 1, 1) for q in AGENT_QUERIES}
-    assert set(map(tuple, votes)) == expected
-    assert set(AGENT_QUERIES) <= searched
+    assert set(votes(deployment["db"])) == expected
+    assert set(AGENT_QUERIES) <= searched_queries(deployment["db"])
 
     log = (stack.prefix / "access.log").read_text()
     assert replicas[0] != replicas[1]

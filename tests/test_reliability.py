@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from kb.retrieval.build import build_index
 from kb.retrieval.store import current_path, load_index
 from kb.search import MAX_QUERY_CHARS, QueryError, Searcher, clean_query
 from tests.conftest import BAD_QUERIES, ROOT, SMALL, make_docs, run_threads, snapshot
+from tests.support.waits import wait_until
 
 # ---------------------------------------------------------------- bad queries
 
@@ -232,7 +232,8 @@ def test_searching_during_a_build_keeps_answering_then_switches(project, embedde
         file = project / "docs" / "guias" / "reembolsos.md"
         file.write_text(file.read_text() + "\n## Sección nueva\n\nCómo ofrecer un vale cuando no hay reembolso.\n")
         build_index(project / "docs", project / "index", embedder, root=project)
-        time.sleep(0.2)
+        after_build = len(answers)
+        wait_until(lambda: len(answers) > after_build + 3, "búsquedas en el índice anterior tras cambiar el actual")
     finally:
         stop.set()
         worker.join()

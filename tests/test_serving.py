@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +24,7 @@ from kb.api.server import SearcherSlot
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.store import index_signature
 from kb.search import Fallback, Searcher
+from tests.support.waits import CEILING, free_port, wait_until
 
 from .conftest import switch_current
 
@@ -104,17 +103,10 @@ class Gate:
 
     def __call__(self, settings):
         self.calls += 1
-        assert self.event.wait(30)
+        assert self.event.wait(CEILING)
         if self.error is not None:
             raise self.error
         return self.searcher, None
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "no llegó a tiempo"
-        time.sleep(0.02)
 
 
 def test_while_the_slot_loads_the_api_says_arrancando_with_retry_after(built_index, searcher):
@@ -232,12 +224,6 @@ def test_a_newer_build_of_another_model_is_refused_and_the_loaded_one_keeps_answ
 # ---------------------------------------------------------------- `kb serve`: the API in the panel's process
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, dict[str, str], dict]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
@@ -250,14 +236,18 @@ def test_kb_serve_api_says_arrancando_until_loaded_then_answers_with_edited_guid
     from kb.serve import start_api
 
     settings = edited_guides.with_(
-        host="127.0.0.1", api_port=_free_port(), feedback_db=tmp_path / "fb.db", users_file=tmp_path / "usuarios.json"
+        host="127.0.0.1", api_port=free_port(), feedback_db=tmp_path / "fb.db", users_file=tmp_path / "usuarios.json"
     )
     said: list[str] = []
     handles = start_api(settings, said.append, site=False)
     try:
         url = handles[0].url
         answers = []
-        wait_until(lambda: answers.append(_get(f"{url}/api/health")) or answers[-1][0] == 200)
+        wait_until(
+            lambda: answers.append(_get(f"{url}/api/health")) or answers[-1][0] == 200,
+            "/api/health respondiendo 200",
+            seen=lambda: answers[-1],
+        )
         for status, headers, body in answers[:-1]:  # the first instants, if the load was not done yet
             assert status == 503 and body["status"] == "arrancando" and headers["retry-after"] == "5"
         status, _, body = _get(f"{url}/api/search?q=" + urllib.parse.quote(QUERY))

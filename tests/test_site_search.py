@@ -12,24 +12,18 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
-from kb.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.waits import CEILING, CEILING_MS, free_port
 
 pytestmark = pytest.mark.browser
 
 SITUATION = "amenaza con ponerlo en twitter"
 EXPECTED_ANCHOR = "amenazas-de-publicarlo-en-redes-sociales"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +51,15 @@ def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, bui
     from kb.api import create_app
     from kb.api.server import start_api_thread
 
-    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1", _free_port())
+    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1", free_port())
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(handle.url + "/")
         _type_in_header_search(page, SITUATION)
         first = page.locator(".md-search-result__list li[data-kb-engine] a.md-search-result__link").first
-        first.wait_for(timeout=20_000)
+        first.wait_for(timeout=CEILING_MS)
         assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
-        assert first.get_attribute("href", timeout=1000).startswith(handle.url)  # rebased onto this origin
+        assert first.get_attribute("href").startswith(handle.url)  # rebased onto this origin
         assert (
             "motor de búsqueda" in page.locator(".md-search-result__meta").inner_text()
             or "fiable" in page.locator(".md-search-result__meta").inner_text()
@@ -88,27 +82,27 @@ def test_while_the_api_is_arrancando_the_builtin_search_answers_then_the_engine(
     loaded = threading.Event()
 
     def loader(_settings):
-        loaded.wait(60)  # the model and the index, held back until the test says
+        loaded.wait(CEILING)  # the model and the index, held back until the test says
         return searcher, None
 
     slot = SearcherSlot(built_index, loader)
     loading = slot.load_in_background()
-    handle = start_api_thread(create_app(built_index, slot, site_dir=built_site), "127.0.0.1", _free_port())
+    handle = start_api_thread(create_app(built_index, slot, site_dir=built_site), "127.0.0.1", free_port())
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(handle.url + "/")
-        with page.expect_response(lambda r: r.url.endswith("/api/health") and r.status == 503, timeout=20_000):
+        with page.expect_response(lambda r: r.url.endswith("/api/health") and r.status == 503, timeout=CEILING_MS):
             _type_in_header_search(page, "supervisor")  # the search asks /api/health again: still loading
-        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=20_000)
+        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=CEILING_MS)
         assert page.locator(".md-search-result__list li[data-kb-engine]").count() == 0
         loaded.set()
-        loading.join(60)
+        loading.join(CEILING)
         page.locator("input.md-search__input").fill("")
         _type_in_header_search(page, SITUATION)
         first = page.locator(".md-search-result__list li[data-kb-engine] a.md-search-result__link").first
-        first.wait_for(timeout=20_000)
+        first.wait_for(timeout=CEILING_MS)
         assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
         assert not errors
         page.close()
@@ -120,13 +114,13 @@ def test_while_the_api_is_arrancando_the_builtin_search_answers_then_the_engine(
 def test_builtin_search_still_answers_on_plain_static_files(browser, built_site):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_site))
     handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
         _type_in_header_search(page, "supervisor")
-        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=20_000)
+        page.locator(".md-search-result__list li.md-search-result__item").first.wait_for(timeout=CEILING_MS)
         assert page.locator(".md-search-result__list li[data-kb-engine]").count() == 0
         page.close()
     finally:

@@ -24,6 +24,7 @@ from kb.feedback import FeedbackStore
 from kb.report import compute_report
 from tests.conftest import ROOT, fill_store, run_threads
 from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  # noqa: F401
+from tests.support.waits import CEILING, wait_until
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -217,11 +218,11 @@ def test_eight_processes_starting_on_a_fresh_database_migrate_once(target, tmp_p
         )
         for n in range(8)
     ]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.*"))) < 8 and time.monotonic() < deadline:
-        time.sleep(0.01)  # wait until all eight have imported and built their store
+    wait_until(  # all eight have imported and built their store
+        lambda: len(list(tmp_path.glob("go.*"))) == 8, "los ocho procesos listos", seen=lambda: list(tmp_path.iterdir())
+    )
     go.touch()
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    outputs = [p.communicate(timeout=CEILING)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, "\n".join(outputs)
     store = FeedbackStore(target)
     assert len(store.rows("searches")) == 8 and len(store.rows("feedback")) == 8
@@ -301,15 +302,15 @@ def test_postgresql_stopped_mid_load_loses_no_acknowledged_write(request):
     errors: list[BaseException] = []
     writers = threading.Thread(target=lambda: errors.extend(run_threads(worker, 8)))
     writers.start()
-    time.sleep(0.7)
+    wait_until(lambda: len(acknowledged) >= 8, "escrituras confirmadas antes de parar el servidor")
     before_stop = len(acknowledged)
     server.stop("fast")
-    time.sleep(3.0)  # longer than the retry budget, so some writes must give up
+    wait_until(lambda: failed, "una escritura que agota sus reintentos con el servidor parado")
     server.start()
     restarted = len(acknowledged)
-    time.sleep(1.5)
+    wait_until(lambda: len(acknowledged) >= restarted + 8, "escrituras confirmadas tras arrancar de nuevo")
     stop_writing.set()
-    writers.join(60)
+    writers.join(CEILING)
     assert errors == []  # nothing but StoreError escaped a write
     stored = {r["query"] for r in store.rows("searches")}
     missing = [q for q in acknowledged if q not in stored]

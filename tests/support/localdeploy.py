@@ -1,6 +1,6 @@
 """The deployment in deploy/ run on loopback from a temporary folder: panel replicas behind nginx.
 
-tests/test_deploy.py and the load benchmark (kb.bench_load) use it, so both exercise what IT
+tests/test_deploy.py and the load benchmark (benchmarks.load) use it, so both exercise what IT
 installs: `kb serve --replicas N --panel-only` and deploy/nginx/kb.conf itself, with only its
 ports and paths replaced (a replaced line that is missing is an error, not a silent drift).
 Also here: resident memory and CPU time of a process tree, read from /proc (no psutil).
@@ -15,11 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import PACKAGE_ROOT
+from tests.support.waits import wait_http
 
 NGINX_CONF = PACKAGE_ROOT / "deploy" / "nginx" / "kb.conf"
 SHIPPED_UPSTREAMS = (
@@ -47,21 +47,6 @@ def free_ports(count: int) -> int:
         if first + count < 65535 and all(port_is_free(first + i) for i in range(count)):
             return first
     raise RuntimeError(f"no hay {count} puertos libres seguidos")
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> float:
-    """Seconds until `url` answers 200; raises if `proc` dies first or time runs out."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"el proceso terminó (código {proc.returncode}) antes de que {url} respondiera")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} no responde tras {timeout:.0f} s")
 
 
 def render_nginx(prefix: Path, *, listen: int, panel_ports: list[int], api_port: int, site_dir: Path) -> Path:
@@ -153,12 +138,12 @@ class LocalDeployment:
             [nginx, "-p", str(self.prefix), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
 
-    def wait_ready(self, timeout: float = 240) -> float:
+    def wait_ready(self) -> float:
         """Seconds until every replica answers its health check directly and nginx answers too."""
         started = time.monotonic()
         for port in self.ports:
-            wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout, self.panel)
-        wait_http(f"{self.url}/_stcore/health", 20, self.nginx)
+            wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc=self.panel, log=self.logs["panel"])
+        wait_http(f"{self.url}/_stcore/health", proc=self.nginx, log=self.logs["nginx"])
         return time.monotonic() - started
 
     def replica_pids(self) -> list[int]:

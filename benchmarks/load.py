@@ -2,7 +2,7 @@
 
 Each agent is a Playwright browser context (own cookies, so nginx's affinity spreads them) in one
 shared Chromium, searching every 5–10 s; Enter → end of the rerun is timed in the page (the clock of
-tests/test_browser.py). The deployment is kb.localdeploy's: `kb serve --replicas N --panel-only`
+tests/test_browser.py). The deployment is tests.support.localdeploy's: `kb serve --replicas N --panel-only`
 behind deploy/nginx/kb.conf. The clients share the cores with the server, so the browser's CPU is
 measured from /proc and reported beside the latencies; so is the warm start. Writes the «Carga»
 section of BENCHMARKS.md.
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kb.bench import machine, pct
-from kb.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
+from benchmarks.bench import machine, pct
 from kb.config import load_settings
-from kb.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree, wait_http
+from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
+from tests.support.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree
+from tests.support.waits import wait_http
 
 LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
 """Many contexts in one browser: none may be throttled as a background tab."""
@@ -163,7 +164,7 @@ def warm_start(tmp: Path, after_s: float = 15.0) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        ready = wait_http(f"http://127.0.0.1:{port}/_stcore/health", 240, proc)
+        ready = wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc=proc)
         idle_rss = rss_mb(proc.pid)
         time.sleep(max(0.0, after_s - (time.monotonic() - started)))
         with sync_playwright() as pw:
@@ -203,7 +204,7 @@ def section(points: list[Point], warm: dict[str, float], load: tuple[float, floa
     lines = [
         SECTION,
         "",
-        f"Medido con `python -m kb.bench_load` el {info['fecha']} en {info['cpu']}, {info['núcleos']} núcleos, "
+        f"Medido con `python -m benchmarks.load` el {info['fecha']} en {info['cpu']}, {info['núcleos']} núcleos, "
         f"{info['memoria']}; carga media de la máquina (otros procesos incluidos) {load[0]:.1f} al empezar y "
         f"{load[1]:.1f} al terminar.",
         "",
@@ -248,7 +249,7 @@ def section(points: list[Point], warm: dict[str, float], load: tuple[float, floa
 
 
 def replace_section(path: Path, text: str) -> None:
-    """Put `text` in place of the «Carga» section (or at the end); the rest of the file is kb.bench's."""
+    """Put `text` in place of the «Carga» section (or at the end); the rest of the file is benchmarks.bench's."""
     old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
     kept = re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", "", old, flags=re.S | re.M).rstrip()
     path.write_text(kept + "\n\n" + text, encoding="utf-8")

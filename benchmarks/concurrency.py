@@ -1,6 +1,6 @@
 """`make bench`, concurrency: many threads searching, many writers voting, and the HTTP API under load.
 
-Split from kb.bench so each measurement module stays small; every figure is measured here and now.
+Part of benchmarks.bench; every figure is measured here and now.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from kb.bench_concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
+from benchmarks.concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
 from kb.embedding_kernel import cpuinfo, engine_timings, timings_table
 from kb.retrieval.scoring import new_faiss
@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Generado por `make bench` (`python -m kb.bench`). Cada cifra se ha medido en esta máquina en esta ejecución.",
+        "Generado por `make bench` (`python -m benchmarks.bench`). "
+        "Cada cifra se ha medido en esta máquina en esta ejecución.",
         "",
         "## Máquina",
         "",
