@@ -45,6 +45,14 @@ def settings():
     return load_settings(ROOT)
 
 
+@pytest.fixture
+def encoder():
+    """A deterministic fake model (tests.support.fake_encoder): for logic that needs vectors, not meaning."""
+    from tests.support.fake_encoder import FakeEncoder
+
+    return FakeEncoder()
+
+
 @pytest.fixture(scope="session")
 def embedder(settings):
     """The configured model, loaded once for the whole run (~5 s with torch).
