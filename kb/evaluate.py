@@ -9,6 +9,10 @@ Metrics:
 - MRR: mean of 1/rank of the first correct card (0 beyond the top 10).
 - out-of-scope precision/recall: "flagged as low confidence" taken as the
   prediction for "out of scope"; plus the share of in-scope queries flagged.
+
+The real-wording set (`tests/data/real/*.jsonl`, register `real`) is situations modelled on public
+text nobody on the team wrote; its rows also carry the split (`dev`, tuned on; `test`, reported),
+the kind of source and the country, and its figures come broken down by each (`REAL_GROUPS`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class EvalQuery:
     expected: list[str]
     source: str
     register: str = "base"
+    facets: dict[str, str] = field(default_factory=dict)
+    """What else the row says of itself (split, kind, country, speaker): how `kb eval` breaks it down."""
 
     @property
     def in_scope(self) -> bool:
@@ -59,6 +65,8 @@ class EvalReport:
     ms_per_query: float
     misses: list[dict[str, Any]] = field(default_factory=list)
     registers: dict[str, dict[str, float]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Facet (partición, tipo, país) → value → the same figures as a register."""
     per_query: list[dict[str, Any]] = field(default_factory=list)
     """One row per query (source, register, rank, flagged): what `kb eval --compare` pairs up."""
 
@@ -66,8 +74,14 @@ class EvalReport:
         return asdict(self)
 
 
-def _row(line: str) -> tuple[str, list[str], str] | None:
-    """(query, expected, register) of one JSON line, or None when the row is malformed."""
+FACETS = ("split", "kind", "country", "speaker")
+"""Optional row fields kept as facets (the real-wording set has them all)."""
+REAL_GROUPS = {"split": "partición", "kind": "tipo de fuente", "country": "país", "speaker": "quién habla"}
+"""How the real-wording figures are broken down, and each facet's name in the report."""
+
+
+def _row(line: str) -> EvalQuery | None:
+    """The query of one JSON line (source left empty), or None when the row is malformed."""
     try:
         row = json.loads(line)
     except ValueError:
@@ -77,7 +91,8 @@ def _row(line: str) -> tuple[str, list[str], str] | None:
     query, expected, register = row.get("query"), row.get("expected"), row.get("register", "base")
     if not isinstance(query, str) or not isinstance(expected, list) or not isinstance(register, str):
         return None
-    return query, [str(e) for e in expected], register
+    facets = {name: str(row[name]) for name in FACETS if isinstance(row.get(name), str)}
+    return EvalQuery(query, [str(e) for e in expected], "", register, facets)
 
 
 def load_eval_set(data_dir: Path) -> list[EvalQuery]:
@@ -93,7 +108,8 @@ def load_eval_set(data_dir: Path) -> list[EvalQuery]:
             row = _row(line)
             if row is None:
                 raise UsageError(f'{file}:{n}: se esperaba {{"query": texto, "expected": [ids]}}')
-            out.append(EvalQuery(row[0], row[1], f"{file.name}:{n}", row[2]))
+            row.source = f"{file.name}:{n}"
+            out.append(row)
     return out
 
 
@@ -141,29 +157,45 @@ def _metrics(
     for q, ids, f in zip(queries, ranked, flagged):
         rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
         report.per_query.append(
-            {"source": q.source, "register": q.register, "in_scope": q.in_scope, "rank": rank, "flagged": bool(f)}
-        )
-    registers = sorted({q.register for q in queries})
-    if by_register and len(registers) > 1:
-        for name in registers:
-            idx = [n for n, q in enumerate(queries) if q.register == name]
-            sub = _metrics(
-                system,
-                [queries[n] for n in idx],
-                [ranked[n] for n in idx],
-                [flagged[n] for n in idx],
-                0.0,
-                by_register=False,
-            )
-            report.registers[name] = {
-                "n": sub.n_in + sub.n_out,
-                "hit1": sub.hit1,
-                "hit3": sub.hit3,
-                "mrr": sub.mrr,
-                "oos_recall": sub.oos_recall,
-                "in_scope_flagged": sub.in_scope_flagged,
+            {
+                "source": q.source,
+                "register": q.register,
+                "in_scope": q.in_scope,
+                "rank": rank,
+                "flagged": bool(f),
+                **q.facets,
             }
+        )
+    if by_register:
+        if len({q.register for q in queries}) > 1:
+            report.registers = _grouped(system, queries, ranked, flagged, lambda q: q.register)
+        for facet in REAL_GROUPS:
+            if any(facet in q.facets for q in queries):
+                report.groups[facet] = _grouped(
+                    system, queries, ranked, flagged, lambda q, f=facet: q.facets.get(f, "—")
+                )
     return report
+
+
+def _grouped(
+    system: str, queries: list[EvalQuery], ranked: list[list[str]], flagged: list[bool], key: Any
+) -> dict[str, dict[str, float]]:
+    """The figures of each group of queries (`key(query)` names its group), in name order."""
+    out = {}
+    for name in sorted({key(q) for q in queries}):
+        idx = [n for n, q in enumerate(queries) if key(q) == name]
+        sub = _metrics(
+            system, [queries[n] for n in idx], [ranked[n] for n in idx], [flagged[n] for n in idx], 0.0, False
+        )
+        out[name] = {
+            "n": sub.n_in + sub.n_out,
+            "hit1": sub.hit1,
+            "hit3": sub.hit3,
+            "mrr": sub.mrr,
+            "oos_recall": sub.oos_recall,
+            "in_scope_flagged": sub.in_scope_flagged,
+        }
+    return out
 
 
 def eval_searcher(searcher: Searcher, queries: list[EvalQuery], system: str) -> EvalReport:
@@ -210,16 +242,38 @@ class BM25Baseline:
 
 def run_eval(settings: Settings, queries: list[EvalQuery], models: list[str]) -> list[EvalReport]:
     """Evaluate each model (in-memory index of the docs as they are now) and BM25."""
+    return run_sets(settings, {"eval": queries}, models)["eval"]
+
+
+def run_sets(settings: Settings, sets: dict[str, list[EvalQuery]], models: list[str]) -> dict[str, list[EvalReport]]:
+    """Each set of queries against each model and BM25, one in-memory index per model for all sets."""
     docs = load_docs(settings.docs_dir, settings.root)
-    reports = []
-    for name in models:
-        embedder = load_embedder(name)
+    reports: dict[str, list[EvalReport]] = {name: [] for name in sets}
+    for model in models:
+        embedder = load_embedder(model)
         index = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
         searcher = Searcher(index, embedder, settings)
-        reports.append(eval_searcher(searcher, queries, name))
+        for name, queries in sets.items():
+            reports[name].append(eval_searcher(searcher, queries, model))
     baseline = BM25Baseline(docs.cards, docs.situaciones, out_of_scope_queries())
-    reports.append(baseline.evaluate(queries))
+    for name, queries in sets.items():
+        reports[name].append(baseline.evaluate(queries))
     return reports
+
+
+def _group_table(title: str, column: str, groups: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        f"\n{title}:",
+        "",
+        f"| {column} | consultas | hit@1 | hit@3 | MRR | fuera de alcance: recall | en alcance marcadas |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in groups.items():
+        lines.append(
+            f"| {name} | {m['n']} | {m['hit1']:.3f} | {m['hit3']:.3f} | {m['mrr']:.3f} | "
+            f"{m['oos_recall']:.3f} | {m['in_scope_flagged']:.3f} |"
+        )
+    return lines
 
 
 def format_report(reports: list[EvalReport], show_misses: bool = False) -> str:
@@ -237,17 +291,9 @@ def format_report(reports: list[EvalReport], show_misses: bool = False) -> str:
     lines.append(f"\n{n_in} consultas en alcance, {n_out} fuera de alcance.")
     for r in reports:
         if r.registers:
-            lines += [
-                f"\nPor registro ({r.system}):",
-                "",
-                "| registro | consultas | hit@1 | hit@3 | MRR | fuera de alcance: recall | en alcance marcadas |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for name, m in r.registers.items():
-                lines.append(
-                    f"| {name} | {m['n']} | {m['hit1']:.3f} | {m['hit3']:.3f} | {m['mrr']:.3f} | "
-                    f"{m['oos_recall']:.3f} | {m['in_scope_flagged']:.3f} |"
-                )
+            lines += _group_table(f"Por registro ({r.system})", "registro", r.registers)
+        for facet, groups in r.groups.items():
+            lines += _group_table(f"Por {REAL_GROUPS[facet]} ({r.system})", REAL_GROUPS[facet], groups)
     if show_misses:
         for r in reports:
             lines.append(f"\nFallos de {r.system}:")

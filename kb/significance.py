@@ -95,8 +95,14 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> Comparison:
     )
 
 
-def _system(path: Path, name: str | None) -> dict[str, Any]:
+def _system(path: Path, name: str | None, set_name: str = "eval", split: str | None = None) -> dict[str, Any]:
+    """One system's report from a `kb eval --json` output (a set of them, or the older plain list),
+    keeping only the rows of `split` (the real-wording set's dev or test) when given."""
     reports = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(reports, dict):
+        reports = reports[set_name]
+    if split is not None:
+        reports = [{**r, "per_query": [q for q in r["per_query"] if q.get("split") == split]} for r in reports]
     if name is None:
         return reports[0]
     for report in reports:
@@ -131,8 +137,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--system", default=None, help="Sistema a comparar (por defecto el primero).")
+    parser.add_argument("--set", dest="set_name", default="eval", help="Conjunto: eval o real (por defecto eval).")
+    parser.add_argument(
+        "--split", default=None, help="Solo las filas de esta partición (dev o test) del registro real."
+    )
     args = parser.parse_args(argv)
-    print(format_comparison(compare(_system(args.before, args.system), _system(args.after, args.system))))
+    before, after = (_system(p, args.system, args.set_name, args.split) for p in (args.before, args.after))
+    print(format_comparison(compare(before, after)))
 
 
 if __name__ == "__main__":

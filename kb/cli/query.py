@@ -104,21 +104,41 @@ def export(ctx: click.Context) -> None:
     default=None,
     help="Carpeta con los .jsonl de evaluación (por defecto tests/data/eval).",
 )
+@click.option(
+    "--real",
+    "real_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Carpeta del registro «real» (por defecto tests/data/real, si existe).",
+)
 @click.option("--model", "models", multiple=True, help="Modelo(s) a evaluar (por defecto el configurado).")
 @click.option("--json", "as_json", is_flag=True, help="Resultados en JSON.")
 @click.option("--misses", is_flag=True, help="Lista las consultas que fallan.")
 @click.pass_context
-def eval_(ctx: click.Context, data_dir: Path | None, models: tuple[str, ...], as_json: bool, misses: bool) -> None:
+def eval_(
+    ctx: click.Context,
+    data_dir: Path | None,
+    real_dir: Path | None,
+    models: tuple[str, ...],
+    as_json: bool,
+    misses: bool,
+) -> None:
     """Mide la calidad: hit@1, hit@3, MRR y fuera de alcance, frente a BM25."""
-    from kb.evaluate import format_report, load_eval_set, run_eval
+    from kb.evaluate import format_report, load_eval_set, run_sets
 
     settings = settings_of(ctx)
-    queries = load_eval_set(data_dir or settings.root / "tests" / "data" / "eval")
-    reports = run_eval(settings, queries, list(models) or [settings.model])
+    sets = {"eval": load_eval_set(data_dir or settings.root / "tests" / "data" / "eval")}
+    real_dir = real_dir or settings.root / "tests" / "data" / "real"
+    if real_dir.is_dir():
+        sets["real"] = load_eval_set(real_dir)
+    reports = run_sets(settings, sets, list(models) or [settings.model])
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_report(reports, show_misses=misses))
+        click.echo(json.dumps({name: [r.to_dict() for r in rs] for name, rs in reports.items()}, ensure_ascii=False))
+        return
+    click.echo(format_report(reports["eval"], show_misses=misses))
+    if "real" in reports:
+        click.echo("\n## Registro real: situaciones con palabras de clientes y agentes reales\n")
+        click.echo(format_report(reports["real"], show_misses=misses))
 
 
 @click.command()
