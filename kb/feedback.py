@@ -240,13 +240,29 @@ class FeedbackStore:
             },
         )
 
+    def record_decision(self, card_id: str, query: str, status: str, who: str, evidence: str = "") -> None:
+        """A trainer's verdict on an agent's search as a situation of `card_id` (kb.learning): 'accepted'
+        or 'rejected'. A later verdict on the same pair replaces the earlier one. The query is stored as
+        given: kb.learning only proposes searches already stored redacted, and refuses any other."""
+        if status not in ("accepted", "rejected"):
+            raise ValueError(status)
+        row = {"decided_at": db.iso_utc(_utcnow()), "who": who, "status": status, "evidence": evidence}
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                match = (db.learned.c.card_id == card_id) & (db.learned.c.query == query)
+                if not conn.execute(sa.update(db.learned).where(match).values(**row)).rowcount:
+                    conn.execute(sa.insert(db.learned).values(card_id=card_id, query=query, **row))
+
+        self._run(work, "guardar")
+
     def audit_rows(self, limit: int = 100) -> list[Mapping[str, Any]]:
         """The latest `limit` db.audit entries, newest first."""
         stmt = sa.select(db.audit).order_by(db.audit.c.id.desc()).limit(int(limit))
         return self._read(stmt)
 
     def rows(self, table: str) -> list[Mapping[str, Any]]:
-        """Every row of `searches`, `feedback` or `audit`, oldest first, as mappings keyed by column."""
+        """Every row of `searches`, `feedback`, `audit` or `learned`, oldest first, as mappings keyed by column."""
         if table not in db.TABLES:
             raise ValueError(table)
         return self._read(sa.select(db.TABLES[table]).order_by(db.TABLES[table].c.id))

@@ -5,18 +5,15 @@ tested without a browser:
 
 * `gap_groups`: searches with no trustworthy answer, grouped by meaning (cosine similarity
   of the query vectors) so "me grita" and "está gritando" are one content gap, not two;
-* `suggested_situations`: queries an agent rated 👍 on a card that are not yet among the
-  card's «Cuándo» lines, proposed for a human to copy into the guide (never written here);
+* (the 👍 searches a trainer may accept as situations of a card live in kb.learning);
 * `down_comments`: the 👎 comments, each with its card;
 * `since_days`: the start of a 7 / 30 / 90-day window.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,9 +21,9 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from kb.content import Card
 from kb.feedback import FeedbackStore
 from kb.storage import feedback, searches, select_since
+from kb.text import comparable
 
 RANGES: dict[str, int] = {"7 días": 7, "30 días": 30, "90 días": 90}
 """The date ranges offered on the trainers' page (label → days)."""
@@ -48,15 +45,6 @@ class GapGroup:
 
 
 @dataclass(frozen=True)
-class Suggestion:
-    """A query that worked for a card and is not among its «Cuándo» lines yet."""
-
-    card_id: str
-    query: str
-    times: int
-
-
-@dataclass(frozen=True)
 class Comment:
     created_at: str
     card_id: str
@@ -69,19 +57,12 @@ def since_days(days: int, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(days=days)
 
 
-def normalise(text: str) -> str:
-    """How queries and «Cuándo» lines are compared: lower case, no accents, no punctuation, single spaces."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
-
-
 def _counted(queries: Iterable[str]) -> list[tuple[str, int]]:
-    """Distinct queries (by `normalise`), most frequent first, keeping the first spelling seen."""
+    """Distinct queries (by `kb.text.comparable`), most frequent first, keeping the first spelling seen."""
     counts: Counter[str] = Counter()
     spelling: dict[str, str] = {}
     for query in queries:
-        key = normalise(query)
+        key = comparable(query)
         if key:
             counts[key] += 1
             spelling.setdefault(key, " ".join(query.split()))
@@ -118,22 +99,6 @@ def gap_groups(
     return sorted(groups, key=lambda g: -g.size)
 
 
-def suggested_situations(liked: Iterable[tuple[str, str]], cards: Mapping[str, Card]) -> list[Suggestion]:
-    """(query, card id) pairs rated 👍 → suggestions for cards that do not list that query yet.
-
-    Cards no longer in the index are skipped (nothing to copy into); most repeated first."""
-    counts: Counter[tuple[str, str]] = Counter()
-    spelling: dict[tuple[str, str], str] = {}
-    for query, card_id in liked:
-        card = cards.get(card_id)
-        key = (card_id, normalise(query))
-        if card is None or not key[1] or key[1] in {normalise(w) for w in card.when}:
-            continue
-        counts[key] += 1
-        spelling.setdefault(key, " ".join(query.split()))
-    return [Suggestion(key[0], spelling[key], n) for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
 # ------------------------------------------------------------------ reading the store
 
 
@@ -146,13 +111,6 @@ def gap_queries(store: FeedbackStore, since: datetime | None, limit: int = MAX_R
     s = searches
     stmt = sa.select(s.c.query).where(s.c.low_confidence == 1).order_by(s.c.id.desc()).limit(limit)
     return [q for (q,) in _rows(store, select_since(stmt, s, since))]
-
-
-def liked_queries(store: FeedbackStore, since: datetime | None, limit: int = MAX_ROWS) -> list[tuple[str, str]]:
-    """(query, card id) of every 👍 in the window, newest first."""
-    f = feedback
-    stmt = sa.select(f.c.query, f.c.card_id).where(f.c.vote == 1).order_by(f.c.id.desc()).limit(limit)
-    return [(q, c) for q, c in _rows(store, select_since(stmt, f, since))]
 
 
 def down_comments(store: FeedbackStore, since: datetime | None, limit: int = 50) -> list[Comment]:
@@ -173,12 +131,8 @@ __all__ = [
     "RANGES",
     "Comment",
     "GapGroup",
-    "Suggestion",
     "down_comments",
     "gap_groups",
     "gap_queries",
-    "liked_queries",
-    "normalise",
     "since_days",
-    "suggested_situations",
 ]

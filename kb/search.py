@@ -39,6 +39,8 @@ def card_json(card: Card, settings: Settings, score: float | None = None) -> dic
     if score is not None:
         out["score"] = round(float(score), 4)
     out.update({"fase": card.fase, "tags": list(card.tags), "say": list(card.say), "avoid": list(card.avoid)})
+    if card.learned:  # what the contact centre's searches taught this card (kb.learning)
+        out["learned"] = list(card.learned)
     return out
 
 

@@ -15,6 +15,7 @@ from kb.config import Settings
 from kb.content import ContentError
 from kb.embedding import Encoder
 from kb.errors import BuildBusy, SiteBuildError
+from kb.learning import learned_for
 from kb.retrieval.build import BuildReport, build_index
 from kb.retrieval.store import docs_fingerprint
 
@@ -66,7 +67,8 @@ def watch(
         if current != last:
             last = current
             try:
-                build = build_index(settings.docs_dir, settings.index_dir, encoder, root=settings.root)
+                learned = learned_for(settings, lambda message: report(message, None))
+                build = build_index(settings.docs_dir, settings.index_dir, encoder, root=settings.root, learned=learned)
             except ContentError as exc:
                 report(exc.message + "\nLas guías tienen errores: el índice anterior sigue en uso.", None)
             except BuildBusy as exc:

@@ -80,7 +80,20 @@ audit = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-TABLES = {"searches": searches, "feedback": feedback, "audit": audit}
+learned = sa.Table(
+    "learned",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("decided_at", sa.Text, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),  # the trainer who decided
+    sa.Column("card_id", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False),  # an agent's search, as stored (redacted)
+    sa.Column("status", sa.Text),  # 'accepted' (the next build learns it) or 'rejected' (never proposed again)
+    sa.Column("evidence", sa.Text),  # what the agents did with it, when it was decided
+    sa.UniqueConstraint("card_id", "query", name="learned_card_query"),
+)
+
+TABLES = {"searches": searches, "feedback": feedback, "audit": audit, "learned": learned}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

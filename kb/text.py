@@ -79,6 +79,18 @@ def query_form(text: str) -> str:
     return _REPEATED_MARKS.sub(r"\1", _ELONGATED.sub(r"\1", text.lower()))
 
 
+def comparable(text: str) -> str:
+    """How two wordings are compared for sameness (a search against the Cuándo lines): lower case, no
+    accents, no punctuation, single spaces.
+
+    >>> comparable("¿Me  GRITA, está enfadadísimo?")
+    'me grita esta enfadadisimo'
+    """
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
 def fold(text: str) -> str:
     """`query_form` with accents removed: «Atención», «atencion» and «ATENCIÓOON» are one word for
     keyword matching and the letters' view."""

@@ -1,4 +1,4 @@
-"""kb.insights: content gaps grouped by meaning, suggested situations, 👎 comments, date windows.
+"""kb.insights: content gaps grouped by meaning, 👎 comments, date windows.
 
 No model here: `encode` is a stub whose vectors say which queries mean the same thing."""
 
@@ -17,10 +17,7 @@ from kb.insights import (
     down_comments,
     gap_groups,
     gap_queries,
-    liked_queries,
-    normalise,
     since_days,
-    suggested_situations,
 )
 
 TOPICS = {"paella": [1.0, 0.0, 0.0], "tiempo": [0.0, 1.0, 0.0], "wifi": [0.0, 0.0, 1.0]}
@@ -80,26 +77,6 @@ def test_a_low_threshold_merges_and_a_high_one_splits():
     assert len(gap_groups(queries, stub_encode, threshold=0.99)) == 2
 
 
-def test_suggestions_skip_queries_already_among_the_cuando_lines():
-    cards = {"a": card("a", ["El cliente me grita por teléfono"]), "b": card("b", [])}
-    liked = [
-        ("el cliente me grita por telefono", "a"),  # already there (accents, case ignored)
-        ("me está chillando", "a"),
-        ("me está chillando", "a"),
-        ("quiere un reembolso", "b"),
-        ("algo", "tarjeta-borrada"),
-    ]
-    found = suggested_situations(liked, cards)
-    assert [(s.card_id, s.query, s.times) for s in found] == [
-        ("a", "me está chillando", 2),
-        ("b", "quiere un reembolso", 1),
-    ]
-
-
-def test_normalise_ignores_case_accents_punctuation_and_spaces():
-    assert normalise("¿Me  GRITA, está enfadadísimo?") == "me grita esta enfadadisimo"
-
-
 def test_since_days_is_a_window_back_from_now():
     now = datetime(2026, 3, 1, tzinfo=UTC)
     assert since_days(7, now) == now - timedelta(days=7)
@@ -129,7 +106,6 @@ def test_store_readers_respect_the_window(store):
     week, quarter = since_days(7), since_days(90)
     assert gap_queries(store, week) == ["receta de paella"]
     assert gap_queries(store, quarter) == ["receta de paella", "receta antigua"]
-    assert liked_queries(store, week) == [("me chilla", "guias/a/#x")]
     comments = down_comments(store, week)
     assert [(c.card_id, c.query, c.comment) for c in comments] == [
         ("guias/b/#y", "quiere reembolso", "no dice qué hacer si insiste")

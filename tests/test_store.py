@@ -227,7 +227,7 @@ def test_eight_processes_starting_on_a_fresh_database_migrate_once(target, tmp_p
     store = FeedbackStore(target)
     assert len(store.rows("searches")) == 8 and len(store.rows("feedback")) == 8
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
     store.close()
 
 
@@ -268,7 +268,7 @@ def test_an_older_sqlite_file_is_adopted_without_losing_rows(tmp_path, top_fase)
     store.record_audit("kb", "upgrade")
     assert compute_report(store).totals == {"searches": 3, "low_confidence": 1, "up": 0, "down": 1}
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     store.close()
     assert len(FeedbackStore(tmp_path / "old.db").rows("searches")) == 3  # a second start changes nothing
 

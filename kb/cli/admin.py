@@ -92,4 +92,41 @@ def purge(ctx: click.Context, before: str | None) -> None:
     click.echo(f"Borradas {deleted} filas anteriores al {cutoff:%Y-%m-%d}.")
 
 
-COMMANDS = (users, purge)
+@click.command()
+@click.option("--accept", "to_accept", multiple=True, metavar="CLAVE", help="Acepta esta sugerencia (repetible).")
+@click.option("--reject", "to_reject", multiple=True, metavar="CLAVE", help="Rechaza esta sugerencia (repetible).")
+@click.option("--quien", default=None, help="Quién decide (por defecto, el usuario del sistema).")
+@click.pass_context
+def learn(ctx: click.Context, to_accept: tuple[str, ...], to_reject: tuple[str, ...], quien: str | None) -> None:
+    """Búsquedas con 👍 que pueden enseñar una situación a su tarjeta: listar, aceptar, rechazar."""
+    import getpass
+
+    from kb.content import load_cards
+    from kb.feedback import FeedbackStore
+    from kb.learning import accepted, candidates, decide
+
+    settings = settings_of(ctx)
+    store = FeedbackStore(settings.database)
+    found = {s.key: s for s in candidates(store, load_cards(settings.docs_dir, settings.root))}
+    unknown = [key for key in (*to_accept, *to_reject) if key not in found]
+    if unknown:
+        raise UsageError(f"No hay ninguna sugerencia pendiente con la clave {', '.join(unknown)}: mira 'kb learn'.")
+    who = quien or getpass.getuser()
+    for keys, accept, verdict in ((to_accept, True, "aceptada"), (to_reject, False, "rechazada")):
+        for key in keys:
+            s = found.pop(key)
+            decide(store, s.card_id, s.query, accept=accept, who=who, evidence=s.evidence)
+            store.record_audit(who, f"situación {verdict}", f"{s.card_id}: {s.query}")
+            click.echo(f"{verdict.capitalize()}: «{s.query}» → {s.card_id}")
+    if to_accept or to_reject:
+        click.echo("Entran en el índice con la próxima construcción: kb build --index-only.")
+        return
+    learned = accepted(store)
+    click.echo(f"{sum(map(len, learned.values()))} situaciones aceptadas en {len(learned)} tarjetas.")
+    if not found:
+        click.echo("Ninguna búsqueda nueva que revisar.")
+    for s in found.values():
+        click.echo(f"{s.key}  {s.card_id}\n          «{s.query}» · {s.evidence}")
+
+
+COMMANDS = (users, purge, learn)

@@ -34,6 +34,9 @@ def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
     def waiting() -> None:
         click.echo("Otra construcción del índice está en curso; esperando a que termine…", err=True)
 
+    from kb.learning import learned_for
+
+    learned = learned_for(settings, lambda message: click.echo(message, err=True))
     try:
         return build_index(
             settings.docs_dir,
@@ -42,6 +45,7 @@ def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
             root=settings.root,
             progress=progress,
             on_wait=waiting,
+            learned=learned,
         )
     finally:
         if bar is not None:
@@ -107,12 +111,29 @@ def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model:
     for miss in misses:
         click.echo(str(miss))
     summary = f"{errors} errores, {len(problems) - errors} avisos"
+    summary += learned_summary(settings)
     if run_golden:
         summary += f", {len(misses)} situaciones que no encuentran su guía"
     if errors or misses:
         click.secho(f"✘ {summary}.", fg="red")
         sys.exit(1)
     click.secho(f"✔ {summary}.", fg="green")
+
+
+def learned_summary(settings: Settings) -> str:
+    """What the centre's accepted searches add to the guides (kb.learning), and any that name a card
+    no longer in them (a renamed or removed section: re-decide it with `kb learn`)."""
+    from kb.content import load_cards
+    from kb.learning import learned_for
+
+    learned = learned_for(settings, lambda message: click.echo(message, err=True))
+    if not learned:
+        return ""
+    ids = {c.id for c in load_cards(settings.docs_dir, settings.root)}
+    for card_id in sorted(set(learned) - ids):
+        click.echo(f"aviso: {len(learned[card_id])} situaciones aprendidas son de «{card_id}», que ya no existe")
+    total = sum(len(v) for v in learned.values())
+    return f", {total} situaciones aprendidas de las búsquedas en {len(learned)} tarjetas"
 
 
 @click.command()

@@ -89,10 +89,15 @@ def search(
 @click.pass_context
 def export(ctx: click.Context) -> None:
     """Todas las tarjetas como líneas JSON (mismos campos que la búsqueda, sin 'score')."""
+    from dataclasses import replace
+
     from kb.content import load_cards
+    from kb.learning import learned_for
 
     settings = settings_of(ctx)
+    learned = learned_for(settings, lambda message: click.echo(message, err=True))
     for card in load_cards(settings.docs_dir, settings.root):
+        card = replace(card, learned=learned.get(card.id, []))  # what the centre's searches teach it
         click.echo(json.dumps(card_json(card, settings), ensure_ascii=False))
 
 

@@ -13,6 +13,7 @@ import streamlit as st
 from kb.content import ContentError
 from kb.errors import BuildBusy, IndexProblem, QueryError, StoreError
 from kb.identity import TRAINER, User
+from kb.learning import learned_for
 from kb.panel import auth
 from kb.panel.keys import SCRIPT, SEARCH_LABEL
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
@@ -53,8 +54,14 @@ def rebuild_button(user: User | None) -> None:
             bar.progress(done / max(total, 1), text=f"{done}/{total} tarjetas")
 
         try:
+            learned = learned_for(settings(), lambda message: st.warning(message, icon="⚠️"))
             report = build_index(
-                settings().docs_dir, settings().index_dir, embedder(), root=settings().root, progress=progress
+                settings().docs_dir,
+                settings().index_dir,
+                embedder(),
+                root=settings().root,
+                progress=progress,
+                learned=learned,
             )
         except ContentError as exc:
             status.update(label="Las guías tienen errores: el índice anterior sigue en uso", state="error")

@@ -13,9 +13,10 @@ import streamlit as st
 
 from kb.content import FASES, Card, read_guides
 from kb.content.rules import overdue_guides
-from kb.errors import StoreError
+from kb.errors import StoreError, UsageError
 from kb.identity import TRAINER, User
-from kb.insights import RANGES, down_comments, gap_groups, gap_queries, liked_queries, since_days, suggested_situations
+from kb.insights import RANGES, down_comments, gap_groups, gap_queries, since_days
+from kb.learning import Suggestion, accepted, candidates, decide
 from kb.panel import auth
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
 from kb.panel.view import escape_markdown
@@ -92,18 +93,41 @@ def gaps(since_label: str) -> None:
     )
 
 
-def suggestions(since_label: str, cards: dict[str, Card]) -> None:
-    st.markdown("#### Situaciones sugeridas")
+def decided(suggestion: Suggestion, accept: bool, user: User) -> None:
+    """A trainer's click on «Aceptar» or «Rechazar»: stored with who and when, and audited."""
+    try:
+        decide(feedback_store(), suggestion.card_id, suggestion.query, accept=accept, who=user.name)
+    except (StoreError, UsageError) as exc:
+        st.session_state["learn-error"] = str(exc)
+        return
+    verdict = "aceptada" if accept else "rechazada"
+    auth.audit(user.name, f"situación {verdict}", f"{suggestion.card_id}: {suggestion.query}")
+
+
+def learning(cards: dict[str, Card], user: User) -> None:
+    st.markdown("#### Situaciones que enseñan las búsquedas de los agentes")
     st.caption(
-        "Búsquedas con 👍 en una tarjeta que aún no están entre sus líneas «Cuándo». "
-        "Cópialas en la guía si encajan: el panel no cambia las guías."
+        "Búsquedas con 👍 en una tarjeta que aún no están entre sus líneas «Cuándo». Acepta las que "
+        "describen la situación de esa tarjeta: la próxima construcción del índice las aprende, sin "
+        "cambiar la guía. Las rechazadas no vuelven a salir. También con `kb learn`."
     )
-    found = suggested_situations(liked_queries(feedback_store(), since_days(RANGES[since_label])), cards)
+    if error := st.session_state.pop("learn-error", None):
+        st.error(error, icon="⚠️")
+    try:
+        found, learned = candidates(feedback_store(), cards.values()), accepted(feedback_store())
+    except StoreError as exc:
+        st.error(str(exc), icon="⚠️")
+        return
+    total = sum(len(v) for v in learned.values())
+    if total:
+        st.caption(f"{total} situaciones aceptadas en {len(learned)} tarjetas; entran al reconstruir el índice.")
     if not found:
-        st.caption("Ninguna sugerencia en este periodo.")
+        st.caption("Ninguna búsqueda nueva que revisar.")
     for s in found[:20]:
-        st.markdown(f"- {card_link(s.card_id, cards)} · {s.times} 👍")
-        st.code(f"- {s.query}", language=None)
+        text, yes, no = st.columns([6, 1, 1], vertical_alignment="center")
+        text.markdown(f"«{escape_markdown(s.query)}»  \n→ {card_link(s.card_id, cards)} · {s.evidence}")
+        yes.button("Aceptar", key=f"learn-yes-{s.key}", on_click=decided, args=(s, True, user))
+        no.button("Rechazar", key=f"learn-no-{s.key}", on_click=decided, args=(s, False, user))
 
 
 def overdue() -> None:
@@ -157,7 +181,6 @@ def page() -> None:
         worst_cards(report, cards)
         comments(label, cards)
         gaps(label)
-        suggestions(label, cards)
         st.markdown("#### Consultas más frecuentes")
         st.dataframe(
             [{"consulta": q, "veces": n} for q, n in report.top_queries],
@@ -173,6 +196,7 @@ def page() -> None:
             on_click=export_done,
             args=(user, label),
         )
+    learning(cards_by_id(), user)
     overdue()
     audit_trail()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from kb import __version__
 from kb.content import Card, Docs, load_docs
 from kb.embedding import Encoder, VectorPart
 from kb.errors import BuildBusy, IndexProblem
+from kb.learning import with_learned
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
 from kb.retrieval.characters import CharacterClassifier
 from kb.retrieval.classifier import CardClassifier, write_classifier
@@ -147,12 +148,20 @@ def classifier_for(
     return replace(vectors, characters=letters)
 
 
-def memory_index(docs_dir: Path, encoder: Encoder, root: Path | None = None, docs: Docs | None = None) -> LoadedIndex:
+def memory_index(
+    docs_dir: Path,
+    encoder: Encoder,
+    root: Path | None = None,
+    docs: Docs | None = None,
+    learned: Mapping[str, list[str]] | None = None,
+) -> LoadedIndex:
     """A calibrated index of the guides as they are now, in memory only.
 
     Used where the on-disk index may be stale on purpose: `kb check --golden` (does search
     find what the trainer just wrote?) and `kb eval --model X`. Raises ContentError."""
     docs = docs or load_docs(docs_dir, root)
+    if learned:
+        docs = replace(docs, cards=with_learned(docs.cards, learned, encoder))
     text, situations, _ = embed_cards(docs.cards, encoder)
     manifest: dict[str, Any] = {
         "model": encoder.model_id,
@@ -210,8 +219,10 @@ def build_index(
     lock_timeout: float = 600,
     on_wait: Callable[[], None] | None = None,
     docs: Docs | None = None,
+    learned: Mapping[str, list[str]] | None = None,
 ) -> BuildReport:
-    """Build the index for `docs_dir` into `index_dir`, reusing unchanged vectors.
+    """Build the index for `docs_dir` into `index_dir`, reusing unchanged vectors; `learned` (card id →
+    searches a trainer accepted, kb.learning) adds situations to the cards without editing the guides.
 
     Raises ContentError (with file:line problems) when the guides are broken, and BuildBusy
     when another build holds the lock longer than `lock_timeout` seconds."""
@@ -221,7 +232,7 @@ def build_index(
     try:
         docs = docs or load_docs(docs_dir, root)
         synonyms = load_synonyms(docs_dir, root)
-        cards = docs.cards
+        cards = with_learned(docs.cards, learned or {}, encoder)
         fingerprint = docs_fingerprint(docs_dir)
         hashes = [c.content_hash() for c in cards]
         try:
