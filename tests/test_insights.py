@@ -12,13 +12,7 @@ import pytest
 from kb import feedback as feedback_module
 from kb.content import Card
 from kb.feedback import FeedbackStore
-from kb.insights import (
-    GapGroup,
-    down_comments,
-    gap_groups,
-    gap_queries,
-    since_days,
-)
+from kb.insights import GapGroup, down_comments, gap_groups, gap_queries, since_days
 
 TOPICS = {"paella": [1.0, 0.0, 0.0], "tiempo": [0.0, 1.0, 0.0], "wifi": [0.0, 0.0, 1.0]}
 

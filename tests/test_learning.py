@@ -76,7 +76,9 @@ def test_thumbs_up_become_suggestions_with_their_evidence(store, cards):
 
 def test_a_search_already_among_a_cards_lines_is_not_suggested(store, cards):
     seed(store)
-    cards = [replace(c, when=["Me tienen de aca para alla, y nadie se hace cargo"]) if c.id == SHOUTS else c for c in cards]
+    cards = [
+        replace(c, when=["Me tienen de aca para alla, y nadie se hace cargo"]) if c.id == SHOUTS else c for c in cards
+    ]
     assert [s.query for s in candidates(store, cards)] == [CURSES]
 
 
@@ -93,7 +95,11 @@ def test_a_verdict_is_kept_with_who_and_when_and_never_asked_again(store, cards)
     decide(store, CALM, CURSES, accept=False, who="marta")
     assert candidates(store, cards) == []
     rows = {r["query"]: r for r in store.rows("learned")}
-    assert (rows[RUNAROUND]["status"], rows[RUNAROUND]["who"], rows[RUNAROUND]["evidence"]) == ("accepted", "lucia", "👍 ×2")
+    assert (rows[RUNAROUND]["status"], rows[RUNAROUND]["who"], rows[RUNAROUND]["evidence"]) == (
+        "accepted",
+        "lucia",
+        "👍 ×2",
+    )
     assert rows[CURSES]["status"] == "rejected" and rows[CURSES]["decided_at"].endswith("Z")
     assert accepted(store) == {SHOUTS: [RUNAROUND]}
     decide(store, CALM, CURSES, accept=True, who="lucia")  # a trainer may change their mind
@@ -133,7 +139,9 @@ def test_a_long_search_teaches_the_clause_nearest_to_the_card(encoder):
 def learned_card():
     from kb.content import Card
 
-    return Card("guias/x#y", "X", "Y", "texto", "calma", [], [], [], "guias/x/#y", "docs/guias/x.md:1", ["me colgó el teléfono"])
+    return Card(
+        "guias/x#y", "X", "Y", "texto", "calma", [], [], [], "guias/x/#y", "docs/guias/x.md:1", ["me colgó el teléfono"]
+    )
 
 
 def test_kb_learn_lists_accepts_and_export_and_check_show_it(target, project, monkeypatch):
