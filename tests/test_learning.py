@@ -144,14 +144,15 @@ def learned_card():
     )
 
 
-def test_kb_learn_lists_accepts_and_export_and_check_show_it(target, project, monkeypatch):
-    root, docs, _ = project
+def test_kb_learn_lists_accepts_and_the_next_kb_build_learns_it(target, project, monkeypatch, embedder):
+    root, docs, index_dir = project
     store = FeedbackStore(target)
     seed(store)
     store.close()
     variable = "KB_DATABASE_URL" if target.startswith("postgresql") else "KB_FEEDBACK_DB"
     monkeypatch.setenv(variable, target)
     monkeypatch.setenv("KB_DOCS", str(docs))
+    monkeypatch.setenv("KB_INDEX", str(index_dir))
     monkeypatch.setenv("KB_HOME", str(root))
     runner = CliRunner()
     listed = runner.invoke(main, ["learn"], catch_exceptions=False)
@@ -165,6 +166,10 @@ def test_kb_learn_lists_accepts_and_export_and_check_show_it(target, project, mo
     assert {c["id"]: c.get("learned") for c in exported}[SHOUTS] == [RUNAROUND]
     check = runner.invoke(main, ["check", "--no-model"])
     assert "1 situaciones aprendidas de las búsquedas en 1 tarjetas" in check.output
+    assert runner.invoke(main, ["build", "--index-only"]).exit_code == 0
+    assert load_index(index_dir).cards[[c.id for c in load_index(index_dir).cards].index(SHOUTS)].learned == [RUNAROUND]
+    found = json.loads(runner.invoke(main, ["search", RUNAROUND, "--json", "-k", "1"]).output)
+    assert found["results"][0]["id"] == SHOUTS
     store = FeedbackStore(target)
     assert [(r["who"], r["action"]) for r in store.audit_rows()] == [("lucia", "situación aceptada")]
     store.close()
