@@ -94,6 +94,12 @@ class SearchResponse:
         return out
 
 
+WHOLE_TEXT_WEIGHT = 1.05
+"""A long text is read sentence by sentence and also whole; the whole weighs a little more, because a
+complaint told after its story often needs the story (chosen on the real register's dev split;
+BENCHMARKS.md, «Registro real»)."""
+
+
 class Searcher:
     """A loaded model + index. Thread-safe; cheap to call many times."""
 
@@ -164,11 +170,11 @@ class Searcher:
         if fase is not None and fase not in FASES:
             raise QueryError(f"Fase desconocida '{fase}'. Usa una de: {', '.join(FASES)}.")
         k = max(1, min(int(k), MAX_K))
-        sentences = split_sentences(str(query)) if len(text) > LONG_TEXT_CHARS else []
-        if len(sentences) > 2:  # an e-mail or a chat: the problem may be anywhere (kb.passages)
-            ranked = rank_sentences(
-                self.index, self.embedder, sentences, [1.0] * len(sentences), k, fase=fase, tags=tags or ()
-            )
+        sentences = split_sentences(text) if len(text) > LONG_TEXT_CHARS else []
+        if len(sentences) > 2:  # an e-mail, a chat or a story: the problem may be anywhere (kb.passages)
+            views = [*sentences, text]  # each sentence, and the whole: a complaint can need its story
+            weights = [1.0] * len(sentences) + [WHOLE_TEXT_WEIGHT]
+            ranked = rank_sentences(self.index, self.embedder, views, weights, k, fase=fase, tags=tags or ())
             results = [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
             outside = None  # sentence by sentence, the threshold alone judges (a long text mixes topics)
         else:
