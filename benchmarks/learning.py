@@ -103,7 +103,8 @@ def section(table: list[str], whole: str, rows: list[dict], seconds: float) -> s
             "acepta para su mejor tarjeta (como el clic de un formador) y se busca la otra; "
             f"«no relacionadas» son las {unrelated} situaciones de dev que no están en ningún par.",
             "",
-            "| pares enseñados | la otra del par: hit@1 / hit@3 | la misma enseñada | no relacionadas |",
+            "| pares enseñados | la otra de cada par: hit@1 / hit@3 "
+            "| la otra, solo en los pares enseñados | no relacionadas |",
             "|---|---|---|---|",
             *table,
             whole,

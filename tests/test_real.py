@@ -82,3 +82,24 @@ def test_the_report_breaks_the_real_register_down_by_split_kind_and_country():
     text = format_report([report])
     assert "Por partición (kb):" in text and "| test | 2 | 0.000 | 1.000 | 0.500 | 1.000 | 0.000 |" in text
     assert "Por país (kb):" in text and "Por tipo de fuente (kb):" in text
+
+
+REAL_TEST_FLOORS = {"hit1": 0.39, "hit3": 0.56, "oos_recall": 0.65}
+"""One query under the figures measured on real/test (0.408, 0.579, 0.700; 76 in scope, 20 out)."""
+REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.07  # measured 0.053
+
+
+@pytest.fixture(scope="module")
+def real_test_report(searcher, real):
+    from kb.evaluate import eval_searcher
+
+    return eval_searcher(searcher, [q for q in real if q.facets["split"] == "test"], "default")
+
+
+@pytest.mark.parametrize("metric", sorted(REAL_TEST_FLOORS))
+def test_real_wording_stays_above_its_floor(real_test_report, metric):
+    assert getattr(real_test_report, metric) >= REAL_TEST_FLOORS[metric], real_test_report.misses
+
+
+def test_real_wording_in_scope_is_rarely_flagged(real_test_report):
+    assert real_test_report.in_scope_flagged <= REAL_TEST_CEILING_IN_SCOPE_FLAGGED

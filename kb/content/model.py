@@ -138,8 +138,9 @@ class Card:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Card:
-        """The inverse of to_dict (the index stores cards as JSON lines); unknown keys are ignored."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        """The inverse of to_dict (the index stores cards as JSON lines); unknown keys are ignored, and a
+        field an older kb did not write (`learned`) takes its default, so an upgrade still reads the index."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
