@@ -162,22 +162,22 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
         stack.stop()
 
 
-def votes(db: str) -> list[tuple]:
+def select(db: str, sql: str) -> list[tuple]:
+    """The rows of one query on the deployment's PostgreSQL, on a connection of its own."""
     engine = sa.create_engine(db)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text("SELECT query, card_id, rank, vote FROM feedback"))]
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
     finally:
         engine.dispose()
+
+
+def votes(db: str) -> list[tuple]:
+    return select(db, "SELECT query, card_id, rank, vote FROM feedback")
 
 
 def searched_queries(db: str) -> set[str]:
-    engine = sa.create_engine(db)
-    try:
-        with engine.connect() as conn:
-            return {q for (q,) in conn.execute(sa.text("SELECT query FROM searches"))}
-    finally:
-        engine.dispose()
+    return {q for (q,) in select(db, "SELECT query FROM searches")}
 
 
 def replica_of(context, url: str) -> str:
