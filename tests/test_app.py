@@ -196,7 +196,7 @@ def history(app, built_index, tmp_path):
     return card
 
 
-def test_trainers_page_groups_gaps_lists_comments_and_suggests_situations(history):
+def test_trainers_page_groups_gaps_lists_comments_and_proposes_situations(history):
     at = trainers_page()
     groups = table(at, "ejemplos")
     assert list(groups["búsquedas"]) == [3, 1]
@@ -204,7 +204,8 @@ def test_trainers_page_groups_gaps_lists_comments_and_suggests_situations(histor
     shown = "\n".join(m.value for m in at.markdown)
     assert "le falta qué hacer si insiste" in shown and history.source in shown
     assert settings_url(history) in shown  # card titles link to their section on the site
-    assert any(c.value == "- me chilla sin parar" for c in at.code)  # proposed, ready to copy
+    assert "«me chilla sin parar»" in shown  # proposed as a situation, with an «Aceptar» button (kb.learning)
+    assert any(b.label == "Aceptar" for b in at.button)
 
 
 def test_trainers_page_date_range(history, tmp_path, monkeypatch):
