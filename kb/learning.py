@@ -86,11 +86,13 @@ def candidates(store: FeedbackStore, cards: Iterable[Card]) -> list[Suggestion]:
 
 
 def decide(store: FeedbackStore, card_id: str, query: str, *, accept: bool, who: str, evidence: str = "") -> None:
-    """Store a trainer's verdict. Raises UsageError for a search that holds personal data, so such a
-    text can never reach the index, whatever a caller passes in."""
+    """Store a trainer's verdict and note it in the audit trail, for the panel and `kb learn` alike.
+    Raises UsageError for a search that holds personal data, so such a text can never reach the
+    index, whatever a caller passes in."""
     if personal(query):
         raise UsageError("Esa búsqueda contiene datos personales: no se puede usar como situación.")
     store.record_decision(card_id, query, "accepted" if accept else "rejected", who, evidence)
+    store.record_audit(who, f"situación {'aceptada' if accept else 'rechazada'}", f"{card_id}: {query}")
 
 
 def accepted(store: FeedbackStore) -> dict[str, list[str]]:

@@ -203,9 +203,9 @@ def test_a_trainer_accepts_and_rejects_in_the_panel_with_one_click(built_index, 
     at = at.button(key=f"learn-no-{second.key}").click().run()
     assert not at.exception
     assert "Ninguna búsqueda nueva que revisar." in texts(at) and "1 situaciones aceptadas en 1 tarjetas" in texts(at)
-    assert {r["query"]: (r["status"], r["who"]) for r in store.rows("learned")} == {
-        first.query: ("accepted", "lucia"),
-        second.query: ("rejected", "lucia"),
+    assert {r["query"]: (r["status"], r["who"], r["evidence"]) for r in store.rows("learned")} == {
+        first.query: ("accepted", "lucia", first.evidence),
+        second.query: ("rejected", "lucia", second.evidence),
     }
     actions = [r["action"] for r in store.audit_rows()]
     assert "situación aceptada" in actions and "situación rechazada" in actions

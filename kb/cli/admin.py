@@ -116,7 +116,6 @@ def learn(ctx: click.Context, to_accept: tuple[str, ...], to_reject: tuple[str, 
         for key in keys:
             s = found.pop(key)
             decide(store, s.card_id, s.query, accept=accept, who=who, evidence=s.evidence)
-            store.record_audit(who, f"situación {verdict}", f"{s.card_id}: {s.query}")
             click.echo(f"{verdict.capitalize()}: «{s.query}» → {s.card_id}")
     if to_accept or to_reject:
         click.echo("Entran en el índice con la próxima construcción: kb build --index-only.")

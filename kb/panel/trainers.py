@@ -94,14 +94,12 @@ def gaps(since_label: str) -> None:
 
 
 def decided(suggestion: Suggestion, accept: bool, user: User) -> None:
-    """A trainer's click on «Aceptar» or «Rechazar»: stored with who and when, and audited."""
+    """A trainer's click on «Aceptar» or «Rechazar»: stored with who, when and the evidence, and audited."""
+    s = suggestion
     try:
-        decide(feedback_store(), suggestion.card_id, suggestion.query, accept=accept, who=user.name)
+        decide(feedback_store(), s.card_id, s.query, accept=accept, who=user.name, evidence=s.evidence)
     except (StoreError, UsageError) as exc:
         st.session_state["learn-error"] = str(exc)
-        return
-    verdict = "aceptada" if accept else "rechazada"
-    auth.audit(user.name, f"situación {verdict}", f"{suggestion.card_id}: {suggestion.query}")
 
 
 def learning(cards: dict[str, Card], user: User) -> None:
