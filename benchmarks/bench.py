@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks.concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
-from kb.embedding_kernel import cpuinfo, engine_timings, timings_table
+from kb.embedding.kernel import cpuinfo, engine_timings, timings_table
 from kb.retrieval.scoring import new_faiss
 
 
@@ -149,7 +149,7 @@ def bench_builds(settings: Settings, embedder) -> dict:
 
 
 def bench_site(settings: Settings) -> float:
-    from kb.site import build_site
+    from kb.site.build import build_site
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-site-"))
     try:
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000")
     args = parser.parse_args(argv)
 
-    from kb.evaluate import format_report, load_eval_set, run_eval
-    from kb.search import Searcher
+    from kb.search.searcher import Searcher
+    from kb.trainers.evaluate import format_report, load_eval_set, run_eval
 
     settings = load_settings()
     print("Cargando modelo e índice…", file=sys.stderr)

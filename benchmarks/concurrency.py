@@ -71,7 +71,7 @@ def bench_threads(searcher: Any, queries: list[str], threads: int = 20, per_thre
 
 
 def bench_feedback(threads: int = 16, per_thread: int = 500) -> dict:
-    from kb.feedback import FeedbackStore
+    from kb.feedback.store import FeedbackStore
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-fb-"))
     try:

@@ -1,4 +1,4 @@
-"""The learning curve: what accepted searches (kb.learning) teach, measured as a centre lives it.
+"""The learning curve: what accepted searches (kb.trainers.learning) teach, measured as a centre lives it.
 
 In a contact centre the same situations come back in new words. The real-wording set's dev split
 holds pairs of items that describe one situation in different real wording, from different
@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench import machine
-from kb import learning
 from kb.config import load_settings
-from kb.embedding import load_embedder
+from kb.embedding.encoders import load_embedder
 from kb.retrieval.build import memory_index
-from kb.search import Searcher
+from kb.search.searcher import Searcher
+from kb.trainers import learning
 
 SECTION = "## Aprender de las búsquedas (curva de aprendizaje)"
 SHARES = (0.0, 0.25, 0.5, 1.0)

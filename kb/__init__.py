@@ -16,7 +16,7 @@ __all__ = ["Searcher", "SearchResponse", "__version__"]
 def __getattr__(name: str):
     # Lazy: `import kb` must stay cheap (torch and faiss load only when searching).
     if name in ("Searcher", "SearchResponse"):
-        from kb import search as _search
+        from kb.search import searcher as _search
 
         return getattr(_search, name)
     raise AttributeError(name)

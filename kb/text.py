@@ -17,7 +17,7 @@ pasted whole fits: text of more than two sentences is scored sentence by sentenc
 SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
 """Where one sentence ends and the next starts: after . ! ? … or ; followed by space, or at a line
 break. One rule for a card's pieces (kb.content.model) and a pasted message's sentences
-(kb.passages)."""
+(kb.search.passages)."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
 _WORD = re.compile(r"\w+")
@@ -36,7 +36,7 @@ NO_WORDS = (
 
 
 class CleanError(ValueError):
-    """Nothing searchable is left; `args[0]` is the Spanish reason (kb.search turns it into QueryError)."""
+    """Nothing searchable is left; `args[0]` is the Spanish reason (kb.search.searcher turns it into QueryError)."""
 
 
 def clean_query(text: object, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, list[str]]:

@@ -61,7 +61,7 @@ def embedder(settings):
     session index, the browser stack's snapshot, `kb check --golden` in-process), ~1,300 lines each
     time, and the model is deterministic, so each text is embedded once. The process-wide instance
     is the one memoised, so in-process CLI calls share it too."""
-    from kb.embedding import load_embedder
+    from kb.embedding.encoders import load_embedder
 
     model = load_embedder(settings.model)
     for name in ("encode_queries", "encode_passages"):
@@ -92,8 +92,8 @@ def _memoised(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]]
 
 
 def build_site_into(settings, out: Path) -> Path:
-    """The one way tests build a site: kb's own `mkdocs build --strict` (kb.site.build_site)."""
-    from kb.site import build_site
+    """The one way tests build a site: kb's own `mkdocs build --strict` (kb.site.build.build_site)."""
+    from kb.site.build import build_site
 
     build_site(settings.with_(site_dir=out))
     return out
@@ -136,7 +136,7 @@ def built_index(settings, embedder, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def searcher(built_index):
-    from kb.search import Searcher
+    from kb.search.searcher import Searcher
 
     return Searcher.load(built_index)
 

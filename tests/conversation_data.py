@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb.conversation import Conversation, Turn, parse_transcript
+from kb.search.conversation import Conversation, Turn, parse_transcript
 
 DATA = Path(__file__).resolve().parent / "data" / "conversaciones"
 _EXPECT = re.compile(r"^#\s*espera:\s*(.+?)\s*@\s*(\d+)\s*$")

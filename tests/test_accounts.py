@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from kb.accounts import BAD_LOGIN, LOCK_SECONDS, MAX_FAILURES, Accounts
+from kb.accounts.identity import AGENT, TRAINER, Session, User, session_expired
+from kb.accounts.users_file import BAD_LOGIN, LOCK_SECONDS, MAX_FAILURES, Accounts
 from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, KbError
-from kb.identity import AGENT, TRAINER, Session, User, session_expired
 
 PASSWORD = "correcto-caballo-grapa"  # pragma: allowlist secret
 

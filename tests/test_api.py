@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from kb.accounts import Accounts
+from kb.accounts.identity import AGENT
+from kb.accounts.users_file import Accounts
 from kb.api import MAX_BODY_BYTES, Loading, create_app
 from kb.cli import main
 from kb.errors import IndexMissing, IndexStale
-from kb.feedback import FeedbackStore
-from kb.identity import AGENT
+from kb.feedback.store import FeedbackStore
 
 CARD = "guias/cliente-enfadado#escalar-al-supervisor"
 

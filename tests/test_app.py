@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kb.feedback import FeedbackStore
-from kb.identity import TRAINER, Session, User
+from kb.accounts.identity import TRAINER, Session, User
+from kb.feedback.store import FeedbackStore
 from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, phrase_html, phrases_html, remember, tip_text
 from kb.retrieval.scoring import MAX_SCORE
-from kb.search import Searcher
+from kb.search.searcher import Searcher
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model  # every panel run loads the model
@@ -204,7 +204,7 @@ def test_trainers_page_groups_gaps_lists_comments_and_proposes_situations(histor
     shown = "\n".join(m.value for m in at.markdown)
     assert "le falta qué hacer si insiste" in shown and history.source in shown
     assert settings_url(history) in shown  # card titles link to their section on the site
-    assert "«me chilla sin parar»" in shown  # proposed as a situation, with an «Aceptar» button (kb.learning)
+    assert "«me chilla sin parar»" in shown  # proposed as a situation, with an «Aceptar» button (kb.trainers.learning)
     assert any(b.label == "Aceptar" for b in at.button)
 
 

@@ -162,19 +162,19 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
     for needed in (
         "kb/panel/main.py",
         "kb/panel/trainers.py",
-        "kb/serve.py",
+        "kb/serving/serve.py",
         "kb/data/fuera_de_alcance.txt",
-        "kb/migrations/env.py",
-        "kb/migrations/versions/v0001_schema.py",
+        "kb/feedback/migrations/env.py",
+        "kb/feedback/migrations/versions/v0001_schema.py",
         "kb/cli/__main__.py",
         "kb/cli/locale/es/LC_MESSAGES/kb.mo",
     ):
         assert needed in names, needed
 
 
-@pytest.mark.parametrize("module", ["kb.errors", "kb.csvsafe", "kb.redact", "kb.text"])
+@pytest.mark.parametrize("module", ["kb.errors", "kb.feedback.csvsafe", "kb.feedback.redact", "kb.text"])
 def test_the_docstring_examples_of_these_modules_run_as_written(module):
-    """Their `>>>` lines are exact examples, not sketches (kb, kb.feedback and kb.report show usage
+    """Their `>>>` lines are exact examples, not sketches (kb, kb.feedback.store and kb.feedback.report show usage
     that needs a model or a database): a change that makes one false fails here."""
     import doctest
     import importlib

@@ -26,8 +26,8 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
-from kb.accounts import Accounts
-from kb.identity import AGENT, TRAINER
+from kb.accounts.identity import AGENT, TRAINER
+from kb.accounts.users_file import Accounts
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
@@ -77,7 +77,7 @@ def snapshot_project(tmp: Path) -> Path:
     """docs/ and mkdocs.yml copied to `tmp` (hooks pointed back at this checkout); returns tmp."""
     shutil.copytree(ROOT / "docs", tmp / "docs", ignore=shutil.ignore_patterns("img"))
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    config = config.replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
+    config = config.replace("kb/site/hooks.py", str(ROOT / "kb" / "site" / "hooks.py"))
     config = config.replace("custom_dir: overrides", f"custom_dir: {ROOT / 'overrides'}")
     (tmp / "mkdocs.yml").write_text(config, encoding="utf-8")
     return tmp
@@ -97,8 +97,8 @@ def chromium_path() -> str:
 def stack(chromium_path, settings, embedder, tmp_path_factory):
     """Site server + Streamlit over a docs snapshot; yields a dict with urls, paths and a Searcher."""
     from kb.retrieval.build import build_index
-    from kb.search import Searcher
-    from kb.serve import start_site_server, streamlit_command
+    from kb.search.searcher import Searcher
+    from kb.serving.serve import start_site_server, streamlit_command
 
     tmp = tmp_path_factory.mktemp("panel")
     project = snapshot_project(tmp / "project")

@@ -7,12 +7,12 @@ from html.parser import HTMLParser
 import pytest
 from click.testing import CliRunner
 
-from kb.check import golden, lint
 from kb.cli import main
 from kb.config import load_settings
 from kb.content import load_cards
-from kb.feedback import FeedbackStore
-from kb.report import ReportError, compute_report
+from kb.feedback.report import ReportError, compute_report
+from kb.feedback.store import FeedbackStore
+from kb.trainers.check import golden, lint
 from tests.conftest import HEAD, ROOT, fill_store, make_docs
 
 BODY = """

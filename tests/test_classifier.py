@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kb.content import Card
-from kb.embedding import VectorPart
+from kb.embedding.encoders import VectorPart
 from kb.retrieval.build import build_index
 from kb.retrieval.classifier import CardClassifier, read_classifier, write_classifier
 from kb.retrieval.scoring import HybridScorer, build_faiss

@@ -84,7 +84,7 @@ def test_missing_index_is_reported_before_loading_the_model(tmp_path):
         "import sys\n"
         "from kb.config import load_settings\n"
         "from kb.errors import IndexMissing\n"
-        "from kb.search import Searcher\n"
+        "from kb.search.searcher import Searcher\n"
         "try:\n"
         "    Searcher.load(load_settings())\n"
         "except IndexMissing:\n"

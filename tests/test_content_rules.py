@@ -1,4 +1,4 @@
-"""Content rules (kb.content_rules), the spell check (kb.spelling) and what the built site shows."""
+"""Content rules (kb.content_rules), the spell check (kb.trainers.spelling) and what the built site shows."""
 
 from __future__ import annotations
 
@@ -137,8 +137,8 @@ def test_real_docs_have_no_phrase_or_governance_errors(real_guides):
 
 
 def test_real_docs_pass_the_spell_check(real_guides):
-    """The same check `kb check` runs (kb.check.spelling_problems): no unknown word in any guide."""
-    from kb.check import spelling_problems
+    """The same check `kb check` runs (kb.trainers.check.spelling_problems): no unknown word in any guide."""
+    from kb.trainers.check import spelling_problems
 
     problems = [str(p) for p in spelling_problems(real_guides)]
     if any("no se ha revisado la ortografía" in p for p in problems):
@@ -149,7 +149,7 @@ def test_real_docs_pass_the_spell_check(real_guides):
 
 
 def test_spell_check_finds_a_misspelling_at_its_line():
-    from kb.spelling import WORDS_FILE, SpellingUnavailable, unknown_words
+    from kb.trainers.spelling import WORDS_FILE, SpellingUnavailable, unknown_words
 
     texts = [
         ("a.md", 3, "Le llamo el [día] para ver si todo va bien."),
@@ -202,7 +202,7 @@ def test_slots_are_highlighted_in_the_phrasebook_and_guides(site):
 
 
 def test_highlight_slots_leaves_links_and_code_alone():
-    from kb.mkdocs_hooks import highlight_slots
+    from kb.site.hooks import highlight_slots
 
     text = "Le llamo el [día]; ver [guía](x.md) y `[código]`.\n```\n[bloque]\n```"
     out = highlight_slots(text)

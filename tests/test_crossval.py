@@ -1,4 +1,4 @@
-"""The lines' cross-validation (kb.crossval): the measurement every ranking constant cites."""
+"""The lines' cross-validation (kb.trainers.crossval): the measurement every ranking constant cites."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from kb import crossval
 from kb.retrieval.store import load_index
+from kb.trainers import crossval
 
 from .conftest import ROOT
 

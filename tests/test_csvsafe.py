@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from kb.csvsafe import BOM, neutralise, to_csv
+from kb.feedback.csvsafe import BOM, neutralise, to_csv
 
 DANGEROUS = [
     '=hyperlink("http://x","clic")',

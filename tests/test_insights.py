@@ -1,4 +1,4 @@
-"""kb.insights: content gaps grouped by meaning, 👎 comments, date windows.
+"""kb.feedback.insights: content gaps grouped by meaning, 👎 comments, date windows.
 
 No model here: `encode` is a stub whose vectors say which queries mean the same thing."""
 
@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from kb import feedback as feedback_module
 from kb.content import Card
-from kb.feedback import FeedbackStore
-from kb.insights import GapGroup, down_comments, gap_groups, gap_queries, since_days
+from kb.feedback import store as feedback_module
+from kb.feedback.insights import GapGroup, down_comments, gap_groups, gap_queries, since_days
+from kb.feedback.store import FeedbackStore
 
 TOPICS = {"paella": [1.0, 0.0, 0.0], "tiempo": [0.0, 1.0, 0.0], "wifi": [0.0, 0.0, 1.0]}
 

@@ -1,4 +1,4 @@
-"""The contact centre's own words teach search (kb.learning): an agent's 👍 becomes a suggestion, a
+"""The contact centre's own words teach search (kb.trainers.learning): an agent's 👍 becomes a suggestion, a
 trainer accepts or rejects it (panel or `kb learn`), and the next build learns the accepted ones.
 
 Each rule runs on SQLite and on a real PostgreSQL server; a personal-data-bearing or rejected
@@ -16,10 +16,10 @@ from streamlit.testing.v1 import AppTest
 from kb.cli import main
 from kb.content import load_cards
 from kb.errors import UsageError
-from kb.feedback import FeedbackStore
-from kb.learning import accepted, candidates, clause, decide, learned_for, with_learned
+from kb.feedback.store import FeedbackStore
 from kb.retrieval.build import build_index
 from kb.retrieval.store import load_index
+from kb.trainers.learning import accepted, candidates, clause, decide, learned_for, with_learned
 from tests.pg import postgres_server  # noqa: F401
 from tests.test_panel_auth import TRAINERS, make_accounts, open_app, sign_in, texts
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kb.check import outside_problems
 from kb.content import Card, read_guides
 from kb.retrieval.calibration import OUTSIDE_FILE, out_of_scope_queries, outside_questions
 from kb.retrieval.scoring import Candidate, HybridScorer, build_faiss, is_low_confidence
 from kb.retrieval.store import docs_fingerprint
+from kb.trainers.check import outside_problems
 
 from .conftest import ROOT
 

@@ -14,9 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from kb.accounts import Accounts
-from kb.feedback import FeedbackStore
-from kb.identity import AGENT, TRAINER, Session, User
+from kb.accounts.identity import AGENT, TRAINER, Session, User
+from kb.accounts.users_file import Accounts
+from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model  # every panel run loads the model

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from kb.content import ContentError
+from kb.content.synonyms import SYNONYMS_FILE, from_mapping, load_synonyms
 from kb.retrieval.keywords import Keywords, terms
 from kb.retrieval.store import docs_fingerprint
-from kb.significance import compare, mcnemar, paired_bootstrap
-from kb.synonyms import SYNONYMS_FILE, from_mapping, load_synonyms
+from kb.trainers.significance import compare, mcnemar, paired_bootstrap
 
 from .conftest import ROOT
 

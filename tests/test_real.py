@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from kb.content import load_cards
-from kb.evaluate import REAL_GROUPS, EvalQuery, _metrics, format_report, load_eval_set
+from kb.trainers.evaluate import REAL_GROUPS, EvalQuery, _metrics, format_report, load_eval_set
 
 from .conftest import ROOT
 
@@ -91,7 +91,7 @@ REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.07  # measured 0.053
 
 @pytest.fixture(scope="module")
 def real_test_report(searcher, real):
-    from kb.evaluate import eval_searcher
+    from kb.trainers.evaluate import eval_searcher
 
     return eval_searcher(searcher, [q for q in real if q.facets["split"] == "test"], "default")
 

@@ -9,7 +9,7 @@ import timeit
 import phonenumbers
 import pytest
 
-from kb.redact import CARD, CIF, DNI, EMAIL, IBAN, KINDS, NIE, PHONE, redact, redact_all, redact_many
+from kb.feedback.redact import CARD, CIF, DNI, EMAIL, IBAN, KINDS, NIE, PHONE, redact, redact_all, redact_many
 
 # (text, raw personal value inside it, token that must replace it)
 PROBES: list[tuple[str, str, str]] = [

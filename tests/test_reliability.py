@@ -21,10 +21,10 @@ from filelock import FileLock
 from kb.cli import main
 from kb.content import ContentError
 from kb.errors import BuildBusy, IndexDamaged
-from kb.feedback import FeedbackStore
+from kb.feedback.store import FeedbackStore
 from kb.retrieval.build import build_index
 from kb.retrieval.store import current_path, load_index
-from kb.search import MAX_QUERY_CHARS, QueryError, Searcher, clean_query
+from kb.search.searcher import MAX_QUERY_CHARS, QueryError, Searcher, clean_query
 from tests.conftest import BAD_QUERIES, ROOT, SMALL, make_docs, run_threads, snapshot
 from tests.support.waits import wait_until
 
@@ -272,7 +272,7 @@ def test_same_query_same_answer_under_load(searcher):
 
 def test_panel_and_site_bind_loopback_by_default(monkeypatch):
     from kb.config import load_settings
-    from kb.serve import streamlit_command
+    from kb.serving.serve import streamlit_command
 
     monkeypatch.delenv("KB_HOST", raising=False)
     settings = load_settings(ROOT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.retrieval.scoring import MAX_SCORE
-from kb.search import MAX_QUERY_CHARS, QueryError, clean_query
+from kb.search.searcher import MAX_QUERY_CHARS, QueryError, clean_query
 
 
 def top_pages(response, n=3):

@@ -23,7 +23,7 @@ from kb.api import Loading, create_app
 from kb.api.server import SearcherSlot
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.store import index_signature
-from kb.search import Fallback, Searcher
+from kb.search.searcher import Fallback, Searcher
 from tests.support.waits import CEILING, free_port, wait_until
 
 from .conftest import switch_current
@@ -187,7 +187,7 @@ def test_a_new_build_is_picked_up_and_the_old_one_answers_meanwhile(settings):
 
 
 def test_the_fallback_rule_keeps_the_last_good_searcher_and_tries_a_refused_build_once():
-    """kb.search.Fallback: the one rule the API slot and the panel share (both tested for real below)."""
+    """kb.search.searcher.Fallback: the one rule the API slot and the panel share (both tested for real below)."""
     last = Fallback()
     damaged = IndexDamaged("Índice dañado: reconstruye con `kb build`.")
     assert last.failed("build-1", damaged) is None  # nothing loaded yet: the caller reports the error
@@ -233,7 +233,7 @@ def _get(url: str) -> tuple[int, dict[str, str], dict]:
 
 
 def test_kb_serve_api_says_arrancando_until_loaded_then_answers_with_edited_guides(edited_guides, tmp_path):
-    from kb.serve import start_api
+    from kb.serving.serve import start_api
 
     settings = edited_guides.with_(
         host="127.0.0.1", api_port=free_port(), feedback_db=tmp_path / "fb.db", users_file=tmp_path / "usuarios.json"

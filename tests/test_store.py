@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import kb.feedback
+import kb.feedback.store
 from kb.errors import StoreError
-from kb.feedback import FeedbackStore
-from kb.report import compute_report
+from kb.feedback.report import compute_report
+from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT, fill_store, run_threads
 from tests.pg import PostgresServer, free_port, postgres_server, postgres_url  # noqa: F401
 from tests.support.waits import CEILING, wait_until
@@ -51,7 +51,7 @@ BACKENDS = pytest.mark.parametrize("target", ["sqlite", "postgresql"], indirect=
 
 
 def at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setattr(kb.feedback, "_utcnow", lambda: moment)
+    monkeypatch.setattr(kb.feedback.store, "_utcnow", lambda: moment)
 
 
 fill = fill_store
@@ -193,7 +193,7 @@ def test_16_threads_writing_lose_nothing(store, per_thread):
 RACER = """
 import sys, time
 from pathlib import Path
-from kb.feedback import FeedbackStore
+from kb.feedback.store import FeedbackStore
 target, go, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 store = FeedbackStore(target)
 Path(str(go) + "." + n).touch()

@@ -1,6 +1,6 @@
 """Running the API: in a daemon thread of `kb serve` (sharing its model) or in the foreground (`kb api`).
 
-The model is loaded once per process (kb.embedding caches it), so `kb serve` should create
+The model is loaded once per process (kb.embedding.encoders caches it), so `kb serve` should create
 ONE `SearcherSlot`, hand it to `create_app`, and start the thread:
 
     slot = SearcherSlot(settings)
@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from kb.config import Settings
 from kb.errors import IndexStale, KbError
 from kb.retrieval.store import index_signature
-from kb.search import Fallback, Searcher
+from kb.search.searcher import Fallback, Searcher
 
 from .errors import Loading
 

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from kb.accounts import Accounts
+from kb.accounts.identity import ROLES
+from kb.accounts.users_file import Accounts
 from kb.cli.common import settings_of
 from kb.errors import UsageError
-from kb.identity import ROLES
 
 
 @click.group()
@@ -82,7 +82,7 @@ def _before(value: str | None, retention_days: int) -> datetime:
 @click.pass_context
 def purge(ctx: click.Context, before: str | None) -> None:
     """Borra búsquedas y valoraciones antiguas (retención de datos)."""
-    from kb.feedback import FeedbackStore
+    from kb.feedback.store import FeedbackStore
 
     settings = settings_of(ctx)
     cutoff = _before(before, settings.retention_days)
@@ -102,8 +102,8 @@ def learn(ctx: click.Context, to_accept: tuple[str, ...], to_reject: tuple[str, 
     import getpass
 
     from kb.content import load_cards
-    from kb.feedback import FeedbackStore
-    from kb.learning import accepted, candidates, decide
+    from kb.feedback.store import FeedbackStore
+    from kb.trainers.learning import accepted, candidates, decide
 
     settings = settings_of(ctx)
     store = FeedbackStore(settings.database)

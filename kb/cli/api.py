@@ -11,8 +11,8 @@ import click
 
 from kb.cli.common import settings_of
 from kb.content import FASES
-from kb.conversation import parse_transcript
 from kb.errors import KbError, QueryError, os_reason
+from kb.search.conversation import parse_transcript
 
 
 @click.command(name="api")

@@ -16,7 +16,7 @@ from kb.retrieval.build import BuildReport
 
 def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
     """Build the index with a progress bar when stderr is a terminal."""
-    from kb.embedding import load_embedder
+    from kb.embedding.encoders import load_embedder
     from kb.retrieval.build import build_index
 
     bar: Any = None
@@ -34,7 +34,7 @@ def build_index_now(settings: Settings, *, quiet: bool = False) -> BuildReport:
     def waiting() -> None:
         click.echo("Otra construcción del índice está en curso; esperando a que termine…", err=True)
 
-    from kb.learning import learned_for
+    from kb.trainers.learning import learned_for
 
     learned = learned_for(settings, lambda message: click.echo(message, err=True))
     try:
@@ -68,7 +68,7 @@ def _built(report: BuildReport) -> str:
 @click.pass_context
 def build(ctx: click.Context, index_only: bool, site_only: bool, quiet: bool) -> None:
     """Construye el índice (incremental) y el sitio."""
-    from kb.site import build_site
+    from kb.site.build import build_site
 
     if index_only and site_only:
         raise UsageError("Usa --index-only o --site-only, no los dos.")
@@ -96,8 +96,8 @@ def build(ctx: click.Context, index_only: bool, site_only: bool, quiet: bool) ->
 @click.pass_context
 def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model: bool) -> None:
     """Revisa las guías: cabeceras, fases, frases, enlaces, longitudes, duplicados y situaciones."""
-    from kb.check import GoldenMiss, golden, lint
-    from kb.embedding import load_embedder
+    from kb.embedding.encoders import load_embedder
+    from kb.trainers.check import GoldenMiss, golden, lint
 
     settings = settings_of(ctx)
     if docs_dir is not None:
@@ -121,10 +121,10 @@ def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model:
 
 
 def learned_summary(settings: Settings) -> str:
-    """What the centre's accepted searches add to the guides (kb.learning), and any that name a card
+    """What the centre's accepted searches add to the guides (kb.trainers.learning), and any that name a card
     no longer in them (a renamed or removed section: re-decide it with `kb learn`)."""
     from kb.content import load_cards
-    from kb.learning import learned_for
+    from kb.trainers.learning import learned_for
 
     learned = learned_for(settings, lambda message: click.echo(message, err=True))
     if not learned:
@@ -140,8 +140,8 @@ def learned_summary(settings: Settings) -> str:
 @click.pass_context
 def preview(ctx: click.Context) -> None:
     """Sitio en vivo (mkdocs serve) e índice que se reconstruye solo al guardar una guía."""
-    from kb.embedding import load_embedder
-    from kb.site import start_live_site, watch
+    from kb.embedding.encoders import load_embedder
+    from kb.site.build import start_live_site, watch
 
     settings = settings_of(ctx)
     server = start_live_site(settings)
@@ -191,10 +191,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, replicas: int,
     if port:
         settings = settings.with_(panel_port=port)
     if replicas > 1:
-        from kb.replicas import supervise
+        from kb.serving.replicas import supervise
 
         sys.exit(supervise(settings, replicas, say=click.echo, site=not panel_only))
-    from kb.serve import serve as run
+    from kb.serving.serve import serve as run
 
     sys.exit(run(settings, say=click.echo, panel_only=panel_only))
 

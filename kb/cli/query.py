@@ -12,7 +12,7 @@ from kb.cli.common import settings_of
 from kb.config import Settings
 from kb.content import FASES
 from kb.errors import QueryError, UsageError
-from kb.search import SearchResponse, card_json
+from kb.search.searcher import SearchResponse, card_json
 
 
 def _print_human(response: SearchResponse, settings: Settings) -> None:
@@ -56,7 +56,7 @@ def search(
     "url", "score", "fase", "tags", "say", "avoid"}]} y, si la consulta se parece más a una
     pregunta que las guías no responden, "outside" con esa pregunta.
     """
-    from kb.search import Searcher, clean_query
+    from kb.search.searcher import Searcher, clean_query
 
     settings = settings_of(ctx)
     if batch and query:
@@ -92,7 +92,7 @@ def export(ctx: click.Context) -> None:
     from dataclasses import replace
 
     from kb.content import load_cards
-    from kb.learning import learned_for
+    from kb.trainers.learning import learned_for
 
     settings = settings_of(ctx)
     learned = learned_for(settings, lambda message: click.echo(message, err=True))
@@ -129,7 +129,7 @@ def eval_(
     misses: bool,
 ) -> None:
     """Mide la calidad: hit@1, hit@3, MRR y fuera de alcance, frente a BM25."""
-    from kb.evaluate import format_report, load_eval_set, run_sets
+    from kb.trainers.evaluate import format_report, load_eval_set, run_sets
 
     settings = settings_of(ctx)
     sets = {"eval": load_eval_set(data_dir or settings.root / "tests" / "data" / "eval")}
@@ -159,7 +159,7 @@ def report(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limi
 
     from kb.content import read_guides
     from kb.content.rules import overdue_guides
-    from kb.report import compute_report
+    from kb.feedback.report import compute_report
 
     settings = settings_of(ctx)
     result = compute_report(db_path or settings.database, limit)

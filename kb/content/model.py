@@ -105,7 +105,7 @@ class Card:
     source: str  # "docs/guias/x.md:12"
     when: list[str] = field(default_factory=list)  # situations in the agent's words ("Cuándo" block)
     review_due: str = ""  # ISO date the guide's review falls due ('' when the guide states none)
-    learned: list[str] = field(default_factory=list)  # situations learned from agents' searches (kb.learning)
+    learned: list[str] = field(default_factory=list)  # situations learned from agents' searches (kb.trainers.learning)
 
     def overdue(self, today: date) -> bool:
         """The guide's review is late: the panel marks the card «pendiente de revisión»."""

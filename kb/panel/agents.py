@@ -10,17 +10,17 @@ import uuid
 
 import streamlit as st
 
+from kb.accounts.identity import TRAINER, User
 from kb.content import ContentError
 from kb.errors import BuildBusy, IndexProblem, QueryError, StoreError
-from kb.identity import TRAINER, User
-from kb.learning import learned_for
 from kb.panel import auth
 from kb.panel.keys import SCRIPT, SEARCH_LABEL
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
 from kb.panel.results import show_response
 from kb.panel.view import QUICK_SITUATIONS, fase_choices, fase_key, remember
 from kb.retrieval.build import build_index
-from kb.search import Result, Searcher
+from kb.search.searcher import Result, Searcher
+from kb.trainers.learning import learned_for
 
 
 def current_searcher(user: User | None) -> Searcher | None:

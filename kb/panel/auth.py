@@ -1,6 +1,6 @@
 """Sign-in for the panel: who is using it, with which role, and the pages that need one.
 
-Local accounts (kb.accounts) are the default and what the tests drive; a company SSO
+Local accounts (kb.accounts.users_file) are the default and what the tests drive; a company SSO
 via `st.login` is offered only when `.streamlit/secrets.toml` has an `[auth]` section.
 Anything that cannot be checked (missing or damaged users file) keeps the protected
 pages closed: the form says why, and nothing falls back to "open".
@@ -16,9 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from kb.accounts import BAD_LOGIN, Accounts
+from kb.accounts.identity import AGENT, TRAINER, Session, User
+from kb.accounts.users_file import BAD_LOGIN, Accounts
 from kb.errors import AccountLocked, AccountsUnavailable, AuthError, StoreError
-from kb.identity import AGENT, TRAINER, Session, User
 from kb.panel.resources import feedback_store, settings
 
 LOG = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The «Conversación» page: paste the customer's message, or add the call's turns one by one;
 the stage and the suggestions refresh with every turn.
 
-The same path as `POST /api/suggest` (kb.conversation): long messages are read sentence by
+The same path as `POST /api/suggest` (kb.search.conversation): long messages are read sentence by
 sentence, the customer's latest turns weigh most, and cards not shown before are marked «nueva».
 Cards are drawn and voted exactly as on the agents' page.
 """
@@ -13,14 +13,14 @@ import uuid
 import streamlit as st
 
 from kb.content import FASES
-from kb.conversation import Conversation
 from kb.errors import QueryError
 from kb.panel import auth
 from kb.panel.agents import save_comment, vote
 from kb.panel.resources import searcher_or_problem
 from kb.panel.results import show_response
 from kb.panel.view import FASE_COLORS, escape_markdown
-from kb.search import SearchResponse
+from kb.search.conversation import Conversation
+from kb.search.searcher import SearchResponse
 from kb.text import MAX_QUERY_CHARS
 
 SPEAKERS = {"cliente": "Cliente", "agente": "Yo (agente)"}

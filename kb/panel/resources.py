@@ -11,11 +11,11 @@ import gc
 import streamlit as st
 
 from kb.config import Settings, load_settings
-from kb.embedding import Encoder, load_embedder
+from kb.embedding.encoders import Encoder, load_embedder
 from kb.errors import IndexProblem, IndexStale, ModelError
-from kb.feedback import FeedbackStore
+from kb.feedback.store import FeedbackStore
 from kb.retrieval.store import docs_fingerprint, index_signature
-from kb.search import Fallback, Searcher
+from kb.search.searcher import Fallback, Searcher
 
 
 def settings() -> Settings:
@@ -53,7 +53,7 @@ def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
     """The searcher for the index on disk now and what is wrong with it, if anything.
 
     A build that cannot be used (damaged, or of another model) returns the problem with the
-    searcher that answered before it, if this process had one (`kb.search.Fallback`, the same
+    searcher that answered before it, if this process had one (`kb.search.searcher.Fallback`, the same
     rule as the API's), so agents mid-call keep searching; only a process with nothing loaded
     gets None."""
     s = settings()

@@ -16,7 +16,7 @@ from kb.content import FASES, Card
 from kb.panel.keys import HINT
 from kb.panel.resources import settings
 from kb.panel.view import FASE_COLORS, escape_markdown, phrases_html, tip_text
-from kb.search import Result, SearchResponse
+from kb.search.searcher import Result, SearchResponse
 
 LOW_CONFIDENCE = (
     "**No encuentro nada fiable para eso.**  \n"

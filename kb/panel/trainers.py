@@ -1,8 +1,8 @@
 """Página «Formadores» del panel: qué buscan los agentes, qué opinan y qué falta en las guías.
 
 A page of the panel's st.navigation (a file, so AppTest can open it too), for signed-in
-trainers only. The numbers come from `kb.report.compute_report` (the same as `kb report`);
-grouping, suggestions and comments from `kb.insights`; this file only lays them out.
+trainers only. The numbers come from `kb.feedback.report.compute_report` (the same as `kb report`);
+grouping, suggestions and comments from `kb.feedback.insights`; this file only lays them out.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from datetime import date
 
 import streamlit as st
 
+from kb.accounts.identity import TRAINER, User
 from kb.content import FASES, Card, read_guides
 from kb.content.rules import overdue_guides
 from kb.errors import StoreError, UsageError
-from kb.identity import TRAINER, User
-from kb.insights import RANGES, down_comments, gap_groups, gap_queries, since_days
-from kb.learning import Suggestion, accepted, candidates, decide
+from kb.feedback.insights import RANGES, down_comments, gap_groups, gap_queries, since_days
+from kb.feedback.report import Report, compute_report
 from kb.panel import auth
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
 from kb.panel.view import escape_markdown
-from kb.report import Report, compute_report
+from kb.trainers.learning import Suggestion, accepted, candidates, decide
 
 DEFAULT_RANGE = "30 días"
 

@@ -20,9 +20,9 @@ from filelock import FileLock, Timeout
 
 from kb import __version__
 from kb.content import Card, Docs, load_docs
-from kb.embedding import Encoder, VectorPart
+from kb.content.synonyms import load_synonyms
+from kb.embedding.encoders import Encoder, VectorPart
 from kb.errors import BuildBusy, IndexProblem
-from kb.learning import with_learned
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
 from kb.retrieval.characters import CharacterClassifier
 from kb.retrieval.classifier import CardClassifier, write_classifier
@@ -37,7 +37,7 @@ from kb.retrieval.store import (
     write_build,
     write_jsonl,
 )
-from kb.synonyms import load_synonyms
+from kb.trainers.learning import with_learned
 
 Progress = Callable[[int, int], None]
 
@@ -222,7 +222,7 @@ def build_index(
     learned: Mapping[str, list[str]] | None = None,
 ) -> BuildReport:
     """Build the index for `docs_dir` into `index_dir`, reusing unchanged vectors; `learned` (card id →
-    searches a trainer accepted, kb.learning) adds situations to the cards without editing the guides.
+    searches a trainer accepted, kb.trainers.learning) adds situations to the cards without editing the guides.
 
     Raises ContentError (with file:line problems) when the guides are broken, and BuildBusy
     when another build holds the lock longer than `lock_timeout` seconds."""

@@ -37,7 +37,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from kb.embedding import VectorPart
+from kb.embedding.encoders import VectorPart
 from kb.retrieval import characters as letters
 from kb.retrieval.characters import CharacterClassifier
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.synonyms import Synonyms
+from kb.content.synonyms import Synonyms
 from kb.text import tokenize
 
 COMMON_WORD = 0.25

@@ -22,10 +22,10 @@ import faiss
 import numpy as np
 
 from kb.content import Card
+from kb.content.synonyms import Synonyms
 from kb.retrieval.classifier import VERSION as CLASSIFIER_VERSION
 from kb.retrieval.classifier import CardClassifier
 from kb.retrieval.keywords import KEYWORDS_VERSION, Keywords
-from kb.synonyms import Synonyms
 from kb.text import QUERY_FORM
 
 WHEN_WEIGHT = 0.7

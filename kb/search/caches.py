@@ -1,0 +1,75 @@
+"""Bounded in-memory caches for conversations: sentence vectors, and ids already shown.
+
+Both are bounded (LRU) so a long-running `kb serve` / `kb api` cannot grow without limit, and
+both are per process: nothing here is written to disk, so no conversation text is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kb.embedding.encoders import Encoder
+
+
+class VectorCache:
+    """Sentence → vector, bounded: a conversation re-sends its old turns on every call."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, encoder: Encoder, sentences: list[str]) -> np.ndarray:
+        model = encoder.model_id
+        with self._lock:
+            missing = [s for s in dict.fromkeys(sentences) if (model, s) not in self._data]
+        if missing:
+            vectors = encoder.encode_queries(missing)
+            with self._lock:
+                for sentence, vector in zip(missing, vectors):
+                    self._data[(model, sentence)] = np.asarray(vector, dtype=np.float32)
+                while len(self._data) > self.size:
+                    self._data.popitem(last=False)
+        with self._lock:
+            rows = []
+            for s in sentences:
+                self._data.move_to_end((model, s))
+                rows.append(self._data[(model, s)])
+        return np.vstack(rows)
+
+
+class SuggestionMemory:
+    """Which card ids each conversation has already been shown, for the API's `new`.
+
+    Bounded (LRU, `size` conversations) and forgetful (`ttl` seconds without a call): the API
+    keeps no conversation text, only ids, and a restart simply shows everything as new again."""
+
+    def __init__(self, size: int = 2000, ttl: float = 2 * 3600, clock: Callable[[], float] | None = None) -> None:
+        self.size, self.ttl = size, ttl
+        self._clock = clock or time.monotonic
+        self._data: OrderedDict[str, tuple[float, set[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new_ids(self, conversation_id: str, ids: Sequence[str]) -> list[str]:
+        """The ids in `ids` this conversation has not been shown; remembers them as shown."""
+        now = self._clock()
+        with self._lock:
+            while self._data:  # drop expired entries from the old end
+                oldest, (seen_at, _) = next(iter(self._data.items()))
+                if now - seen_at <= self.ttl:
+                    break
+                del self._data[oldest]
+            _, shown = self._data.pop(conversation_id, (now, set()))
+            new = [i for i in ids if i not in shown]
+            shown.update(new)
+            self._data[conversation_id] = (now, shown)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+            return new

@@ -1,0 +1,1 @@
+"""Running processes: one warm panel process (`serve`) and N of them kept alive (`replicas`)."""
