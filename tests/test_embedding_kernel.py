@@ -178,7 +178,7 @@ def test_an_index_built_with_one_engine_is_searched_by_the_other(built_index, se
     embedder = Embedder(built_index.model)
     assert embedder.engine != searcher.embedder.engine and embedder.model_id == searcher.embedder.model_id
     index = load_index(built_index.index_dir)
-    assert index.manifest["engine"] == searcher.embedder.engine
+    assert index.manifest.engine == searcher.embedder.engine
     check_model(index.manifest, embedder.model_id)  # not «de otro modelo»
     theirs = Searcher(index, embedder, built_index)
     for query in ["el cliente me está gritando", "quiere que le devuelvan el dinero", "me pasan de un lado a otro"]:

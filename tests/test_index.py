@@ -9,7 +9,8 @@ import pytest
 from kb.content import ContentError
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.build import build_index
-from kb.retrieval.scoring import build_faiss
+from kb.retrieval.manifest import Manifest
+from kb.retrieval.scoring import build_faiss, scoring_signature
 from kb.retrieval.store import current_path, load_index
 from tests.conftest import snapshot
 
@@ -20,11 +21,24 @@ def test_first_build_embeds_every_card_and_writes_a_manifest(project, encoder):
     assert (report.cards, report.embedded, report.reused) == (6, 6, 0)
     loaded = load_index(index_dir, model_id=encoder.model_id, docs_dir=docs)
     manifest = loaded.manifest
-    assert manifest["model"] == encoder.model_id and manifest["dim"] == encoder.dim == loaded.text_index.d
-    assert manifest["count"] == 6 and manifest["index_type"] == "flat"
-    assert set(manifest["cards"]) == {c.id for c in loaded.cards}
-    assert 0 < manifest["calibration"]["threshold"] < 1
-    assert manifest["built_at"] and manifest["kb_version"]
+    assert manifest.model == encoder.model_id and manifest.dim == encoder.dim == loaded.text_index.d
+    assert manifest.count == 6 and manifest.index_type == "flat"
+    assert set(manifest.cards) == {c.id for c in loaded.cards}
+    assert 0 < manifest.threshold < 1
+    assert manifest.built_at and manifest.kb_version
+
+
+def test_the_manifest_reads_back_as_written_and_keeps_its_flat_layout(project, encoder):
+    """One typed reader and writer; the JSON keeps the scoring signature at the top level, as
+    indexes already on disk have it."""
+    root, docs, index_dir = project
+    build_index(docs, index_dir, encoder, root=root)
+    folder = current_path(index_dir).resolve()
+    manifest = Manifest.read(folder)
+    raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest.to_json() == raw
+    assert set(scoring_signature()) <= set(raw) and "scoring" not in raw
+    assert Manifest.from_json(raw) == manifest and manifest.current_scoring
 
 
 def test_rebuild_with_no_change_does_nothing(project, encoder):

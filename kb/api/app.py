@@ -66,7 +66,7 @@ def health(state: State) -> Any:
         "cards": len(loaded.cards),
         "model": loaded.embedder.model_id,
         "engine": getattr(loaded.embedder, "engine", ""),
-        "built_with": loaded.index.manifest.get("engine", ""),
+        "built_with": loaded.index.manifest.engine,
         "index": Path(loaded.signature).name,
         "stale": False,
     }

