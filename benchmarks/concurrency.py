@@ -6,7 +6,6 @@ Part of benchmarks.bench; every figure is measured here and now.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from kb.config import Settings
+from tests.support.waits import free_port
 
 
 def pct(values: list[float], q: float) -> float:
@@ -90,12 +90,6 @@ def bench_feedback(threads: int = 16, per_thread: int = 500) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 LONG_MESSAGE = (
     "Buenos días. Les escribo porque el mes pasado compré un aspirador en su tienda y desde entonces he tenido "
     "que llamar cuatro veces. La primera vez me dijeron que era normal, la segunda que me llamarían en dos días, "
@@ -111,7 +105,7 @@ def bench_api(settings: Settings, searcher: Any, queries: list[str], rounds: int
     from kb.api import create_app
     from kb.api.server import start_api_thread
 
-    port = _free_port()
+    port = free_port()
     handle = start_api_thread(create_app(settings, lambda: searcher), "127.0.0.1", port)
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 MAX_QUERY_CHARS = 10_000
 """Longer queries are cut at a word boundary (with a notice to the user). An e-mail or a chat
@@ -101,3 +102,14 @@ def fold(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Lowercase, accents folded, stopwords dropped: the words keyword scoring looks at."""
     return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS]
+
+
+def iso_utc(moment: datetime | float) -> str:
+    """A moment as kb stores it everywhere (feedback rows, the users file): ISO 8601 in UTC to the
+    second, `Z`-suffixed, so stored stamps sort as text. A float is a Unix time; a naive datetime is
+    taken to be UTC already."""
+    if isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, UTC)
+    elif moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

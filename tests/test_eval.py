@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from kb.content import load_cards, load_docs
-from kb.retrieval.calibration import out_of_scope_queries
+from kb.retrieval.calibration import outside_list
 from kb.trainers.evaluate import BM25Baseline, EvalQuery, eval_searcher, load_eval_set
 
 from .conftest import ROOT
@@ -95,7 +95,7 @@ def test_in_scope_queries_are_rarely_flagged_low_confidence(report):
 
 def test_semantic_search_clearly_beats_bm25(report, queries, settings):
     docs = load_docs(settings.docs_dir, settings.root)
-    bm25 = BM25Baseline(docs.cards, docs.situaciones, out_of_scope_queries())
+    bm25 = BM25Baseline(docs.cards, docs.situaciones, outside_list())
     baseline = bm25.evaluate(queries)
     assert report.hit1 >= BM25_HIT1_FACTOR * baseline.hit1
     assert report.hit3 >= baseline.hit3 + 0.25

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kb.content import Card, read_guides
-from kb.retrieval.calibration import OUTSIDE_FILE, out_of_scope_queries, outside_questions
+from kb.retrieval.calibration import OUTSIDE_FILE, outside_list, outside_questions
 from kb.retrieval.scoring import Candidate, HybridScorer, build_faiss, is_low_confidence
 from kb.retrieval.store import docs_fingerprint
 from kb.trainers.check import outside_problems
@@ -55,7 +55,7 @@ def test_without_outside_questions_only_the_threshold_judges():
 
 
 def test_the_trainers_list_joins_the_shipped_one_without_comments_or_repeats(tmp_path):
-    shipped = out_of_scope_queries()
+    shipped = outside_list()
     (tmp_path / OUTSIDE_FILE).write_text(
         f"# comentario\n\ncuánto tarda un envío urgente\n{shipped[0]}\n  cuánto tarda un envío urgente  \n",
         encoding="utf-8",
@@ -75,12 +75,12 @@ def test_editing_the_outside_list_makes_the_index_stale(tmp_path):
 def test_the_real_list_never_repeats_a_situation_of_the_guides():
     """A question in both places would be answered and flagged at once (`kb check` reports it)."""
     docs = ROOT / "docs"
-    assert len(out_of_scope_queries(docs / OUTSIDE_FILE)) >= 30
+    assert len(outside_list(docs / OUTSIDE_FILE)) >= 30
     assert outside_problems(read_guides(docs, ROOT), docs, ROOT) == []
 
 
 def test_search_flags_an_outside_question_and_names_it(searcher, settings):
-    question = out_of_scope_queries(ROOT / "docs" / OUTSIDE_FILE)[0]
+    question = outside_list(ROOT / "docs" / OUTSIDE_FILE)[0]
     response = searcher.search(question)
     assert response.low_confidence and response.outside == question
     assert response.to_dict(settings)["outside"] == question

@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kb.errors import AccountError
@@ -70,11 +70,6 @@ def name_key(name: str) -> str:
 def sha256_hex(text: str) -> str:
     """How the users file keys what must not be readable in it (session tokens, attempt names)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def iso_utc(epoch: float) -> str:
-    """A moment as the users file writes it: ISO 8601 in UTC, to the second."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def validate_name(name: str) -> str:

@@ -40,7 +40,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kb.accounts.identity import (
     User,
     file_problem,
-    iso_utc,
     name_key,
     sha256_hex,
     user_from_record,
@@ -49,6 +48,7 @@ from kb.accounts.identity import (
     validate_role,
 )
 from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, os_reason
+from kb.text import iso_utc
 
 MAX_FAILURES = 5
 LOCK_SECONDS = 60.0

@@ -9,7 +9,7 @@
 The format is documented for trainers in `docs/formadores.md`.
 """
 
-from kb.content.body import FENCE, prose_text, split_body, strip_markup
+from kb.content.body import FENCE, code_lines, prose_text, split_body, strip_markup
 from kb.content.cards import Docs, cards_of, guide_files, load_cards, load_docs, read_guides
 from kb.content.mkdocs import GENERATED_PAGES, PHRASEBOOK_PAGE, MkdocsConfig, read_mkdocs
 from kb.content.model import FASES, Card, ContentError, Guide, Phrase, Problem, Section
@@ -18,6 +18,7 @@ from kb.content.parse import read_guide
 __all__ = [
     "FASES",
     "FENCE",
+    "code_lines",
     "GENERATED_PAGES",
     "PHRASEBOOK_PAGE",
     "Card",

@@ -7,10 +7,12 @@ does this section say", and none of them should care how the YAML or headings we
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 from kb.content.model import PHRASE_BLOCKS, Phrase, Section
 
 FENCE = re.compile(r"^\s*(```|~~~)")
+"""A line that opens or closes fenced code."""
 # `!!!` is an admonition; `???` / `???+` the same block collapsible (pymdownx.details), which keeps
 # long "Cuándo" lists folded on the site while the panel and the index read them alike.
 ADMONITION = re.compile(r'^(?:!!!|\?\?\?\+?)\s+([\w-]+)(?:\s+"([^"]*)")?\s*$')
@@ -19,8 +21,22 @@ LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 """A markdown link or image: group 1 is its text."""
 _EMPH = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
 HTML = re.compile(r"<[^>]+>")
-SLOT = re.compile(r"\[[^\[\]]*\]")
-"""A slot the agent fills in a phrase: `[día]`, `[importe autorizado]`."""
+SLOT = re.compile(r"(?<![\\!\]])\[([^\[\]()\n]+)\](?![(\[:])")
+"""A slot the agent fills in a phrase: `[día]`, `[importe autorizado]` (group 1: its name). Not a link
+(`[x](…)`, `[x][ref]`, `[x]:`), an image or an escaped bracket: one rule for the site, the panel,
+the phrase rules and the spelling check."""
+
+
+def code_lines(lines: Iterable[str]) -> Iterator[bool]:
+    """For each line, whether it is fenced code (or a fence): code is an example for the site, never
+    advice, a heading, a link to check or a slot. The one fence walker of kb."""
+    inside = False
+    for line in lines:
+        if FENCE.match(line):
+            inside = not inside
+            yield True
+        else:
+            yield inside
 
 
 def block_title(line: str) -> str | None:
@@ -111,19 +127,15 @@ def prose_text(lines: list[tuple[int, str]]) -> str:
     """Prose lines → plain text paragraphs; list items keep one per line; fenced code is left out."""
     out: list[str] = []
     paragraph: list[str] = []
-    in_fence = False
 
     def flush() -> None:
         if paragraph:
             out.append(strip_markup(" ".join(paragraph)))
             paragraph.clear()
 
-    for _, line in lines:
-        if FENCE.match(line):
-            in_fence = not in_fence
+    for (_, line), code in zip(lines, code_lines(line for _, line in lines)):
+        if code:
             flush()
-            continue
-        if in_fence:
             continue  # code is an example for the site, not advice to read out during a call
         stripped = line.strip()
         item = LIST_ITEM.match(line)

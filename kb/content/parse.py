@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from kb.content.body import FENCE, block_problems
+from kb.content.body import block_problems, code_lines
 from kb.content.mkdocs import MkdocsConfig, read_mkdocs
 from kb.content.model import FASES, REQUIRED_KEYS, Guide, Problem, Section
 from kb.content.rules import governance_problems, phrase_problems
@@ -148,12 +148,8 @@ def read_guide(file: Path, docs_dir: Path, root: Path | None = None, mkdocs: Mkd
 def _headings(lines: list[str], start: int) -> list[tuple[int, int, str, dict[str, str]]]:
     """(line, level, text, attrs) of every heading outside fenced code."""
     headings = []
-    in_fence = False
-    for i in range(start, len(lines)):
-        if FENCE.match(lines[i]):
-            in_fence = not in_fence
-            continue
-        match = None if in_fence else _HEADING.match(lines[i])
+    for i, code in enumerate(code_lines(lines[start:]), start):
+        match = None if code else _HEADING.match(lines[i])
         if match:
             text, attrs = _heading_attrs(match.group(2))
             headings.append((i + 1, len(match.group(1)), text, attrs))

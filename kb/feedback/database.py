@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from kb.errors import StoreError
+from kb.text import iso_utc
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_COMMENT = 1000
@@ -100,13 +101,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def _utcnow() -> datetime:
     """The clock, in one place so tests can move it."""
     return datetime.now(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    """`moment` as stored in `created_at`; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_url(target: str | Path) -> bool:

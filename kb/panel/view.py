@@ -11,6 +11,7 @@ import re
 from typing import Literal
 
 from kb.content import FASES, Card
+from kb.content.body import SLOT
 
 QUICK_SITUATIONS: list[tuple[str, str]] = [
     ("😡 Me grita", "el cliente me está gritando y no me deja hablar"),
@@ -82,8 +83,6 @@ def remember(recent: list[str], query: str, limit: int = MAX_RECENT) -> list[str
 
 # ---------------------------------------------------------------- phrases as HTML
 
-_SLOT = re.compile(r"\[[^\[\]]*\]")
-
 
 def phrase_html(phrase: str) -> str:
     """A phrase as escaped HTML with its slots ([día]…) in a highlighted span, brackets kept.
@@ -91,7 +90,7 @@ def phrase_html(phrase: str) -> str:
     Everything is escaped first, so content text can never become markup; only the spans
     added here are HTML."""
     out, last = [], 0
-    for match in _SLOT.finditer(phrase):
+    for match in SLOT.finditer(phrase):
         out.append(html.escape(phrase[last : match.start()]))
         out.append(f'<span class="kb-slot">{html.escape(match.group())}</span>')
         last = match.end()

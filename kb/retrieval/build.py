@@ -23,7 +23,7 @@ from kb.content import Card, Docs, load_docs
 from kb.content.synonyms import load_synonyms
 from kb.embedding.encoders import Encoder, VectorPart
 from kb.errors import BuildBusy, IndexProblem
-from kb.retrieval.calibration import calibrate, out_of_scope_queries, outside_questions
+from kb.retrieval.calibration import calibrate, outside_list, outside_questions
 from kb.retrieval.characters import CharacterClassifier
 from kb.retrieval.classifier import CardClassifier, write_classifier
 from kb.retrieval.manifest import Manifest
@@ -108,7 +108,7 @@ def calibrate_for(
     """Calibrate this index's threshold; also returns the calibration queries and their vectors,
     which a build keeps so the next incremental build does not embed them again (~100 queries,
     more than half the time of a one-guide rebuild)."""
-    positives, negatives = docs.situaciones, out_of_scope_queries()
+    positives, negatives = docs.situaciones, outside_list()
     vectors = encode_cached(positives + negatives, encoder, cache)
     result = calibrate(scorer, vectors[: len(positives)], vectors[len(positives) :], texts=(positives, negatives))
     return result, positives + negatives, vectors

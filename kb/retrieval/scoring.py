@@ -29,18 +29,13 @@ from kb.retrieval.keywords import KEYWORDS_VERSION, Keywords
 from kb.text import QUERY_FORM
 
 WHEN_WEIGHT = 0.7
-"""Share of the situations in a card's dense score; chosen on the eval set (0.5–0.8 measured)."""
+"""Share of the situations in a card's dense score (BENCHMARKS.md, «De dónde sale cada constante»)."""
 KEYWORD_WEIGHT = 0.1
-"""Weight of BM25 (normalised to the best candidate) added to the dense score: catches the
-exact words (twitter, jefe, reembolso) that small embedding models blur. Measured on the
-eval set: hit@3 0.741 → 0.824, MRR 0.654 → 0.732 (0.05/0.1/0.15 tried). Re-checked with stems and
-synonyms (2026-11-26, 247 queries): WHEN_WEIGHT 0.6/0.7/0.8 × KEYWORD_WEIGHT 0.05–0.2 all within noise
-(best MRR 0.799 vs 0.792, McNemar p ≥ 0.75), so both stay."""
+"""Weight of BM25 (normalised to the best candidate) added to the dense score: it catches the exact
+words (twitter, jefe, reembolso) that small embedding models blur (BENCHMARKS.md, «De dónde sale cada constante»)."""
 CLASSIFIER_WEIGHT = 1.0
-"""Weight of p(card | query) (0–1) added to the dense score. Chosen with the classifier's C by 5-fold
-cross-validation over the Cuándo lines, never on the eval set: 0.3–2 all gave hit@1 0.54 there
-(against 0.39 without it); 1.0 sits in the middle of that plateau. Rechecked with one regression a
-model plus the letters' view: 0.5 / 1 / 2 / 4 give 0.640 / 0.648 / 0.647 / 0.645."""
+"""Weight of p(card | query) (0–1) added to the dense score, chosen on the Cuándo lines' cross-validation,
+never on the eval set: the middle of a flat plateau (BENCHMARKS.md, «De dónde sale cada constante»)."""
 MAX_SCORE = 1.0 + CLASSIFIER_WEIGHT + KEYWORD_WEIGHT
 """Upper bound of `Candidate.score` (meaning ≤ 1, probability ≤ 1, keyword bonus ≤ KEYWORD_WEIGHT):
 the score orders results and is comparable within one index, it is not a probability."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import QueryError
-from kb.retrieval.scoring import Candidate, is_low_confidence
+from kb.retrieval.scoring import is_low_confidence
 from kb.search import passages
 from kb.search.caches import SuggestionMemory
 from kb.search.passages import is_long, split_sentences
@@ -57,7 +57,7 @@ def _ranked(searcher: Searcher, sentences: Sequence[str], weights: Sequence[floa
 
 def low_confidence(results: Sequence[Result], threshold: float) -> bool:
     """The one confidence rule (kb.retrieval.scoring.is_low_confidence) applied to these results."""
-    return is_low_confidence([Candidate(r.rank, r.score, r.dense) for r in results], threshold)
+    return is_low_confidence([r.candidate for r in results], threshold)
 
 
 # ---------------------------------------------------------------- conversations

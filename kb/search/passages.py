@@ -13,16 +13,17 @@ from kb.content import Card
 from kb.embedding.encoders import Encoder
 from kb.retrieval.store import LoadedIndex
 from kb.search.caches import VectorCache
+from kb.search.filters import shown
 from kb.text import MAX_QUERY_CHARS, SENTENCE_END, CleanError, clean_query
 
 MIN_CHARS = 40
-"""Fragments shorter than this («Hola.», «Buenos días:») are merged into the next one: alone
-they match random cards (no merging: conversations 0.64 instead of 0.86)."""
+"""Fragments shorter than this («Hola.», «Buenos días:») are merged into the next one: alone they
+match random cards (BENCHMARKS.md)."""
 WINDOW_WORDS = 40
 """A 'sentence' without punctuation longer than this many words is cut into windows."""
 SUPPORT_BONUS = 0.01
-"""Added per extra sentence that has the card in its top SUPPORT_TOP (at most 3 extra). Measured on
-the long messages of tests/data/conversaciones: hit@3 1.00 with 0 or 0.01, 0.83 with 0.02–0.08."""
+"""Added per extra sentence that has the card in its top SUPPORT_TOP (at most 3 extra): a small
+tie-breaker, since larger bonuses let repetition outvote meaning (BENCHMARKS.md)."""
 SUPPORT_TOP = 3
 _SPACES = re.compile(r"\s+")
 
@@ -100,20 +101,11 @@ def rank_sentences(
             scored = weight * cand.score
             if cand.card not in best or scored > best[cand.card][0]:
                 best[cand.card] = (scored, cand.dense)
-    wanted = set(tags)
     total = {c: score + SUPPORT_BONUS * min(max(support.get(c, 0) - 1, 0), 3) for c, (score, _) in best.items()}
     ranked = sorted(total, key=lambda c: -total[c])
     results: list[tuple[Card, float, float]] = []
-    seen_text: set[str] = set()
-    for number in ranked:
-        card = cards[number]
-        if (fase and card.fase != fase) or not wanted.issubset(card.tags):
-            continue
-        key = card.text.strip().lower()
-        if key in seen_text:
-            continue
-        seen_text.add(key)
-        results.append((card, float(total[number]), float(best[number][1])))
+    for number in shown(ranked, lambda c: cards[c], fase, tags):
+        results.append((cards[number], float(total[number]), float(best[number][1])))
         if len(results) == k:
             break
     return results

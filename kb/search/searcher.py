@@ -20,6 +20,7 @@ from kb.errors import IndexStale, KbError, QueryError
 from kb.feedback.redact import redact
 from kb.retrieval.scoring import Candidate, is_low_confidence
 from kb.retrieval.store import LoadedIndex, check_docs, check_model, index_signature, load_index
+from kb.search.filters import shown
 from kb.search.passages import LONG_TEXT_CHARS, rank_sentences, split_sentences
 from kb.text import MAX_QUERY_CHARS, CleanError
 from kb.text import clean_query as _clean
@@ -61,6 +62,11 @@ class Result:
 
     def to_dict(self, settings: Settings) -> dict[str, Any]:
         return card_json(self.card, settings, self.score)
+
+    @property
+    def candidate(self) -> Candidate:
+        """What the confidence rule reads (kb.retrieval.scoring.is_low_confidence)."""
+        return Candidate(self.rank, self.score, self.dense)
 
 
 @dataclass
@@ -182,7 +188,7 @@ class Searcher:
             results = self._rank(vector, text, k, fase, set(tags or []))
             row = self.index.scorer.nearer_outside(vector)
             outside = self.index.outside[row] if row is not None else None
-        low = is_low_confidence([_candidate(r) for r in results], self.threshold, outside is not None)
+        low = is_low_confidence([r.candidate for r in results], self.threshold, outside is not None)
         return SearchResponse(query=text, low_confidence=low, results=results, notices=notices, outside=outside)
 
     def _rank(self, vector: np.ndarray, text: str, k: int, fase: str | None, tags: set[str]) -> list[Result]:
@@ -191,15 +197,9 @@ class Searcher:
         fetch = min(total, k * 2 if not filtered else max(k * 10, 50))
         while True:
             results: list[Result] = []
-            seen_text: set[str] = set()
-            for cand in self.index.scorer.top(vector, fetch, text):
+            ranked = self.index.scorer.top(vector, fetch, text)
+            for cand in shown(ranked, lambda c: self.index.cards[c.card], fase, tags):
                 card = self.index.cards[cand.card]
-                if (fase and card.fase != fase) or (tags and not tags.issubset(card.tags)):
-                    continue
-                key = card.text.strip().lower()
-                if key in seen_text:
-                    continue  # identical text under two headings: show it once
-                seen_text.add(key)
                 results.append(Result(card, float(cand.score), len(results) + 1, float(cand.dense)))
                 if len(results) == k:
                     return results
@@ -238,10 +238,6 @@ class Fallback:
         if self.searcher is not None:
             self.refused, self.refused_build = error, build
         return self.searcher
-
-
-def _candidate(result: Result) -> Candidate:
-    return Candidate(result.rank, result.score, result.dense)
 
 
 __all__ = ["QueryError", "Result", "SearchResponse", "Searcher", "card_json", "clean_query"]

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
+from kb.content.body import SLOT, code_lines
 
 PAGE = PHRASEBOOK_PAGE
 
@@ -84,9 +85,7 @@ def on_files(files, config):
 # ---------------------------------------------------------------------------
 # Slots: `[día]`, `[importe autorizado]`… highlighted on guide pages and in the phrasebook
 
-_FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+\1")
-_SLOT = re.compile(r"(?<![\\!\]])\[([^\[\]()\n]+)\](?![(\[:])")
 
 
 def _mark_slots(text: str) -> str:
@@ -94,22 +93,18 @@ def _mark_slots(text: str) -> str:
     out: list[str] = []
     last = 0
     for code in _INLINE_CODE.finditer(text):
-        out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last : code.start()]))
+        out.append(SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last : code.start()]))
         out.append(code.group(0))
         last = code.end()
-    out.append(_SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:]))
+    out.append(SLOT.sub(r'<span class="kb-slot">[\1]</span>', text[last:]))
     return "".join(out)
 
 
 def highlight_slots(markdown: str) -> str:
     """Markdown with slots wrapped in `<span class="kb-slot">`, code blocks and inline code untouched."""
     lines = markdown.split("\n")
-    in_fence = False
-    for i, line in enumerate(lines):
-        if _FENCE_LINE.match(line):
-            in_fence = not in_fence
-            continue
-        if not in_fence and "[" in line:
+    for i, (line, code) in enumerate(zip(lines, code_lines(lines))):
+        if not code and "[" in line:
             lines[i] = _mark_slots(line)
     return "\n".join(lines)
 

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 import numpy as np
 
 from kb.config import Settings
 from kb.content import (
-    FENCE,
     GENERATED_PAGES,
     Card,
     Guide,
     Problem,
     cards_of,
+    code_lines,
     load_docs,
     read_guides,
     read_mkdocs,
@@ -128,12 +129,9 @@ def _link_problems(guides: list[Guide], docs_dir: Path) -> list[Problem]:
     generated = {(docs_dir / page).resolve() for page in GENERATED_PAGES}
     problems = []
     for guide in guides:
-        in_fence = False
-        for lineno in range(guide.body_start, len(guide.lines) + 1):
-            line = guide.lines[lineno - 1]
-            if FENCE.match(line):
-                in_fence = not in_fence
-            if in_fence:
+        body = guide.lines[guide.body_start - 1 :]
+        for lineno, line, code in zip(count(guide.body_start), body, code_lines(body)):
+            if code:
                 continue
             for target in _LINK.findall(_CODE_SPAN.sub("", line)):
                 if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):

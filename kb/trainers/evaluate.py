@@ -30,7 +30,7 @@ from kb.content import Card, load_docs
 from kb.embedding.encoders import load_embedder
 from kb.errors import UsageError
 from kb.retrieval.build import memory_index
-from kb.retrieval.calibration import out_of_scope_queries, threshold_rule
+from kb.retrieval.calibration import outside_list, threshold_rule
 from kb.retrieval.keywords import bm25_index, bm25_scores, terms
 from kb.search.searcher import Searcher
 
@@ -255,7 +255,7 @@ def run_sets(settings: Settings, sets: dict[str, list[EvalQuery]], models: list[
         searcher = Searcher(index, embedder, settings)
         for name, queries in sets.items():
             reports[name].append(eval_searcher(searcher, queries, model))
-    baseline = BM25Baseline(docs.cards, docs.situaciones, out_of_scope_queries())
+    baseline = BM25Baseline(docs.cards, docs.situaciones, outside_list())
     for name, queries in sets.items():
         reports[name].append(baseline.evaluate(queries))
     return reports

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import PACKAGE_ROOT
-from tests.support.waits import wait_http
+from tests.support.waits import free_port, wait_http
 
 NGINX_CONF = PACKAGE_ROOT / "deploy" / "nginx" / "kb.conf"
 SHIPPED_UPSTREAMS = (
@@ -41,9 +41,7 @@ def port_is_free(port: int) -> bool:
 def free_ports(count: int) -> int:
     """The first of `count` consecutive free loopback ports (replicas take consecutive ports)."""
     for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            first = int(sock.getsockname()[1])
+        first = free_port()
         if first + count < 65535 and all(port_is_free(first + i) for i in range(count)):
             return first
     raise RuntimeError(f"no hay {count} puertos libres seguidos")
