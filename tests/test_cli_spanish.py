@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import gettext
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -106,3 +109,12 @@ def test_a_broken_kb_toml_points_at_its_line(tmp_path, monkeypatch):
     out = run("search", "hola")
     assert out.exit_code == 2
     assert f"{tmp_path / 'kb.toml'}:2: la configuración no es TOML válido; revisa esa línea." in out.output
+
+
+def test_importing_the_cli_changes_nothing_in_the_process():
+    """Only running `kb` switches gettext to Spanish: a program that imports kb.cli (the panel, a
+    test, a notebook) keeps its own language and gettext domain."""
+    probe = "import gettext, os; import kb.cli; print(os.environ.get('LANGUAGE', '-'), gettext.textdomain())"
+    env = {k: v for k, v in os.environ.items() if k != "LANGUAGE"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["-", "messages"]

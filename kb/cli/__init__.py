@@ -13,20 +13,21 @@ from typing import Any
 
 import click
 
-from kb.cli import spanish
-
-# Before the commands are declared: Click names some value types (archivo, carpeta) when they are
-# created, and writes usage errors and help headings through gettext.
-spanish.install()
-
-from kb.cli import admin, api, build, query  # noqa: E402
-from kb.cli.common import fail  # noqa: E402
-from kb.config import load_settings  # noqa: E402
-from kb.errors import KbError  # noqa: E402
+from kb.cli import admin, api, build, query, spanish
+from kb.cli.common import fail
+from kb.config import load_settings
+from kb.errors import KbError
 
 
 class KbGroup(click.Group):
-    """A click group that maps every KbError raised by a command to its message and exit code."""
+    """A click group that speaks Spanish and maps every KbError raised by a command to its message and
+    exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Spanish from the moment `kb` runs, not from the moment kb.cli is imported: a program that
+        # only imports it (the panel, a test) keeps its own language settings.
+        spanish.install(self)
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,7 +46,6 @@ def main(ctx: click.Context) -> None:
 
 for _command in (*build.COMMANDS, *query.COMMANDS, *admin.COMMANDS, *api.COMMANDS):
     main.add_command(_command)
-spanish.name_placeholders(main)
 
 if __name__ == "__main__":
     main()

@@ -21,8 +21,9 @@ LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "kb"
 
 
-def install() -> None:
-    """Make Click (and anything else that calls `gettext.gettext`) speak Spanish in this process.
+def install(command: click.Command) -> None:
+    """Make Click (and anything else that calls `gettext.gettext`) speak Spanish in this process, and
+    name `command`'s placeholders in Spanish. Called when `kb` runs (kb.cli.KbGroup.main), never at import.
 
     gettext picks the language from the environment, first from LANGUAGE: kb speaks Spanish to
     everyone, so it is set, whatever the machine's locale. Child processes inherit it, which only
@@ -30,6 +31,11 @@ def install() -> None:
     gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
     gettext.textdomain(DOMAIN)
     os.environ["LANGUAGE"] = "es"
+    name_placeholders(command)
+
+
+PATH_NAMES = {(True, False): "file", (False, True): "directory"}
+"""Click names a path type when the option is declared, as `Path.__init__` does: file, directory or path."""
 
 
 TYPE_PLACEHOLDERS = {"text": "TEXTO", "integer": "N", "integer range": "N", "float": "NÚMERO", "float range": "NÚMERO"}
@@ -47,5 +53,8 @@ def name_placeholders(command: click.Command) -> None:
         for sub in command.commands.values():
             name_placeholders(sub)
     for param in command.params:
+        if isinstance(param.type, click.Path):  # named at declaration, before gettext spoke Spanish
+            kind = PATH_NAMES.get((param.type.file_okay, param.type.dir_okay), "path")
+            param.type.name = gettext.gettext(kind)
         if param.metavar is None and not getattr(param, "is_flag", False):
             param.metavar = TYPE_PLACEHOLDERS.get(param.type.name, param.metavar)
