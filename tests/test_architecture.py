@@ -166,6 +166,11 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
         "kb/data/fuera-de-alcance.txt",
         "kb/feedback/migrations/env.py",
         "kb/feedback/migrations/versions/v0001_schema.py",
+        "kb/feedback/migrations/versions/v0002_learned.py",
+        "kb/embedding/kernel/matmul_q4q8.c",
+        "kb/panel/static/panel.css",
+        "kb/panel/static/panel.js",
+        "kb/site/hooks.py",
         "kb/cli/__main__.py",
         "kb/cli/locale/es/LC_MESSAGES/kb.mo",
     ):
@@ -246,3 +251,50 @@ def test_the_lock_files_hold_pyprojects_pins_with_hashes(name, extra):
     assert wrong == {}, f"{name} no coincide con pyproject.toml: ejecuta 'make lock'"
     if extra is None:  # `make run` installs no test or lint tool
         assert {"pytest", "playwright", "ruff", "mypy"} & set(locked) == set()
+
+
+TOP_LEVEL_LEAVES = {"config", "errors", "text"}
+"""The only modules at the top of kb/: each a leaf every concept may use (settings, the error type,
+text shaping); everything else lives in the folder of its concept."""
+
+
+def test_the_top_of_kb_holds_only_its_leaves_and_the_concept_folders():
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert modules == TOP_LEVEL_LEAVES
+    assert len(modules) <= 5
+    for leaf in TOP_LEVEL_LEAVES:
+        assert all(target.split(".")[1] in TOP_LEVEL_LEAVES for target in import_graph()[f"kb.{leaf}"]), leaf
+
+
+def readme_architecture() -> dict[tuple[str, ...], str]:
+    """README's architecture table: the kb folders of a row → what the row says of them."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Arquitectura", 1)[1].split("\n## ", 1)[0]
+    rows: dict[tuple[str, ...], str] = {}
+    for line in section.splitlines():
+        if line.startswith("| `kb/"):
+            first, rest = line[1:].split("|", 1)
+            rows[tuple(re.findall(r"`(kb/[\w/]+?)/?`", first))] = rest
+    return rows
+
+
+def test_readmes_architecture_names_every_folder_and_every_name_it_gives_exists():
+    rows = readme_architecture()
+    folders = {
+        p.relative_to(ROOT).as_posix()
+        for p in PACKAGE.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "kb.egg-info"
+    }
+    assert {folder for row in rows for folder in row} == folders
+    for row, said in rows.items():
+        for name in re.findall(r"`([\w/]+(?:\.py|/))`", said):
+            assert any((ROOT / folder / name).exists() for folder in row), f"{row}: {name}"
+
+
+def test_no_development_only_code_ships_in_the_package():
+    """Benchmarks, the local deployment and the browser drive tests; none of them is kb."""
+    for target in {t for edges in import_graph().values() for t in edges} | set(import_graph()):
+        assert not target.startswith(("kb.bench", "kb.tests")), target
+    shipped = " ".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
+    for marker in ("import playwright", "from playwright", "from tests", "import tests", "from benchmarks"):
+        assert marker not in shipped, marker

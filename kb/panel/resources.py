@@ -7,6 +7,7 @@ and a new index build on disk is picked up as a new cache key.
 from __future__ import annotations
 
 import gc
+import threading
 
 import streamlit as st
 
@@ -47,6 +48,9 @@ def _searcher_for(index_dir: str, signature: str, docs: str) -> tuple[Searcher, 
 
 _fallbacks: dict[str, Fallback] = {}
 """By index folder: the searcher that answered last in this process, and a build it refused."""
+_fallbacks_lock = threading.Lock()
+"""Every session runs in its own thread: one at a time reads or moves a Fallback (the load itself
+happens outside, in st.cache_resource, which has its own lock)."""
 
 
 def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
@@ -58,14 +62,17 @@ def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
     gets None."""
     s = settings()
     key, build = str(s.index_dir), index_signature(s.index_dir)
-    last = _fallbacks.setdefault(key, Fallback())
-    if last.holds(build):
-        return last.searcher, last.refused
+    with _fallbacks_lock:
+        last = _fallbacks.setdefault(key, Fallback())
+        if last.holds(build):
+            return last.searcher, last.refused
     try:
         found = _searcher_for(key, build, docs_fingerprint(s.docs_dir))
     except (IndexProblem, ModelError) as exc:
-        return last.failed(build, exc), exc
-    last.loaded(found[0])
+        with _fallbacks_lock:
+            return last.failed(build, exc), exc
+    with _fallbacks_lock:
+        last.loaded(found[0])
     return found
 
 
