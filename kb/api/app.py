@@ -80,13 +80,11 @@ def health(state: State) -> Any:
     return body
 
 
-@api.get(
-    "/search",
-    summary="Buscar tarjetas para una situación",
-    tags=["búsqueda"],
-    response_model=SearchOut,
-    response_model_exclude_unset=True,
-)
+SEARCHING: dict[str, Any] = {"tags": ["búsqueda"], "response_model_exclude_unset": True}
+"""What the search routes share: their group in /api/docs, and no nulls for fields a card lacks."""
+
+
+@api.get("/search", summary="Buscar tarjetas para una situación", response_model=SearchOut, **SEARCHING)
 def search(
     state: State,
     q: Annotated[str, Query(description="La situación, en texto libre.")],
@@ -99,13 +97,7 @@ def search(
     return state.searcher().search(q, k, fase=fase or None).to_dict(state.settings)
 
 
-@api.post(
-    "/suggest",
-    summary="Sugerencias para una conversación en curso",
-    tags=["búsqueda"],
-    response_model=SuggestOut,
-    response_model_exclude_unset=True,
-)
+@api.post("/suggest", summary="Sugerencias para una conversación en curso", response_model=SuggestOut, **SEARCHING)
 def suggest_(body: SuggestIn, state: State) -> Any:
     """La fase en que parece estar la llamada y las tarjetas para ella; `new` son las que esta
     conversación aún no había recibido."""

@@ -14,6 +14,9 @@ from kb.content import FASES
 from kb.errors import QueryError, UsageError
 from kb.search.searcher import SearchResponse, card_json
 
+FOLDER = click.Path(path_type=Path)
+"""A folder of evaluation files (checked when read, with a Spanish message naming it)."""
+
 
 def _print_human(response: SearchResponse, settings: Settings) -> None:
     for notice in response.notices:
@@ -102,20 +105,8 @@ def export(ctx: click.Context) -> None:
 
 
 @click.command(name="eval")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Carpeta con los .jsonl de evaluación (por defecto tests/data/eval).",
-)
-@click.option(
-    "--real",
-    "real_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Carpeta del registro «real» (por defecto tests/data/real, si existe).",
-)
+@click.option("--data", "data_dir", type=FOLDER, help="Carpeta de evaluación (por defecto tests/data/eval).")
+@click.option("--real", "real_dir", type=FOLDER, help="Carpeta del registro real (por defecto tests/data/real).")
 @click.option("--model", "models", multiple=True, help="Modelo(s) a evaluar (por defecto el configurado).")
 @click.option("--json", "as_json", is_flag=True, help="Resultados en JSON.")
 @click.option("--misses", is_flag=True, help="Lista las consultas que fallan.")

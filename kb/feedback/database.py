@@ -41,13 +41,23 @@ MIGRATION_LOCK_KEY = 0x6B625F6D6967  # "kb_mig": one advisory lock id for this s
 
 metadata = sa.MetaData()
 
-searches = sa.Table(
+
+def _agents_table(name: str, *columns: sa.Column) -> sa.Table:
+    """A table of what agents did: when (UTC, ISO 8601, kb.text.iso_utc), in which session (panel or
+    `api`), on which query (redacted before it gets here), then its own columns."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("session", sa.Text),
+        sa.Column("query", sa.Text, nullable=False),
+        *columns,
+    )
+
+
+searches = _agents_table(
     "searches",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.Text, nullable=False),  # UTC, ISO 8601
-    sa.Column("session", sa.Text),  # panel session id
-    sa.Column("query", sa.Text, nullable=False),
     sa.Column("fase_filter", sa.Text),
     sa.Column("top_card_id", sa.Text),
     sa.Column("top_fase", sa.Text),
@@ -56,13 +66,8 @@ searches = sa.Table(
     sa.Column("results", sa.Integer, nullable=False, server_default="0"),
 )
 
-feedback = sa.Table(
+feedback = _agents_table(
     "feedback",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("session", sa.Text),
-    sa.Column("query", sa.Text, nullable=False),
     sa.Column("card_id", sa.Text, nullable=False),
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("score", sa.Float, nullable=False),
@@ -75,9 +80,7 @@ audit = sa.Table(
     "audit",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("who", sa.Text, nullable=False),
-    sa.Column("action", sa.Text, nullable=False),
+    *(sa.Column(name, sa.Text, nullable=False) for name in ("created_at", "who", "action")),
     sa.Column("detail", sa.Text),
 )
 
