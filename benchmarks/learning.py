@@ -28,6 +28,7 @@ from kb.embedding.encoders import load_embedder
 from kb.retrieval.build import memory_index
 from kb.search.searcher import Searcher
 from kb.trainers import learning
+from kb.trainers.measures import first_hit
 
 SECTION = "## Aprender de las búsquedas (curva de aprendizaje)"
 SHARES = (0.0, 0.25, 0.5, 1.0)
@@ -52,7 +53,7 @@ def hits(searcher: Searcher, rows: list[dict]) -> tuple[float, float]:
     ranks = []
     for row in rows:
         ids = [r.card.id for r in searcher.search(row["query"], 10).results]
-        ranks.append(next((i + 1 for i, c in enumerate(ids) if c in row["expected"]), None))
+        ranks.append(first_hit(ids, row["expected"]))
     return (sum(r == 1 for r in ranks) / len(ranks), sum(bool(r and r <= 3) for r in ranks) / len(ranks))
 
 

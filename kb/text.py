@@ -87,15 +87,18 @@ def comparable(text: str) -> str:
     >>> comparable("¿Me  GRITA, está enfadadísimo?")
     'me grita esta enfadadisimo'
     """
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+    return " ".join(re.sub(r"[^\w\s]", " ", _unaccented(text.lower())).split())
 
 
 def fold(text: str) -> str:
     """`query_form` with accents removed: «Atención», «atencion» and «ATENCIÓOON» are one word for
     keyword matching and the letters' view."""
-    text = unicodedata.normalize("NFKD", query_form(text))
+    return _unaccented(query_form(text))
+
+
+def _unaccented(text: str) -> str:
+    """The one accent folding of kb: decompose, then drop the combining marks («ó» → «o», «ñ» → «n»)."""
+    text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 

@@ -177,7 +177,9 @@ def test_a_wheel_ships_the_panel_migrations_and_data(tmp_path):
         assert needed in names, needed
 
 
-@pytest.mark.parametrize("module", ["kb.errors", "kb.feedback.csvsafe", "kb.feedback.redact", "kb.text"])
+@pytest.mark.parametrize(
+    "module", ["kb.errors", "kb.feedback.csvsafe", "kb.feedback.redact", "kb.text", "kb.trainers.measures"]
+)
 def test_the_docstring_examples_of_these_modules_run_as_written(module):
     """Their `>>>` lines are exact examples, not sketches (kb, kb.feedback.store and kb.feedback.report show usage
     that needs a model or a database): a change that makes one false fails here."""

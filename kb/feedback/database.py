@@ -14,7 +14,7 @@ one description of the tables and one way to open and upgrade a database.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +99,6 @@ learned = sa.Table(
 
 TABLES = {"searches": searches, "feedback": feedback, "audit": audit, "learned": learned}
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def _utcnow() -> datetime:
-    """The clock, in one place so tests can move it."""
-    return datetime.now(UTC)
 
 
 def is_url(target: str | Path) -> bool:

@@ -36,6 +36,7 @@ from kb.embedding.encoders import Encoder
 from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
+from kb.trainers.measures import first_hit
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
@@ -270,7 +271,7 @@ def golden(settings: Settings, embedder: Encoder) -> list[GoldenMiss]:
         for query in guide.situaciones:
             results = searcher.search(str(query), 20).results
             pages = [r.card.id.split("#")[0] for r in results]
-            rank = next((i + 1 for i, p in enumerate(pages) if p == guide.page), None)
+            rank = first_hit(pages, {guide.page})
             if rank is None or rank > GOLDEN_TOP:
                 misses.append(
                     GoldenMiss(

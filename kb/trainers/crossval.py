@@ -35,6 +35,7 @@ from kb.errors import KbError, UsageError
 from kb.retrieval.build import classifier_for
 from kb.retrieval.scoring import HybridScorer, build_faiss
 from kb.retrieval.store import LoadedIndex, load_index
+from kb.trainers.measures import first_hit
 
 FOLDS = 5
 SEED = 0
@@ -133,7 +134,7 @@ def cross_validate(index: LoadedIndex, fold: np.ndarray, by: str) -> CrossValida
         scorer = HybridScorer(training, build_faiss(text), build_faiss(when[kept]), synonyms, None, classifier)
         for row in np.flatnonzero(hidden):
             top = scorer.top(when[row : row + 1], len(cards), lines[row])
-            ranks[row] = next((r for r, c in enumerate(top, 1) if c.card == owner[row]), 0)
+            ranks[row] = first_hit((c.card for c in top), {owner[row]}) or 0
     return CrossValidation(by, len(np.unique(fold)), ranks)
 
 

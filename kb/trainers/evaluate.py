@@ -33,6 +33,7 @@ from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import outside_list, threshold_rule
 from kb.retrieval.keywords import bm25_index, bm25_scores, terms
 from kb.search.searcher import Searcher
+from kb.trainers.measures import first_hit
 
 DEPTH = 10
 
@@ -126,7 +127,7 @@ def _metrics(
     hit1 = hit3 = rr = 0.0
     misses = []
     for q, ids, _ in in_scope:
-        rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
+        rank = first_hit(ids, q.expected, DEPTH)
         if rank == 1:
             hit1 += 1
         if rank is not None and rank <= 3:
@@ -155,7 +156,7 @@ def _metrics(
         misses=misses,
     )
     for q, ids, f in zip(queries, ranked, flagged):
-        rank = next((i + 1 for i, cid in enumerate(ids[:DEPTH]) if cid in q.expected), None)
+        rank = first_hit(ids, q.expected, DEPTH)
         report.per_query.append(
             {
                 "source": q.source,

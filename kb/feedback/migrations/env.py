@@ -1,4 +1,4 @@
-"""Alembic environment for the feedback database, run from `kb.feedback.store.migrate`.
+"""Alembic environment for the feedback database, run from `kb.feedback.database.migrate`.
 
 Always online and always on the caller's connection (`config.attributes["connection"]`):
 the caller holds the migration lock and owns the transaction, so this file neither
@@ -11,7 +11,7 @@ from alembic import context
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # e.g. `alembic upgrade` run by hand without going through kb
-    raise RuntimeError("Las migraciones de kb se ejecutan con kb.feedback.store.migrate(engine).")
+    raise RuntimeError("Las migraciones de kb se ejecutan con kb.feedback.database.migrate(engine).")
 
 context.configure(connection=connection, target_metadata=None, render_as_batch=True)
 with context.begin_transaction():
