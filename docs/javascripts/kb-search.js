@@ -64,7 +64,7 @@
     var h1 = document.createElement("h1");
     h1.textContent = result.heading;
     var p = document.createElement("p");
-    p.textContent = result.title + " · " + snippet(result.text);
+    p.textContent = result.title + " · " + snippet(result.action || result.text); // what to do first, as in the panel
     article.append(icon, h1, p);
     a.appendChild(article);
     li.appendChild(a);

@@ -16,12 +16,13 @@ from typing import Any
 from kb.errors import IndexDamaged, IndexStale
 from kb.retrieval.scoring import scoring_signature
 
-FORMAT = 5
+FORMAT = 6
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
 their texts in the manifest); 4: the card classifier (classifier.faiss, its parts and intercepts in
 the manifest; how it is trained is its VERSION, part of `scoring_signature`); 5: the classifier's
-view of the letters (characters.faiss). An index in another format or of another scoring is
-reported stale, never misread."""
+view of the letters (characters.faiss); 6: cards carry `action`, `limit` and `legal`, and the action and
+the limit are embedded with the card. An index in another format or of another scoring is reported
+stale, never misread."""
 REBUILD = "Reconstruye con 'kb build --index-only'."
 FILE = "manifest.json"
 
