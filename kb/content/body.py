@@ -1,4 +1,5 @@
-"""A section's body: prose, phrase blocks (Decir / Evitar / Cuándo) and inline markup.
+"""A section's body: prose, phrase blocks (Decir / Evitar / Cuándo), sentence blocks (Haz / Límite /
+Legal XX) and inline markup.
 
 Why separate from reading files: the panel, the index and the checks all need "what
 does this section say", and none of them should care how the YAML or headings were read.
@@ -7,8 +8,10 @@ does this section say", and none of them should care how the YAML or headings we
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from kb.content.model import PHRASE_BLOCKS, Phrase, Section
+from kb.content.model import ACTION_BLOCK, LEGAL_BLOCK, LIMIT_BLOCK, PHRASE_BLOCKS, Phrase, Section
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 # `!!!` is an admonition; `???` / `???+` the same block collapsible (pymdownx.details), which keeps
@@ -39,28 +42,68 @@ def _dedent(line: str) -> str:
     return line[4:] if line.startswith("    ") else line.lstrip("\t")
 
 
-def split_body(section: Section) -> tuple[list[tuple[int, str]], dict[str, list[Phrase]], list[tuple[int, str]]]:
-    """Split a section body into prose lines, phrases per block kind, and (line, kind) of each block."""
-    prose: list[tuple[int, str]] = []
-    phrases: dict[str, list[Phrase]] = {kind: [] for kind in PHRASE_BLOCKS.values()}
-    blocks: list[tuple[int, str]] = []
-    body = section.body
+@dataclass
+class SentenceBlock:
+    """A block read as sentences, not as a list: a card's action ("Haz"), its limit ("Límite") or the
+    legal lines of one country ("Legal ES"). `first` and `after` say where it sits, for the checks."""
+
+    kind: str  # "action", "limit" or "legal"
+    country: str  # the upper-cased code of a legal block ('' for the others, or when the title has none)
+    line: int
+    shown: str  # the title as written, for messages
+    text: str  # plain text (a legal block keeps its paragraphs and list items one per line)
+    items: int  # list items in it ('- …'): an action or a limit is a sentence, not a list
+    first: bool  # nothing but the "Cuándo" block comes before it in its section
+    after: str | None  # what comes right before it: "action", "limit", "legal", "prose", "block" or None
+
+
+def sentence_kind(title: str) -> tuple[str, str] | None:
+    """(kind, country) of a lower-cased admonition title that is a sentence block, else None."""
+    if title == ACTION_BLOCK:
+        return "action", ""
+    if title in (LIMIT_BLOCK, "limite"):
+        return "limit", ""
+    word, _, country = title.partition(" ")
+    if word == LEGAL_BLOCK:
+        return "legal", country.strip().upper()
+    return None
+
+
+def _elements(body: list[tuple[int, str]]) -> Iterator[tuple[int, str | None, list[tuple[int, str]]]]:
+    """(line, admonition title or None, lines) for every top-level piece of a body: each prose line on its
+    own (title None, the line itself), each admonition with its dedented inner lines. Fenced code is prose:
+    an example of the format inside ``` is not a block."""
     i = 0
+    in_fence = False
     while i < len(body):
         lineno, line = body[i]
-        title = block_title(line)
-        if title is None:
-            prose.append((lineno, line))
-            i += 1
-            continue
-        kind = PHRASE_BLOCKS.get(title)
+        if FENCE.match(line):
+            in_fence = not in_fence
+        title = None if in_fence else block_title(line)
         i += 1
+        if title is None:
+            yield lineno, None, [(lineno, line)]
+            continue
         inner: list[tuple[int, str]] = []
         while i < len(body) and (not body[i][1].strip() or _indented(body[i][1])):
             inner.append((body[i][0], _dedent(body[i][1])))
             i += 1
+        yield lineno, title, inner
+
+
+def split_body(section: Section) -> tuple[list[tuple[int, str]], dict[str, list[Phrase]], list[tuple[int, str]]]:
+    """Split a section body into prose lines, phrases per block kind, and (line, kind) of each block.
+
+    Sentence blocks (Haz, Límite, Legal XX) are fields of their own (`sentence_blocks`), not prose."""
+    prose: list[tuple[int, str]] = []
+    phrases: dict[str, list[Phrase]] = {kind: [] for kind in PHRASE_BLOCKS.values()}
+    blocks: list[tuple[int, str]] = []
+    for lineno, title, inner in _elements(section.body):
+        if title is not None and sentence_kind(title) is not None:
+            continue
+        kind = PHRASE_BLOCKS.get(title) if title is not None else None
         if kind is None:
-            prose.extend(inner)  # a note/example admonition: its text is prose
+            prose.extend(inner)  # a prose line, or a note/example admonition: its text is prose
             continue
         blocks.append((lineno, kind))
         for inner_line, text in inner:
@@ -68,6 +111,38 @@ def split_body(section: Section) -> tuple[list[tuple[int, str]], dict[str, list[
             if item and item.group(1).strip():
                 phrases[kind].append(Phrase(strip_markup(item.group(1)), inner_line))
     return prose, phrases, blocks
+
+
+def _sentences_of(kind: str, inner: list[tuple[int, str]]) -> tuple[str, int]:
+    """The plain text of a sentence block and how many list items it holds."""
+    items = sum(1 for _, text in inner if LIST_ITEM.match(text))
+    if kind == "legal":
+        return prose_text(inner), items
+    words = [m.group(1) if (m := LIST_ITEM.match(text)) else text for _, text in inner if text.strip()]
+    return strip_markup(" ".join(words)), items
+
+
+def sentence_blocks(section: Section) -> list[SentenceBlock]:
+    """The Haz, Límite and Legal XX blocks of a section, in order, with where each one sits."""
+    found: list[SentenceBlock] = []
+    first = True
+    after: str | None = None
+    for lineno, title, inner in _elements(section.body):
+        if title is None:
+            if inner[0][1].strip():
+                first, after = False, "prose"
+            continue
+        what = sentence_kind(title)
+        if what is None:
+            if PHRASE_BLOCKS.get(title) != "when":
+                first, after = False, "block"
+            continue
+        kind, country = what
+        text, items = _sentences_of(kind, inner)
+        shown = dict(section.body)[lineno].strip().partition('"')[2].rstrip('"').strip()
+        found.append(SentenceBlock(kind, country, lineno, shown, text, items, first, after))
+        first, after = False, kind
+    return found
 
 
 def block_problems(section: Section) -> list[tuple[int, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.content.body import prose_text, split_body
+from kb.content.body import SentenceBlock, prose_text, sentence_blocks, split_body
 from kb.content.mkdocs import MkdocsConfig, read_mkdocs
 from kb.content.model import Card, ContentError, Guide, Problem, Section
 from kb.content.parse import read_guide
@@ -22,7 +22,9 @@ def section_card(guide: Guide, section: Section) -> Card | None:
         return None
     prose, phrases, _ = split_body(section)
     text = prose_text(prose)
-    if not text and not phrases["say"] and not phrases["avoid"]:
+    lead = sentence_blocks(section)
+    action = next((b.text for b in lead if b.kind == "action"), "")
+    if not text and not action and not phrases["say"] and not phrases["avoid"]:
         return None
     fase = section.fase
     node = section.parent
@@ -41,7 +43,19 @@ def section_card(guide: Guide, section: Section) -> Card | None:
         source=f"{guide.rel}:{section.line}",
         when=[p.text for p in phrases["when"]],
         review_due=review_due(guide),
+        action=action,
+        limit=next((b.text for b in lead if b.kind == "limit" and b.text), None),
+        legal=_legal(lead),
     )
+
+
+def _legal(lead: list[SentenceBlock]) -> dict[str, str]:
+    """Country → legal lines in page order; a repeated country keeps its first block (`kb check` reports it)."""
+    legal: dict[str, str] = {}
+    for block in lead:
+        if block.kind == "legal" and block.country and block.text:
+            legal.setdefault(block.country, block.text)
+    return legal
 
 
 def cards_of(guide: Guide) -> list[Card]:

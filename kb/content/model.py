@@ -33,6 +33,11 @@ MIN_PIECE = 16
 
 PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
 """Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
+ACTION_BLOCK = "haz"
+LIMIT_BLOCK = "límite"
+LEGAL_BLOCK = "legal"
+"""Admonition titles parsed as sentences: the card's action (`!!! success "Haz"`), its limit
+(`!!! warning "Límite"`) and a country's legal lines (`!!! info "Legal ES"`: the title is «Legal» and a code)."""
 
 
 @dataclass
@@ -106,14 +111,23 @@ class Card:
     when: list[str] = field(default_factory=list)  # situations in the agent's words ("Cuándo" block)
     review_due: str = ""  # ISO date the guide's review falls due ('' when the guide states none)
     learned: list[str] = field(default_factory=list)  # situations learned from agents' searches (kb.trainers.learning)
+    action: str = ""  # what to do now, one imperative sentence (the "Haz" block); '' when the card has none
+    limit: str | None = None  # what not to go beyond, one or two sentences (the "Límite" block)
+    legal: dict[str, str] = field(default_factory=dict)  # country code → its legal lines ("Legal ES" blocks)
 
     def overdue(self, today: date) -> bool:
         """The guide's review is late: the panel marks the card «pendiente de revisión»."""
         return bool(self.review_due) and self.review_due < today.isoformat()
 
+    def legal_for(self, country: str) -> str | None:
+        """The legal lines of one country (None when the card has none for it): what every consumer shows."""
+        return self.legal.get(country)
+
     def embedding_text(self) -> str:
-        """The text the model sees: where the card sits, what it says, and its phrases."""
-        parts = [f"{self.title}. {self.heading}.", self.text]
+        """The text the model sees: where the card sits, what to do and its limit, what it says, and its phrases.
+
+        Legal lines are left out on purpose: they differ by country, and the index is the same for all."""
+        parts = [f"{self.title}. {self.heading}.", *self._lead(), self.text]
         if self.say:
             parts.append("Decir: " + " ".join(self.say))
         if self.avoid:
@@ -126,7 +140,11 @@ class Card:
         documents (kb.retrieval.build), so a query that echoes one sentence is not drowned by the rest."""
         sentences = [s.strip() for s in SENTENCE_END.split(self.text)]
         long_enough = [s for s in sentences if len(s) >= MIN_PIECE]
-        return [f"{self.title}. {self.heading}.", *long_enough, *self.say, *self.avoid]
+        return [f"{self.title}. {self.heading}.", *self._lead(), *long_enough, *self.say, *self.avoid]
+
+    def _lead(self) -> list[str]:
+        """The action and the limit, the lines a card opens with (none for a card written before them)."""
+        return [line for line in (self.action, self.limit) if line]
 
     def content_hash(self) -> str:
         """Changes whenever anything that is embedded changes (text, phrases or situations)."""

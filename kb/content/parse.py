@@ -36,7 +36,8 @@ def _split_front_matter(lines: list[str], rel: str) -> tuple[str, int, list[Prob
 
 
 def _parse_meta(text: str, rel: str) -> tuple[dict[str, Any], dict[str, int], list[Problem]]:
-    """YAML front matter with the line of every top-level key (front matter starts on line 2)."""
+    """YAML front matter with the line of every top-level key, and of each key of a mapping value as
+    'outer.inner' (front matter starts on line 2)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) if node is not None else {}
@@ -52,8 +53,11 @@ def _parse_meta(text: str, rel: str) -> tuple[dict[str, Any], dict[str, int], li
         return {}, {}, [Problem(rel, 2, "la cabecera YAML debe ser una lista de claves 'clave: valor'")]
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
             lines[str(key_node.value)] = key_node.start_mark.line + 2
+            if isinstance(value_node, yaml.MappingNode):  # `fuentes_legales: {ES: …}`: each country's line too
+                for inner_key, _ in value_node.value:
+                    lines[f"{key_node.value}.{inner_key.value}"] = inner_key.start_mark.line + 2
     return data, lines, []
 
 

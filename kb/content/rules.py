@@ -9,6 +9,8 @@ rest of `kb check`. Nothing here reads files, the clock or the model: callers pa
 - `governance_problems`: every indexed guide names its owner (`responsable`), the date it was last
   checked (`revisado`) and how often it must be checked again (`revisar_cada`, days).
 - `overdue_guides`: guides whose review is due, with the due date (for the report and the panel).
+- `changed_since_review`: the guide changed (as git tells, kb.trainers.history) after its `revisado`
+  date, or after the legal sign-off date of `revisado_legal`: a warning, the review did not see that text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from kb.content.body import SLOT, split_body
 from kb.content.model import Guide, Problem
 
 GOVERNANCE_KEYS = ("responsable", "revisado", "revisar_cada")
+_SIGNED = re.compile(r"^\s*(?P<who>[^,]+?)\s*,\s*(?P<when>\d{4}-\d{2}-\d{2})\s*$")
+"""`revisado_legal: "Nombre Apellido, AAAA-MM-DD"`: who signed the legal lines off, and when."""
 
 _DIGIT = re.compile(r"\d")
 _OPENING_DIRECTION = re.compile(r"^\s*\(")
@@ -117,7 +121,8 @@ def _one_phrase(rel: str, text: str, line: int, kind: str, label: str) -> list[P
     return found
 
 
-def _as_date(value: object) -> date | None:
+def as_date(value: object) -> date | None:
+    """A front matter date (YAML reads `2026-11-20` as a date, a quoted one as text), or None."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -159,10 +164,10 @@ def governance_problems(guide: Guide, today: date) -> list[Problem]:
                 Problem(
                     rel,
                     lines.get("responsable", 1),
-                    "'responsable' debe ser un texto no vacío, p. ej. «Equipo de Formación»",
+                    "'responsable' debe ser un texto no vacío, p. ej. «Lucía Gómez, Equipo de Formación»",
                 )
             )
-    checked = _as_date(meta.get("revisado")) if "revisado" in meta else None
+    checked = as_date(meta.get("revisado")) if "revisado" in meta else None
     if "revisado" in meta:
         line = lines.get("revisado", 1)
         if checked is None:
@@ -198,7 +203,7 @@ def governance_problems(guide: Guide, today: date) -> list[Problem]:
 
 def review_due(guide: Guide) -> str:
     """The ISO date the guide's review falls due, or '' when its review keys are missing or wrong."""
-    checked = _as_date(guide.meta.get("revisado"))
+    checked = as_date(guide.meta.get("revisado"))
     every = _review_every(guide.meta.get("revisar_cada"))
     return (checked + timedelta(days=every)).isoformat() if checked and every else ""
 
@@ -209,7 +214,7 @@ def overdue_guides(guides: list[Guide], today: date) -> list[tuple[Guide, date]]
     for guide in guides:
         if not guide.indexed:
             continue
-        checked = _as_date(guide.meta.get("revisado"))
+        checked = as_date(guide.meta.get("revisado"))
         every = _review_every(guide.meta.get("revisar_cada"))
         if checked is None or every is None:
             continue
@@ -217,3 +222,42 @@ def overdue_guides(guides: list[Guide], today: date) -> list[tuple[Guide, date]]
         if deadline < today:
             due.append((guide, deadline))
     return sorted(due, key=lambda item: (item[1], item[0].rel))
+
+
+def legal_signoff(guide: Guide) -> tuple[str, date] | None:
+    """(who, when) of `revisado_legal`, or None when it is missing or malformed."""
+    value = guide.meta.get("revisado_legal")
+    match = _SIGNED.match(value) if isinstance(value, str) else None
+    when = as_date(match.group("when")) if match else None
+    return (match.group("who"), when) if match and when else None
+
+
+def changed_since_review(guide: Guide, changed: date, uncommitted: bool) -> list[Problem]:
+    """Warnings when the guide changed on `changed` (git's last commit, or today with `uncommitted` edits)
+    after its `revisado` date or its legal sign-off: the footer would certify a review that did not cover
+    the text it shows."""
+    how = "tiene cambios sin confirmar en git" if uncommitted else f"cambió el {changed.isoformat()} (según git)"
+    problems: list[Problem] = []
+    checked = as_date(guide.meta.get("revisado"))
+    if checked is not None and changed > checked:
+        problems.append(
+            Problem(
+                guide.rel,
+                guide.meta_lines.get("revisado", 1),
+                f"la guía {how}, después de su revisión del {checked.isoformat()}: "
+                "revisa el texto y actualiza 'revisado'",
+                "warning",
+            )
+        )
+    signed = legal_signoff(guide)
+    if signed is not None and changed > signed[1] and "revisado_legal" in guide.meta_lines:
+        problems.append(
+            Problem(
+                guide.rel,
+                guide.meta_lines["revisado_legal"],
+                f"la guía {how}, después de la revisión legal del {signed[1].isoformat()}: "
+                "que vuelva a revisar los bloques 'Legal' y actualiza 'revisado_legal'",
+                "warning",
+            )
+        )
+    return problems

@@ -43,12 +43,13 @@ from kb.retrieval.calibration import OUTSIDE_FILE
 from kb.retrieval.classifier import CLASSIFIER_FILES, CardClassifier, read_classifier
 from kb.retrieval.scoring import HybridScorer, scoring_signature
 
-FORMAT = 5
+FORMAT = 6
 """2: cards carry `review_due`; 3: vectors of the questions the guides do not answer (outside.faiss,
 their texts in the manifest); 4: the card classifier (classifier.faiss, its parts and intercepts in
 the manifest; how it is trained is its VERSION, part of `scoring_signature`); 5: the classifier's
-view of the letters (characters.faiss). An index in another format or of another scoring is
-reported stale, never misread."""
+view of the letters (characters.faiss); 6: cards carry `action`, `limit` and `legal`, and the action and
+the limit are embedded with the card. An index in another format or of another scoring is reported
+stale, never misread."""
 KEEP_BUILDS = 2
 DATA_FILES = ("vectors.faiss", "situations.faiss", "outside.faiss", "cards.jsonl", *CLASSIFIER_FILES)
 CALIBRATION_FILES = ("calibration.json", "calibration.faiss")

@@ -5,15 +5,17 @@
 
 `lint` covers what kb.content already rejects (YAML, schema, fases, phrase blocks,
 duplicate headings, missing nav pages) plus what only matters for quality: section
-length, broken internal links, near-duplicate sections and guides without
-`situaciones`. `golden` proves search still finds each guide from its own
-`situaciones`. Both run in `make test` on the real content.
+length, broken internal links, near-duplicate sections, guides without
+`situaciones`, the card format (Haz, Límite, Legal XX and their sign-off:
+kb.content.card_rules) and guides that changed after their review (git).
+`golden` proves search still finds each guide from its own `situaciones`. Both run in `make test` on the real content.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,13 @@ from kb.content import (
     read_mkdocs,
     split_body,
 )
+from kb.content.card_rules import card_format_problems, signoff_problems
+from kb.content.rules import changed_since_review
 from kb.embedding.encoders import Encoder
 from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
+from kb.trainers.history import last_change
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
@@ -67,7 +72,7 @@ class GoldenMiss:
 
 
 def _words(card: Card) -> int:
-    return len(" ".join([card.text, *card.say, *card.avoid]).split())
+    return len(" ".join([card.action, card.limit or "", card.text, *card.say, *card.avoid]).split())
 
 
 def _section_problems(guide: Guide) -> list[Problem]:
@@ -213,6 +218,14 @@ def outside_problems(guides: list[Guide], docs_dir: Path, root: Path) -> list[Pr
     ]
 
 
+def _review_history(guide: Guide, root: Path, today: date) -> list[Problem]:
+    """Warnings when git shows the guide changed after it was reviewed (nothing without git)."""
+    if not guide.indexed and "revisado_legal" not in guide.meta:
+        return []
+    change = last_change(guide.file, root, today)
+    return changed_since_review(guide, *change) if change is not None else []
+
+
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
@@ -225,8 +238,11 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
     problems += read_mkdocs(settings.mkdocs_yml).nav_problems(root, docs_dir)
     problems += _link_problems(guides, docs_dir)
     clean = [g for g in guides if g.ok]
+    today = date.today()
     for guide in clean:
         problems += _section_problems(guide)
+        problems += card_format_problems(guide) + signoff_problems(guide, today)
+        problems += _review_history(guide, root, today)
         if guide.indexed and isinstance(guide.meta.get("situaciones"), list) and not guide.meta["situaciones"]:
             problems.append(
                 Problem(
