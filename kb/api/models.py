@@ -1,7 +1,7 @@
 """The API's request and response bodies: what `/api/docs` shows, and what FastAPI checks on the way in and out.
 
 Answers are built by kb.search (the same dicts `kb search --json` prints) and validated against
-these models; fields a card does not have (`learned`, `outside`) are left out, not sent as null.
+these models; fields a card does not have (`limit`, `legal`, `learned`, `outside`) are left out, not sent as null.
 """
 
 from __future__ import annotations
@@ -34,10 +34,20 @@ class FeedbackIn(BaseModel):
     score: float = Field(0.0, ge=-10, le=10, description="Puntuación con la que salió (opcional).")
 
 
+class LegalOut(BaseModel):
+    country: str = Field(description="País configurado (KB_COUNTRY): ES, MX, AR, CO, PE o CL.")
+    text: str = Field(description="Lo que dice la ley de ese país para este caso (bloque «Legal» de la guía).")
+
+
 class CardOut(BaseModel):
     id: str = Field(description="Id estable de la tarjeta (guía#sección).")
     title: str = Field(description="Título de la guía.")
     heading: str = Field(description="Título de la sección.")
+    action: str = Field(description="Qué hacer ahora, en una frase (bloque «Haz»); vacía si la tarjeta no la tiene.")
+    limit: str | None = Field(None, description="Hasta dónde llegar (bloque «Límite»), si la tarjeta lo tiene.")
+    legal: LegalOut | None = Field(
+        None, description="Las líneas legales del país configurado, si la tarjeta las tiene."
+    )
     text: str = Field(description="El texto de la tarjeta.")
     url: str = Field(description="Dónde leerla en el sitio de las guías.")
     score: float | None = Field(None, description="Puntuación de la búsqueda.")

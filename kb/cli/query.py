@@ -9,10 +9,21 @@ from pathlib import Path
 import click
 
 from kb.cli.common import settings_of
-from kb.config import Settings
-from kb.content import FASES
+from kb.config import COUNTRIES, Settings
+from kb.content import FASES, Card
 from kb.errors import QueryError, UsageError
 from kb.search.searcher import SearchResponse, card_json
+
+
+def _print_lead(card: Card, settings: Settings) -> None:
+    """What to do now, its limit and the configured country's legal lines: first and whole, never cut."""
+    if card.action:
+        click.secho(f"   ▶ Haz: {card.action}", bold=True)
+    if card.limit:
+        click.secho(f"   ⚠ Límite: {card.limit}", fg="yellow")
+    legal = card.legal_for(settings.country)
+    if legal:
+        click.secho(f"   ⚖ Ley en {COUNTRIES[settings.country]}: {' '.join(legal.splitlines())}", fg="cyan")
 
 
 def _print_human(response: SearchResponse, settings: Settings) -> None:
@@ -29,6 +40,7 @@ def _print_human(response: SearchResponse, settings: Settings) -> None:
         click.echo()
         click.secho(f"{result.rank}. {card.heading}", bold=True)
         click.echo(f"   {card.title} · fase: {FASES.get(card.fase, card.fase)} · puntuación {result.score:.2f}")
+        _print_lead(card, settings)
         text = card.text if len(card.text) <= 400 else card.text[:400].rsplit(" ", 1)[0] + "…"
         for line in text.splitlines():
             click.echo(f"   {line}")
@@ -52,9 +64,10 @@ def search(
 ) -> None:
     """Busca qué hacer y qué decir para una situación.
 
-    Con --json: {"query", "low_confidence", "results": [{"id", "title", "heading", "text",
-    "url", "score", "fase", "tags", "say", "avoid"}]} y, si la consulta se parece más a una
-    pregunta que las guías no responden, "outside" con esa pregunta.
+    Con --json: {"query", "low_confidence", "results": [{"id", "title", "heading", "action",
+    "text", "url", "score", "fase", "tags", "say", "avoid"}]} ("limit" y "legal", del país de
+    KB_COUNTRY, si la tarjeta los tiene) y, si la consulta se parece más a una pregunta que las
+    guías no responden, "outside" con esa pregunta.
     """
     from kb.search.searcher import Searcher, clean_query
 

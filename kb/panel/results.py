@@ -15,7 +15,7 @@ import streamlit as st
 from kb.content import FASES, Card
 from kb.panel.keys import HINT
 from kb.panel.resources import settings
-from kb.panel.view import FASE_COLORS, escape_markdown, phrases_html, tip_text
+from kb.panel.view import FASE_COLORS, escape_markdown, lead_lines, phrases_html, tip_text
 from kb.search.searcher import Result, SearchResponse
 
 LOW_CONFIDENCE = (
@@ -42,9 +42,11 @@ def _section(result: Result) -> str:
 
 
 def card_body(result: Result, on_vote: Vote, on_comment: Comment) -> None:
-    """Tip, phrases, link and votes of one card (inside its container or expander)."""
+    """Action, limit, legal lines, tip, phrases, link and votes of one card (inside its container or expander)."""
     card = result.card
     state = st.session_state
+    for line in lead_lines(card, settings().country):
+        st.markdown(line)
     st.markdown(escape_markdown(tip_text(card)))
     if card.say or card.avoid:
         st.html(phrases_html(result.rank, card.say, card.avoid))

@@ -10,6 +10,7 @@ import html
 import re
 from typing import Literal
 
+from kb.config import COUNTRIES
 from kb.content import FASES, Card
 
 QUICK_SITUATIONS: list[tuple[str, str]] = [
@@ -73,6 +74,18 @@ def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
         return cut[: end + (2 if cut[end : end + 2] == ".»" else 1)]
     words = cut[:limit].rsplit(" ", 1)[0].rstrip(",;:—- ")
     return words + "…"
+
+
+def lead_lines(card: Card, country: str) -> list[str]:
+    """Markdown lines a card opens with in the panel: what to do now, its limit and the configured
+    country's legal lines, each whole (an agent acts on them, so they are never cut) and escaped."""
+    lines = [f"**▶ {escape_markdown(card.action)}**"] if card.action else []
+    if card.limit:
+        lines.append(f":orange[**Límite:** {escape_markdown(card.limit)}]")
+    legal = card.legal_for(country)
+    if legal:
+        lines.append(f":blue[**Ley en {COUNTRIES.get(country, country)}:** {escape_markdown(legal)}]")
+    return lines
 
 
 def remember(recent: list[str], query: str, limit: int = MAX_RECENT) -> list[str]:

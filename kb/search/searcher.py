@@ -28,14 +28,17 @@ MAX_K = 50
 
 
 def card_json(card: Card, settings: Settings, score: float | None = None) -> dict[str, Any]:
-    """A card as the JSON contract of `kb search --json`, `kb export` and the API (fields in this order)."""
-    out: dict[str, Any] = {
-        "id": card.id,
-        "title": card.title,
-        "heading": card.heading,
-        "text": card.text,
-        "url": settings.url_for(card.path),
-    }
+    """A card as the JSON contract of `kb search --json`, `kb export` and the API (fields in this order).
+
+    The action comes first after the card's name; `limit` and `legal` (the configured country's lines,
+    KB_COUNTRY) only when the card has them."""
+    out: dict[str, Any] = {"id": card.id, "title": card.title, "heading": card.heading, "action": card.action}
+    if card.limit:
+        out["limit"] = card.limit
+    legal = card.legal_for(settings.country)
+    if legal:
+        out["legal"] = {"country": settings.country, "text": legal}
+    out.update({"text": card.text, "url": settings.url_for(card.path)})
     if score is not None:
         out["score"] = round(float(score), 4)
     out.update({"fase": card.fase, "tags": list(card.tags), "say": list(card.say), "avoid": list(card.avoid)})

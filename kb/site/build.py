@@ -25,7 +25,8 @@ def _mkdocs(settings: Settings, *args: str) -> list[str]:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return dict(os.environ, NO_MKDOCS_2_WARNING="1", KB_HOME=str(settings.root))
+    # KB_COUNTRY travels too, so a site built with settings.with_(country=…) shows that country's legal lines.
+    return dict(os.environ, NO_MKDOCS_2_WARNING="1", KB_HOME=str(settings.root), KB_COUNTRY=settings.country)
 
 
 def build_site(settings: Settings) -> float:

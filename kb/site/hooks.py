@@ -1,8 +1,11 @@
-"""mkdocs hook: the phrasebook page ("Chuleta de frases"), generated at every build.
+"""mkdocs hooks: the phrasebook page ("Chuleta de frases"), generated at every build, and the guides
+as the configured country reads them.
 
-Never written by hand and never stored in docs/: it is built from the same
+The phrasebook is never written by hand and never stored in docs/: it is built from the same
 `Decir`/`Evitar` blocks that the panel shows, through kb.content, so the site,
-the panel and the index cannot disagree about a phrase.
+the panel and the index cannot disagree about a phrase. Of the `Legal XX` blocks, a page keeps only
+the country of KB_COUNTRY (like the panel and the API), titled with its name, and its footer lists
+that country's sources (`fuentes_legales`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kb.config import COUNTRIES, load_settings
 from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
+from kb.errors import KbError
 
 PAGE = PHRASEBOOK_PAGE
 
@@ -114,8 +119,75 @@ def highlight_slots(markdown: str) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------
+# Legal lines: the configured country's only
+
+_LEGAL_TITLE = re.compile(r'^(?P<open>(?:!!!|\?\?\?\+?)\s+[\w-]+)\s+"[Ll]egal(?:\s+(?P<code>[^"]*?))?\s*"\s*$')
+_SOURCE = re.compile(r"^(?P<title>.*?)\s+[—–-]\s+(?P<url>https?://\S+)\s*$")
+
+
+def _block_end(lines: list[str], start: int) -> int:
+    """Index after the last indented line of the admonition opened at `start` (blank lines after it excluded)."""
+    end = last = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith(("    ", "\t"))):
+        end += 1
+        if lines[end - 1].strip():
+            last = end
+    return last
+
+
+def country_legal(markdown: str, country: str) -> str:
+    """Markdown with only `country`'s Legal blocks, each titled «Ley en <país>»; code blocks untouched."""
+    lines = markdown.split("\n")
+    out: list[str] = []
+    in_fence = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _FENCE_LINE.match(line):
+            in_fence = not in_fence
+        match = None if in_fence else _LEGAL_TITLE.match(line)
+        if match is None:
+            out.append(line)
+            i += 1
+            continue
+        end = _block_end(lines, i)
+        if (match.group("code") or "").strip().upper() == country:
+            out.append(f'{match.group("open")} "Ley en {COUNTRIES.get(country, country)}"')
+            out.extend(lines[i + 1 : end])
+        i = end
+    return "\n".join(out)
+
+
+def legal_sources(meta: dict, country: str) -> list[dict[str, str]]:
+    """The front matter's sources for `country` as {title, url} (the footer links them)."""
+    sources = meta.get("fuentes_legales")
+    if not isinstance(sources, dict):
+        return []
+    items = next((v for k, v in sources.items() if str(k).upper() == country), None)
+    found = [_SOURCE.match(i) for i in items or [] if isinstance(i, str)]
+    return [{"title": m.group("title"), "url": m.group("url")} for m in found if m]
+
+
+def on_config(config):
+    """Read KB_COUNTRY once per build; an unknown country stops the build with kb's Spanish message."""
+    from mkdocs.exceptions import PluginError
+
+    try:
+        settings = load_settings(Path(config["config_file_path"]).parent)
+    except KbError as exc:
+        raise PluginError(str(exc)) from None
+    config["extra"]["kb_country"] = settings.country
+    return config
+
+
 def on_page_markdown(markdown, page, config, files):
-    """Slots only on guide pages and the phrasebook (trainer pages show them as written, in code)."""
+    """Legal lines of the configured country on every page; slots only on guide pages and the phrasebook
+    (trainer pages show them as written, in code)."""
+    country = config["extra"].get("kb_country", "ES")
+    markdown = country_legal(markdown, country)
+    page.meta["kb_fuentes"] = legal_sources(page.meta, country)
+    page.meta["kb_pais"] = COUNTRIES.get(country, country)
     src = page.file.src_uri
     if src.startswith("guias/") or src in (PAGE, "index.md"):
         return highlight_slots(markdown)
