@@ -426,3 +426,39 @@ def test_an_unknown_country_stops_the_site_build_with_the_spanish_message(tmp_pa
     settings = load_settings(site_project(tmp_path / "project"))
     with pytest.raises(SiteBuildError, match="KB_COUNTRY debe ser uno de"):
         build_site_into(settings.with_(country="FR"), tmp_path / "site")
+
+
+# ---------------------------------------------------------------- panel
+
+
+@pytest.fixture
+def panel(tmp_path, embedder, monkeypatch):
+    """The agents' panel (AppTest) over an index of the format's guide and the two small ones, for Mexico."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import SMALL
+
+    root = make_docs(tmp_path / "project", {"guias/amenazas.md": GOOD, **SMALL})
+    build_index(root / "docs", root / "index", embedder, root=root)
+    for name, value in (("KB_DOCS", root / "docs"), ("KB_INDEX", root / "index"), ("KB_COUNTRY", "MX")):
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "feedback.db"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    return at
+
+
+def test_the_panel_shows_the_action_then_the_limit_whole_then_the_rest(panel):
+    panel.text_input(key="query").input("me amenaza con venir a pegarme")
+    at = panel.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown]
+    first = next(i for i, value in enumerate(shown) if value.startswith("**1. Amenaza de hacer daño**"))
+    action, limit, legal, tip = shown[first + 1 : first + 5]
+    assert action == "**▶ Avisa ahora a tu supervisor y a seguridad, y anota la amenaza con sus palabras exactas\\.**"
+    assert limit.startswith(":orange[**Límite:** No te quedes a solas") and limit.endswith("ocurrido\\.]")
+    assert len(limit) > 240  # the tip is cut at 240 characters; the limit never is
+    assert legal.startswith(":blue[**Ley en México:** En México") and "España" not in "".join(shown)
+    assert tip.startswith("Una amenaza de daño")
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert "Voy a dejar constancia" in html  # then the phrases, as before
