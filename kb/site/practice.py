@@ -147,11 +147,6 @@ def practice_markdown(practice: Practice) -> str:
     """The generated page: a short introduction, the app's mount point and its data."""
     data = json.dumps(practice_data(practice), ensure_ascii=False, separators=(",", ":"))
     data = data.replace("<", "\\u003c")  # nothing in the data can close the script element
-    how = (
-        "Las opciones incorrectas son tarjetas parecidas, pero nunca otra respuesta válida: "
-        + ("el motor de búsqueda descarta" if practice.close.mode == "motor" else "se descartan")
-        + " las demasiado cercanas a la correcta."
-    )
     return "\n".join(
         [
             "---",
@@ -165,7 +160,10 @@ def practice_markdown(practice: Practice) -> str:
             "**qué haces** (la tarjeta que la resuelve) y después **qué dices**. Tras cada respuesta verás por qué, "
             "con la tarjeta de la guía. Se hace por tandas de 10 y todo funciona con el teclado.",
             "",
-            f"{how} Tu progreso se guarda solo en este navegador.",
+            "Las opciones incorrectas son tarjetas parecidas, pero nunca otra respuesta válida: se descartan las "
+            "demasiado cercanas a la correcta. Tu progreso se guarda solo en este navegador.",
+            "",
+            f"*Opciones de esta versión: {practice.close.reason}.*",
             "",
             '<div id="kb-practica" class="kb-practica">',
             '<p class="kb-practica__sin-js">La práctica necesita JavaScript. Mientras tanto, puedes repasar '

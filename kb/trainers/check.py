@@ -5,9 +5,9 @@
 
 `lint` covers what kb.content already rejects (YAML, schema, fases, phrase blocks,
 duplicate headings, missing nav pages) plus what only matters for quality: section
-length, broken internal links, near-duplicate sections and guides without
-`situaciones`. `golden` proves search still finds each guide from its own
-`situaciones`. Both run in `make test` on the real content.
+length, broken internal links, near-duplicate sections, guides without
+`situaciones` and practice scenarios without one clear answer (kb.trainers.scenarios).
+`golden` proves search still finds each guide from its own `situaciones`. Both run in `make test` on the real content.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from kb.embedding.encoders import Encoder
 from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
+from kb.trainers.scenarios import scenario_problems
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
@@ -216,7 +217,8 @@ def outside_problems(guides: list[Guide], docs_dir: Path, root: Path) -> list[Pr
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
-    `embedder` enables the near-duplicate check (it needs the model); without it that check is skipped."""
+    `embedder` enables the near-duplicate check and the engine's check of the practice scenarios (they need
+    the model); without it those checks are skipped."""
     docs_dir, root = settings.docs_dir, settings.root
     if not docs_dir.is_dir():
         return [Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")]
@@ -237,6 +239,7 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
             )
     problems += spelling_problems(clean)
     problems += outside_problems(clean, docs_dir, root)
+    problems += scenario_problems(guides, settings, embedder)
     if embedder is not None:
         cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):
