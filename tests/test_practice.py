@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.practice import AUDIT_DUPLICATES
 from kb.cli import main
 from kb.config import load_settings
 from kb.content import cards_of, load_docs, read_guide, read_guides, read_mkdocs
@@ -18,21 +19,6 @@ from kb.site.practice import build_practice, practice_data, practice_markdown, r
 from kb.trainers.check import lint
 from tests.conftest import HEAD, ROOT, SMALL, guide, make_docs
 from tests.support.waits import free_port, wait_http, wait_until
-
-AUDIT_DUPLICATES = [  # reviews/content-audit.md §5.2: pairs that split the same queries (ids as of 4020775)
-    ("guias/cliente-enfadado#reformular-lo-que-ha-contado", "guias/clientes-dificiles#preguntas-abiertas-y-parafraseo"),
-    (
-        "guias/cliente-enfadado#escuchar-para-entender-no-para-responder",
-        "guias/clientes-dificiles#escuchar-cual-parece-ser-el-problema",
-    ),
-    ("guias/clientes-dificiles#llamada-de-seguimiento", "guias/fidelizar#comprobar-la-satisfaccion-despues"),
-    ("guias/cliente-enfadado#cumplir-siempre-lo-prometido", "guias/reglas-de-oro#si-se-dice-se-hace"),
-    (
-        "guias/cliente-enfadado#cuando-no-sabes-la-respuesta",
-        "guias/reglas-de-oro#pedir-tiempo-y-volver-a-llamar-en-el-plazo",
-    ),
-    ("guias/clientes-dificiles#hablar-con-suavidad", "guias/cliente-enfadado#mantener-la-calma"),
-]
 
 CALM_BODY = """??? question "Cuándo"
     - me estoy poniendo nervioso con el cliente

@@ -64,17 +64,19 @@ def excluded_sections(guide: Guide) -> set[str]:
     return out
 
 
-def practice_cards(guide: Guide) -> list[Card]:
-    """The guide's cards that may appear on the practice page, as answers or as wrong options."""
+def practice_cards(guide: Guide, cards: list[Card] | None = None) -> list[Card]:
+    """The guide's cards (`cards`: already made from it) that may appear on the practice page, as answers
+    or as wrong options."""
     if not guide.ok:
         return []
     out = excluded_sections(guide)
-    return [c for c in cards_of(guide) if c.id.split("#", 1)[1] not in out]
+    return [c for c in (cards_of(guide) if cards is None else cards) if c.id.split("#", 1)[1] not in out]
 
 
-def scenarios(guide: Guide) -> list[Scenario]:
-    """Every hand-written scenario of a guide whose card is in the practice (see practice_problems for the rest)."""
-    allowed = {c.id for c in practice_cards(guide)}
+def scenarios(guide: Guide, allowed_cards: list[Card] | None = None) -> list[Scenario]:
+    """Every hand-written scenario of a guide whose card is in the practice (`allowed_cards`: its
+    practice_cards, when already known; see practice_problems for the rest)."""
+    allowed = {c.id for c in (practice_cards(guide) if allowed_cards is None else allowed_cards)}
     found = []
     for section in guide.sections:
         card_id = f"{guide.page}#{section.anchor}"

@@ -14,12 +14,11 @@ Two sources, one shape (`Closeness`):
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from kb.content import Card
 from kb.errors import IndexMissing, IndexStale, KbError
@@ -58,16 +57,19 @@ class Closeness:
     def line_scores(self, card_id: str, line: str) -> np.ndarray | None:
         return self.lines.get((card_id, line))
 
-    def confusion(self, card_id: str) -> np.ndarray:
-        """Share of this card's lines on which each other card scores at least as high as it does."""
-        own = self.position[card_id]
-        rows = [s for (cid, _), s in self.lines.items() if cid == card_id]
-        if not rows:
-            return np.zeros(len(self.ids))
-        scores = np.stack(rows)
-        beaten = scores >= scores[:, own : own + 1]
-        beaten[:, own] = False
-        return np.asarray(beaten.mean(axis=0))
+    def confusion(self) -> np.ndarray:
+        """(n, n): the share of card a's Cuándo lines on which card b scores at least as high as a does."""
+        n = len(self.ids)
+        rows: dict[int, list[np.ndarray]] = {}
+        for (card_id, _), scores in self.lines.items():
+            rows.setdefault(self.position[card_id], []).append(scores)
+        out = np.zeros((n, n))
+        for own, found in rows.items():
+            scores = np.stack(found)
+            beaten = scores >= scores[:, own : own + 1]
+            beaten[:, own] = False
+            out[own] = beaten.mean(axis=0)
+        return out
 
 
 def _leave_one_out(situations: np.ndarray, text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -75,10 +77,11 @@ def _leave_one_out(situations: np.ndarray, text: np.ndarray, offsets: np.ndarray
     sims = situations @ situations.T
     np.fill_diagonal(sims, -np.inf)
     by_text = situations @ text.T
-    best = np.empty_like(by_text)
-    for card in range(text.shape[0]):
-        start, end = int(offsets[card]), int(offsets[card + 1])
-        best[:, card] = sims[:, start:end].max(axis=1) if end > start else -np.inf
+    best = np.full_like(by_text, -np.inf)
+    starts, ends = offsets[:-1], offsets[1:]
+    present = np.flatnonzero(ends > starts)
+    if len(present):  # each card's best row, all cards at once (rows are stored card by card)
+        best[:, present] = np.maximum.reduceat(sims, starts[present], axis=1)
     alone = ~np.isfinite(best)  # a card with no other situation is judged on its text alone, as in search
     best[alone] = by_text[alone]
     return np.asarray(WHEN_WEIGHT * best + (1 - WHEN_WEIGHT) * by_text)
@@ -110,34 +113,41 @@ def from_index(cards: list[Card], index_dir: Path, docs_dir: Path) -> Closeness:
     return Closeness(ENGINE, "opciones revisadas con el índice de búsqueda", [c.id for c in cards], pairs, lines)
 
 
-def _tfidf(bags: list[Counter[str]], idf: dict[str, float], vocabulary: dict[str, int]) -> np.ndarray:
-    out = np.zeros((len(bags), len(vocabulary)), dtype=np.float64)
-    for row, bag in enumerate(bags):
-        for term, count in bag.items():
-            if term in vocabulary:
-                out[row, vocabulary[term]] = (1 + math.log(count)) * idf[term]
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1, norms)
+def _weighted(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    """Sublinear TF-IDF of a count matrix, each row scaled to unit length (empty rows stay empty)."""
+    out = counts.astype(np.float64).tocsr()
+    out.eliminate_zeros()
+    out.data = (1 + np.log(out.data)) * idf[out.indices]
+    norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
+    return sparse.csr_matrix(sparse.diags(1 / np.where(norms == 0, 1, norms)) @ out)
+
+
+def _counts(texts: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:
+    rows = [r for r, words in enumerate(texts) for _ in words]
+    cols = [vocabulary[w] for words in texts for w in words]
+    return sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(texts), len(vocabulary)))
 
 
 def from_words(cards: list[Card], reason: str) -> Closeness:
     """The words' view: TF-IDF over each card's stems (text, phrases and Cuándo lines), the same
     leave-the-line-out rule for each Cuándo line."""
-    line_bags = [[Counter(terms(line)) for line in c.when] for c in cards]
-    card_bags = [Counter(terms(c.embedding_text())) + sum(bags, Counter()) for c, bags in zip(cards, line_bags)]
-    df = Counter(term for bag in card_bags for term in bag)
-    vocabulary = {term: i for i, term in enumerate(sorted(df))}
-    idf = {term: math.log((1 + len(cards)) / (1 + n)) + 1 for term, n in df.items()}
-    matrix = _tfidf(card_bags, idf, vocabulary)
-    lines: dict[tuple[str, str], np.ndarray] = {}
-    for i, card in enumerate(cards):
-        for line, bag in zip(card.when, line_bags[i]):
-            own = _tfidf([card_bags[i] - bag], idf, vocabulary)[0]
-            query = _tfidf([bag], idf, vocabulary)[0]
-            scores = matrix @ query
-            scores[i] = float(own @ query)
-            lines[(card.id, line)] = scores
-    return Closeness(WORDS, reason, [c.id for c in cards], matrix @ matrix.T, lines)
+    line_terms = [terms(line) for c in cards for line in c.when]
+    text_terms = [terms(c.embedding_text()) for c in cards]
+    vocabulary = {w: i for i, w in enumerate(sorted({w for ws in line_terms + text_terms for w in ws}))}
+    owner = np.repeat(np.arange(len(cards)), [len(c.when) for c in cards])
+    lines = _counts(line_terms, vocabulary)
+    belongs = sparse.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(cards), len(owner)))
+    counts = sparse.csr_matrix(_counts(text_terms, vocabulary) + belongs @ lines)
+    df = np.asarray((counts > 0).sum(axis=0)).ravel()
+    idf = np.log((1 + len(cards)) / (1 + df)) + 1
+    matrix = _weighted(counts, idf)
+    queries = _weighted(lines, idf)
+    scores = np.asarray((queries @ matrix.T).todense())
+    without = _weighted(sparse.csr_matrix(counts[owner] - lines), idf)  # each line's card without that line
+    scores[np.arange(len(owner)), owner] = np.asarray(without.multiply(queries).sum(axis=1)).ravel()
+    keys = [(c.id, line) for c in cards for line in c.when]
+    pairs = np.asarray((matrix @ matrix.T).todense())
+    return Closeness(WORDS, reason, [c.id for c in cards], pairs, dict(zip(keys, scores)))
 
 
 def closeness(cards: list[Card], index_dir: Path, docs_dir: Path) -> Closeness:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.content import Card, Guide, split_body
-from kb.content.practice import scenarios
 from kb.site.closeness import Closeness
 
 CLOSE_SHARE = 0.20
@@ -120,46 +119,47 @@ class Chooser:
     guide_rank: dict[str, int]  # guide page → its place in the reading order
     related: dict[str, set[str]]
     bar: float = field(init=False)
-    confused: np.ndarray = field(init=False)
+    blocked: np.ndarray = field(init=False)  # (n, n) over close.ids: b is never a wrong option of a
+    plausible: np.ndarray = field(init=False)  # (n, n): same fase, or the same or a neighbouring guide
 
     def __post_init__(self) -> None:
-        self.bar = self.close.quantile(CLOSE_SHARE)
-        share = np.stack([self.close.confusion(card_id) for card_id in self.close.ids])
-        self.confused = np.maximum(share, share.T) >= CONFUSED_SHARE
+        close = self.close
+        n = len(close.ids)
+        self.bar = close.quantile(CLOSE_SHARE)
+        share = close.confusion()
+        self.blocked = (
+            (close.pairs >= self.bar) | (np.maximum(share, share.T) >= CONFUSED_SHARE) | np.eye(n, dtype=bool)
+        )
+        for card_id, others in self.related.items():
+            for other in others:
+                self.blocked[close.position[card_id], close.position[other]] = True
+        fases = {c.id: c.fase for c in self.cards}
+        rank = np.array([self.guide_rank.get(i.split("#")[0], -9) for i in close.ids])
+        fase = np.array([fases.get(i, "") for i in close.ids])
+        self.plausible = (np.abs(rank[:, None] - rank[None, :]) <= 1) | (fase[:, None] == fase[None, :])
+        self._allowed = np.array([close.position[c.id] for c in self.cards], dtype=np.int64)
+        self._by_position = {close.position[c.id]: c for c in self.cards}
+        self._tiebreak = np.argsort(np.argsort(np.array(close.ids)))  # rank of each id in sorted order
 
     def too_close(self, right: str, other: str) -> bool:
         """`other` could be a second right answer for any situation of `right` (see the module's rules)."""
-        a, b = self.close.position[right], self.close.position[other]
-        return bool(
-            other == right
-            or other in self.related.get(right, set())
-            or self.close.pairs[a, b] >= self.bar
-            or self.confused[a, b]
-        )
-
-    def _plausible(self, right: Card, other: Card) -> bool:
-        rank = self.guide_rank
-        near = abs(rank[right.id.split("#")[0]] - rank[other.id.split("#")[0]]) <= 1
-        return other.fase == right.fase or near
+        return bool(self.blocked[self.close.position[right], self.close.position[other]])
 
     def wrong_options(self, right: Card, scores: np.ndarray | None, rng: random.Random) -> list[Card]:
         """Up to OPTIONS - 1 wrong cards: plausible first, never too close, never near the situation's score."""
-        pos = self.close.position
-        allowed = [
-            c
-            for c in self.cards
-            if not self.too_close(right.id, c.id)
-            and (scores is None or scores[pos[c.id]] < scores[pos[right.id]] - SITUATION_MARGIN)
-        ]
-        allowed.sort(key=lambda c: (-self.close.similarity(right.id, c.id), c.id))
-        plausible = [c for c in allowed if self._plausible(right, c)][:PLAUSIBLE]
+        r = self.close.position[right.id]
+        ok = self._allowed[~self.blocked[r, self._allowed]]
+        if scores is not None:
+            ok = ok[scores[ok] < scores[r] - SITUATION_MARGIN]
+        ok = ok[np.lexsort((self._tiebreak[ok], -self.close.pairs[r, ok]))]  # closest first, then by id
+        plausible = [int(p) for p in ok[self.plausible[r, ok]][:PLAUSIBLE]]
         chosen = rng.sample(plausible, min(OPTIONS - 1, len(plausible)))
-        for card in allowed:
+        for p in (int(p) for p in ok):
             if len(chosen) >= OPTIONS - 1:
                 break
-            if card not in chosen:
-                chosen.append(card)
-        return chosen
+            if p not in chosen:
+                chosen.append(p)
+        return [self._by_position[p] for p in chosen]
 
 
 def _phrases(right: Card, wrong: list[Card], rng: random.Random) -> list[tuple[str, str, int]]:
@@ -205,23 +205,28 @@ def situations_of(card: Card, close: Closeness) -> list[str]:
 
 
 def drills_for(guide: Guide, chooser: Chooser) -> list[Drill]:
-    """The drills whose right answer is a card of `guide`: the trainer's scenarios first, then Cuándo lines."""
-    close = chooser.close
+    """The drills whose right answer is a card of `guide`: the trainer's scenarios («Práctica» blocks,
+    kb.content.practice) first, then Cuándo lines."""
     by_id = {c.id: c for c in chooser.cards}
+    order = {c.id: n for n, c in enumerate(chooser.cards)}
     items: list[tuple[Card, str, str, str]] = []
-    for scenario in scenarios(guide):
-        if scenario.card_id in by_id:
-            items.append((by_id[scenario.card_id], scenario.text, scenario.source, "escenario"))
-    lines = {p.text: p.line for s in guide.sections for p in split_body(s)[1]["when"]}
+    lines: dict[str, int] = {}
+    for section in guide.sections:  # one pass: split_body is most of the time of this page
+        phrases = split_body(section)[1]
+        for phrase in phrases["when"]:
+            lines.setdefault(phrase.text, phrase.line)
+        card = by_id.get(f"{guide.page}#{section.anchor}")
+        if card is not None:
+            items += [(card, p.text, f"{guide.rel}:{p.line}", "escenario") for p in phrases["drill"]]
     for card in (c for c in chooser.cards if c.id.split("#")[0] == guide.page):
-        for line in situations_of(card, close):
+        for line in situations_of(card, chooser.close):
             items.append((card, line, f"{guide.rel}:{lines.get(line, 1)}", "cuando"))
-    items.sort(key=lambda item: chooser.cards.index(item[0]))  # card order; scenarios stay first (stable)
+    items.sort(key=lambda item: order[item[0].id])  # card order; scenarios stay first (stable)
     drills = []
     for card, situation, source, kind in items:
         key = drill_id(card.id, situation)
         rng = _seeded(key)
-        scores = close.line_scores(card.id, situation) if kind == "cuando" else None
+        scores = chooser.close.line_scores(card.id, situation) if kind == "cuando" else None
         wrong = chooser.wrong_options(card, scores, rng)
         if len(wrong) < 2:
             continue

@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
+from kb.content import FASES, PHRASEBOOK_PAGE, Card, Guide, cards_of, read_guides
 from kb.site.practice import PAGE as PRACTICE_PAGE
 from kb.site.practice import build_practice, practice_markdown, strip_scenarios
 
@@ -20,10 +20,11 @@ PAGE = PHRASEBOOK_PAGE
 _log = logging.getLogger("mkdocs.hooks.kb")
 
 
-def phrasebook_cards(docs_dir: Path, root: Path) -> list[Card]:
-    """Cards of every indexed guide that parses cleanly (broken guides are `kb check`'s job)."""
+def phrasebook_cards(docs_dir: Path, root: Path, guides: list[Guide] | None = None) -> list[Card]:
+    """Cards of every indexed guide that parses cleanly (broken guides are `kb check`'s job); `guides`:
+    docs_dir already read."""
     cards: list[Card] = []
-    for guide in read_guides(docs_dir, root):
+    for guide in read_guides(docs_dir, root) if guides is None else guides:
         if guide.ok:
             cards.extend(cards_of(guide))
     return cards
@@ -85,8 +86,9 @@ def on_files(files, config):
     """Add the generated phrasebook and practice page to the build (mkdocs calls this before the nav)."""
     docs_dir = Path(config["docs_dir"])
     root = Path(config["config_file_path"]).parent
-    _generate(files, config, PAGE, phrasebook_markdown(phrasebook_cards(docs_dir, root), docs_dir))
-    practice = build_practice(docs_dir, root, _index_dir(root))
+    guides = read_guides(docs_dir, root)
+    _generate(files, config, PAGE, phrasebook_markdown(phrasebook_cards(docs_dir, root, guides), docs_dir))
+    practice = build_practice(docs_dir, root, _index_dir(root), guides)
     _log.info("Práctica: %d ejercicios; %s.", len(practice.drills), practice.close.reason)
     _generate(files, config, PRACTICE_PAGE, practice_markdown(practice))
     return files

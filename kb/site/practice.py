@@ -49,17 +49,22 @@ def reading_order(guides: list[Guide], nav: list[str]) -> list[Guide]:
     return sorted(guides, key=lambda g: (place.get(f"{g.page}.md", len(place)), g.page))
 
 
-def build_practice(docs_dir: Path, root: Path, index_dir: Path) -> Practice:
-    """All drills of the guides that parse cleanly (a broken guide is `kb check`'s job, as for the phrasebook)."""
-    guides = [g for g in read_guides(docs_dir, root) if g.ok]
-    guides = reading_order(guides, read_mkdocs(root / "mkdocs.yml").nav_pages)
-    every = [c for g in guides for c in cards_of(g)]
-    allowed = [c for g in guides for c in practice_cards(g)]
-    used = [g for g in guides if any(c.id.split("#")[0] == g.page for c in allowed)]
+def build_practice(docs_dir: Path, root: Path, index_dir: Path, guides: list[Guide] | None = None) -> Practice:
+    """All drills of the guides that parse cleanly (a broken guide is `kb check`'s job, as for the phrasebook).
+
+    `guides`: docs_dir already read (the hook reads it once for the phrasebook and this page)."""
+    clean = [g for g in (read_guides(docs_dir, root) if guides is None else guides) if g.ok]
+    clean = reading_order(clean, read_mkdocs(root / "mkdocs.yml").nav_pages)
+    made = {g.page: cards_of(g) for g in clean}
+    allowed = {g.page: practice_cards(g, made[g.page]) for g in clean}
+    every = [c for g in clean for c in made[g.page]]
     close = closeness(every, index_dir, docs_dir)
-    chooser = Chooser(close, allowed, {g.page: i for i, g in enumerate(guides)}, related_cards(guides, every))
+    ranks = {g.page: i for i, g in enumerate(clean)}
+    cards = [c for g in clean for c in allowed[g.page]]
+    chooser = Chooser(close, cards, ranks, related_cards(clean, every))
+    used = [g for g in clean if allowed[g.page]]
     drills = [d for g in used for d in drills_for(g, chooser)]
-    return Practice(close, used, allowed, drills, chooser.bar)
+    return Practice(close, used, cards, drills, chooser.bar)
 
 
 def action_of(card: Card) -> str:
