@@ -12,7 +12,7 @@ from benchmarks.practice import AUDIT_DUPLICATES
 from kb.cli import main
 from kb.config import load_settings
 from kb.content import cards_of, load_docs, read_guide, read_guides, read_mkdocs
-from kb.content.practice import excluded_sections, practice_cards, scenarios
+from kb.content.practice import excluded_sections, practice_cards, practice_problems, scenarios
 from kb.site.closeness import ENGINE, WORDS
 from kb.site.drills import CLOSE_SHARE, Chooser, related_cards
 from kb.site.practice import build_practice, practice_data, practice_markdown, read_practice, strip_scenarios
@@ -48,11 +48,13 @@ haya tiempo para recuperarse entre una y otra.
 
 def test_markup_keeps_cards_out_and_reads_scenarios_at_their_line(tmp_path):
     root = make_docs(
-        tmp_path, {"g.md": HEAD + CALM + GROUP, "fuera.md": HEAD.replace("---\n", "---\npractica: false\n", 1) + CALM}
+        tmp_path,
+        {"g.md": HEAD + CALM + SHOWN + GROUP, "fuera.md": HEAD.replace("---\n", "---\npractica: false\n", 1) + CALM},
     )
     docs = root / "docs"
     mine = read_guide(docs / "g.md", docs, root)
     assert excluded_sections(mine) == {"para-coordinadores", "repartir-las-llamadas-dificiles"}  # inherited
+    assert [p for p in practice_problems(mine)] == []  # the fenced example is no scenario
     assert [c.id for c in practice_cards(mine)] == ["g#mantener-la-calma"]
     (scenario,) = scenarios(mine)
     assert (scenario.source, scenario.card_id) == ("docs/g.md:28", "g#mantener-la-calma")
@@ -63,9 +65,13 @@ def test_markup_keeps_cards_out_and_reads_scenarios_at_their_line(tmp_path):
     assert practice_cards(other) == [] and scenarios(other) == []
 
 
+SHOWN = '\nAsí se escribe:\n\n```markdown\n??? example "Práctica"\n    - una situación de ejemplo\n```\n'
+"""A «Práctica» block shown as an example inside fenced code: neither a scenario nor hidden."""
+
+
 def test_guide_pages_do_not_show_the_scenarios():
-    page = strip_scenarios(HEAD + CALM + "\nDespués.\n")
-    assert "Práctica" not in page and "tiembla" not in page
+    page = strip_scenarios(HEAD + CALM + SHOWN + "\nDespués.\n")
+    assert "tiembla" not in page and "una situación de ejemplo" in page
     assert "Cálmese, por favor." in page and page.rstrip().endswith("Después.")
 
 

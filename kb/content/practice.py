@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kb.content.body import split_body
+from kb.content.body import FENCE, split_body
 from kb.content.cards import cards_of
-from kb.content.model import Card, Guide, Problem, Section
+from kb.content.model import Card, Guide, Phrase, Problem, Section
 from kb.content.parse import _heading_attrs
 
 FRONT_MATTER_KEY = "practica"
@@ -41,6 +41,24 @@ class Scenario:
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+def fenced_lines(guide: Guide) -> set[int]:
+    """Line numbers inside fenced code: a «Práctica» block shown there as an example is no scenario."""
+    inside: set[int] = set()
+    fenced = False
+    for number, line in enumerate(guide.lines, 1):
+        if FENCE.match(line):
+            fenced = not fenced
+            inside.add(number)
+        elif fenced:
+            inside.add(number)
+    return inside
+
+
+def drill_phrases(guide: Guide, section: Section, code: set[int]) -> list[Phrase]:
+    """The scenario lines of a section's «Práctica» blocks (`code`: fenced_lines of its guide, left out)."""
+    return [p for p in split_body(section)[1]["drill"] if p.line not in code]
 
 
 def _attribute(guide: Guide, section: Section) -> str | None:
@@ -77,10 +95,11 @@ def scenarios(guide: Guide, allowed_cards: list[Card] | None = None) -> list[Sce
     """Every hand-written scenario of a guide whose card is in the practice (`allowed_cards`: its
     practice_cards, when already known; see practice_problems for the rest)."""
     allowed = {c.id for c in (practice_cards(guide) if allowed_cards is None else allowed_cards)}
+    code = fenced_lines(guide)
     found = []
     for section in guide.sections:
         card_id = f"{guide.page}#{section.anchor}"
-        for phrase in split_body(section)[1]["drill"]:
+        for phrase in drill_phrases(guide, section, code):
             if card_id in allowed:
                 found.append(Scenario(phrase.text, guide.rel, phrase.line, card_id))
     return found
@@ -98,6 +117,7 @@ def practice_problems(guide: Guide) -> list[Problem]:
         return problems
     allowed = {c.id for c in practice_cards(guide)}
     cards = {c.id for c in cards_of(guide)}
+    code = fenced_lines(guide)
     for section in guide.sections:
         raw = _attribute(guide, section)
         if raw is not None and raw.strip().lower() not in OFF_VALUES:
@@ -112,7 +132,7 @@ def practice_problems(guide: Guide) -> list[Problem]:
         why = "está fuera de la práctica" if card_id in cards else "no es una tarjeta (no tiene texto propio)"
         if not guide.indexed:
             why = "es de una página que no está en el panel (indexar: false)"
-        for phrase in split_body(section)[1]["drill"]:
+        for phrase in drill_phrases(guide, section, code):
             problems.append(
                 Problem(
                     guide.rel,

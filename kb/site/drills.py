@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.content import Card, Guide, split_body
+from kb.content.practice import fenced_lines
 from kb.site.closeness import Closeness
 
 CLOSE_SHARE = 0.20
@@ -211,13 +212,15 @@ def drills_for(guide: Guide, chooser: Chooser) -> list[Drill]:
     order = {c.id: n for n, c in enumerate(chooser.cards)}
     items: list[tuple[Card, str, str, str]] = []
     lines: dict[str, int] = {}
+    code = fenced_lines(guide)
     for section in guide.sections:  # one pass: split_body is most of the time of this page
         phrases = split_body(section)[1]
         for phrase in phrases["when"]:
             lines.setdefault(phrase.text, phrase.line)
         card = by_id.get(f"{guide.page}#{section.anchor}")
+        written = [p for p in phrases["drill"] if p.line not in code]  # as kb.content.practice.drill_phrases
         if card is not None:
-            items += [(card, p.text, f"{guide.rel}:{p.line}", "escenario") for p in phrases["drill"]]
+            items += [(card, p.text, f"{guide.rel}:{p.line}", "escenario") for p in written]
     for card in (c for c in chooser.cards if c.id.split("#")[0] == guide.page):
         for line in situations_of(card, chooser.close):
             items.append((card, line, f"{guide.rel}:{lines.get(line, 1)}", "cuando"))

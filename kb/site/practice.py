@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.content import FASES, Card, Guide, cards_of, read_guides, read_mkdocs
-from kb.content.body import ADMONITION, block_title
+from kb.content.body import ADMONITION, FENCE, block_title
 from kb.content.mkdocs import PRACTICE_PAGE
 from kb.content.model import PHRASE_BLOCKS
 from kb.content.practice import practice_cards
@@ -205,9 +205,12 @@ def strip_scenarios(markdown: str) -> str:
     """A guide page without its «Práctica» blocks: the answers stay on the practice page, not next to it."""
     lines = markdown.split("\n")
     out: list[str] = []
+    fenced = False
     i = 0
     while i < len(lines):
-        title = block_title(lines[i]) if ADMONITION.match(lines[i].strip()) else None
+        if FENCE.match(lines[i]):
+            fenced = not fenced
+        title = block_title(lines[i]) if not fenced and ADMONITION.match(lines[i].strip()) else None
         if title in _DRILL_TITLES:
             i += 1
             while i < len(lines) and (not lines[i].strip() or lines[i].startswith(("    ", "\t"))):
