@@ -32,10 +32,9 @@ from kb.content import (
     split_body,
 )
 from kb.embedding.encoders import Encoder
-from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
-from kb.trainers.scenarios import scenario_problems
+from kb.trainers.scenarios import guides_index, scenario_problems
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
@@ -268,7 +267,7 @@ def golden(settings: Settings, embedder: Encoder) -> list[GoldenMiss]:
 
     Raises ContentError when the guides are broken (lint reports the same problems first)."""
     docs = load_docs(settings.docs_dir, settings.root)
-    index = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
+    index = guides_index(settings, embedder, docs)
     searcher = Searcher(index, embedder, settings)
     misses = []
     for guide in docs.guides:

@@ -11,12 +11,12 @@ SCENARIO_MARGIN of it — otherwise a learner who picks that other card would no
 from __future__ import annotations
 
 from kb.config import Settings
-from kb.content import Guide, Problem, load_docs
+from kb.content import Docs, Guide, Problem, load_docs
 from kb.content.practice import Scenario, practice_problems, scenarios
 from kb.embedding.encoders import Encoder
 from kb.errors import IndexProblem
 from kb.retrieval.build import memory_index
-from kb.retrieval.store import LoadedIndex, load_index
+from kb.retrieval.store import LoadedIndex, docs_fingerprint, load_index
 from kb.search.searcher import Searcher
 
 SCENARIO_MARGIN = 0.1
@@ -27,14 +27,27 @@ LOOK = 5
 """Results read per scenario: a card not among them is reported as not found."""
 
 
+_GUIDES_INDEX: dict[tuple[str, str, str], LoadedIndex] = {}
+
+
+def guides_index(settings: Settings, embedder: Encoder, docs: Docs | None = None) -> LoadedIndex:
+    """An index of the guides as they are now, built in memory once per process and version of the guides:
+    `kb check --golden` needs one, and so do the scenarios when the built index is not of these guides."""
+    key = (docs_fingerprint(settings.docs_dir), embedder.model_id, str(settings.root))
+    if key not in _GUIDES_INDEX:
+        docs = docs or load_docs(settings.docs_dir, settings.root)
+        _GUIDES_INDEX.clear()
+        _GUIDES_INDEX[key] = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
+    return _GUIDES_INDEX[key]
+
+
 def _index(settings: Settings, embedder: Encoder) -> LoadedIndex:
     """The built index when it is of these guides and this model (`kb preview` keeps it so); otherwise
-    one built in memory from the guides as they are now, as `kb check --golden` does (slower)."""
+    the guides' index in memory (guides_index: slower, shared with `--golden`)."""
     try:
         return load_index(settings.index_dir, model_id=embedder.model_id, docs_dir=settings.docs_dir)
     except IndexProblem:
-        docs = load_docs(settings.docs_dir, settings.root)
-        return memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
+        return guides_index(settings, embedder)
 
 
 def _section(card_id: str, searcher: Searcher) -> str:
