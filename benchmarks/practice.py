@@ -15,6 +15,7 @@ import argparse
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +25,9 @@ import numpy as np
 from kb.config import Settings, load_settings
 from kb.content import cards_of, read_guides
 from kb.content.practice import practice_cards
+from kb.site.build import build_site
 from kb.site.closeness import ENGINE, Closeness
-from kb.site.drills import CLOSE_SHARE, SITUATION_MARGIN, Chooser, related_cards
+from kb.site.drills import CLOSE_SHARE, CONFUSED_SHARE, SITUATION_MARGIN, Chooser, related_cards
 from kb.site.practice import Practice, build_practice, practice_markdown
 from kb.trainers.scenarios import SCENARIO_MARGIN
 
@@ -75,6 +77,8 @@ def rule_counts(practice: Practice, docs: Path, root: Path) -> dict[str, int]:
     counts = {"enlazadas o anidadas": 0, "texto cercano": 0, "el motor las confunde": 0, "cerca en la situación": 0}
     counts["aceptables"] = 0
     pos = practice.close.position
+    share = practice.close.confusion()
+    confused = np.maximum(share, share.T) >= CONFUSED_SHARE
     for drill in practice.drills:
         scores = practice.close.line_scores(drill.card, drill.situation) if drill.kind == "cuando" else None
         for other in every:
@@ -85,7 +89,7 @@ def rule_counts(practice: Practice, docs: Path, root: Path) -> dict[str, int]:
                 counts["enlazadas o anidadas"] += 1
             elif practice.close.pairs[a, b] >= chooser.bar:
                 counts["texto cercano"] += 1
-            elif chooser.confused[a, b]:
+            elif confused[a, b]:
                 counts["el motor las confunde"] += 1
             elif scores is not None and scores[b] >= scores[a] - SITUATION_MARGIN:
                 counts["cerca en la situación"] += 1
@@ -129,6 +133,8 @@ def report(settings: Settings) -> str:
     engine_s = timed(lambda: build_practice(docs, root, settings.index_dir))
     words_s = timed(lambda: build_practice(docs, root, root / "sin-indice-para-medir"))
     size = len(practice_markdown(practice).encode("utf-8"))
+    with tempfile.TemporaryDirectory() as out:
+        site_s = timed(lambda: build_site(settings.with_(site_dir=Path(out))))
     searched, other, near = scenario_strictness(settings)
     kinds = {k: sum(d.kind == k for d in practice.drills) for k in ("cuando", "escenario")}
     lines = [
@@ -145,8 +151,9 @@ def report(settings: Settings) -> str:
         f"el más lejano en el {max(positions):.1f} % más cercano (mediana {statistics.median(positions):.1f} %) |",
         f"| situaciones de las guías (`situaciones`) con el segundo a menos de {SCENARIO_MARGIN} del primero | "
         f"{near} de {searched} ({near / searched:.0%}); primera tarjeta de otra guía: {other} |",
-        f"| construir los ejercicios con el índice (mediana de 3) | {engine_s:.2f} s |",
-        f"| construirlos sin índice, por palabras (mediana de 3) | {words_s:.2f} s |",
+        f"| leer las guías y construir los ejercicios con el índice (mediana de 3) | {engine_s:.2f} s |",
+        f"| lo mismo sin índice, por palabras (mediana de 3) | {words_s:.2f} s |",
+        f"| sitio completo con la práctica (`kb build --site-only`, mediana de 3) | {site_s:.2f} s |",
         f"| peso de la página generada (markdown con los datos) | {size / 1024:.0f} KiB |",
         "",
         "Candidatas a opción incorrecta, sumadas sobre todos los ejercicios, por la primera regla que las descarta:",

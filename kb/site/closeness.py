@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from kb.content import Card
 from kb.errors import IndexMissing, IndexStale, KbError
-from kb.retrieval.keywords import terms
-from kb.retrieval.scoring import WHEN_WEIGHT
 
 ENGINE = "motor"
 WORDS = "palabras"
@@ -74,6 +72,8 @@ class Closeness:
 
 def _leave_one_out(situations: np.ndarray, text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """(rows, cards) meaning score of every situation row against every card, the row itself left out."""
+    from kb.retrieval.scoring import WHEN_WEIGHT
+
     sims = situations @ situations.T
     np.fill_diagonal(sims, -np.inf)
     by_text = situations @ text.T
@@ -113,8 +113,10 @@ def from_index(cards: list[Card], index_dir: Path, docs_dir: Path) -> Closeness:
     return Closeness(ENGINE, "opciones revisadas con el índice de búsqueda", [c.id for c in cards], pairs, lines)
 
 
-def _weighted(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
-    """Sublinear TF-IDF of a count matrix, each row scaled to unit length (empty rows stay empty)."""
+def _weighted(counts: Any, idf: np.ndarray) -> Any:
+    """Sublinear TF-IDF of a sparse count matrix, each row scaled to unit length (empty rows stay empty)."""
+    from scipy import sparse
+
     out = counts.astype(np.float64).tocsr()
     out.eliminate_zeros()
     out.data = (1 + np.log(out.data)) * idf[out.indices]
@@ -122,7 +124,9 @@ def _weighted(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     return sparse.csr_matrix(sparse.diags(1 / np.where(norms == 0, 1, norms)) @ out)
 
 
-def _counts(texts: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:
+def _counts(texts: list[list[str]], vocabulary: dict[str, int]) -> Any:
+    from scipy import sparse
+
     rows = [r for r, words in enumerate(texts) for _ in words]
     cols = [vocabulary[w] for words in texts for w in words]
     return sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(texts), len(vocabulary)))
@@ -131,6 +135,10 @@ def _counts(texts: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_ma
 def from_words(cards: list[Card], reason: str) -> Closeness:
     """The words' view: TF-IDF over each card's stems (text, phrases and Cuándo lines), the same
     leave-the-line-out rule for each Cuándo line."""
+    from scipy import sparse  # imported here: a build uses the words' view or the engine's, never both
+
+    from kb.retrieval.keywords import terms
+
     line_terms = [terms(line) for c in cards for line in c.when]
     text_terms = [terms(c.embedding_text()) for c in cards]
     vocabulary = {w: i for i, w in enumerate(sorted({w for ws in line_terms + text_terms for w in ws}))}
