@@ -80,7 +80,10 @@ def build(ctx: click.Context, index_only: bool, site_only: bool, quiet: bool) ->
     if not index_only:
         seconds = build_site(settings)
         if not quiet:
+            from kb.site.practice import summary
+
             click.echo(f"Sitio construido en {settings.site_dir} ({seconds:.1f} s).")
+            click.echo(summary(settings.site_dir))
 
 
 @click.command()

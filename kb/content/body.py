@@ -186,8 +186,14 @@ def block_problems(section: Section) -> list[tuple[int, str]]:
     return problems
 
 
+_MARKUP = re.compile(r"[\[*_`<]")
+"""A character some inline markup needs: text without any (most phrases and Cuándo lines) skips the rest."""
+
+
 def strip_markup(text: str) -> str:
     """Markdown inline markup → plain text (links keep their words)."""
+    if not _MARKUP.search(text):
+        return re.sub(r"\s+", " ", text).strip()
     text = LINK.sub(r"\1", text)
     for _ in range(2):
         text = _EMPH.sub(r"\2", text)

@@ -19,7 +19,9 @@ from kb.content.model import Problem
 
 PHRASEBOOK_PAGE = "chuleta.md"
 """The page the mkdocs hook generates at build time: it is in the nav but not in docs/."""
-GENERATED_PAGES = frozenset({PHRASEBOOK_PAGE})
+PRACTICE_PAGE = "practica.md"
+"""The practice page (kb.site.practice), generated like the phrasebook."""
+GENERATED_PAGES = frozenset({PHRASEBOOK_PAGE, PRACTICE_PAGE})
 
 
 class _IgnoreTagsLoader(yaml.SafeLoader):

@@ -31,8 +31,9 @@ REQUIRED_KEYS: dict[str, type] = {"title": str, "description": str, "tags": list
 MIN_PIECE = 16
 """Sentences shorter than this («Escucha.», a lone list marker) are not a piece of their own."""
 
-PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when"}
-"""Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers."""
+PHRASE_BLOCKS = {"decir": "say", "evitar": "avoid", "cuándo": "when", "práctica": "drill", "practica": "drill"}
+"""Admonition titles parsed as lists: phrases to say, phrases to avoid, situations the card answers, and
+situations a trainer wrote for the practice page (kb.content.practice; never part of the card's text)."""
 ACTION_BLOCK = "haz"
 LIMIT_BLOCK = "límite"
 LEGAL_BLOCK = "legal"

@@ -1,6 +1,7 @@
 """The guides site: `mkdocs build --strict` and the trainer's live preview (`kb preview`).
 
-The phrasebook hook lives in kb/site/hooks.py (mkdocs.yml names it by path).
+The hooks that generate the phrasebook and the practice page live in kb/site/hooks.py (mkdocs.yml
+names it by path).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def build_site(settings: Settings) -> float:
 
 
 def start_live_site(settings: Settings) -> subprocess.Popen[bytes]:
-    """`mkdocs serve` on the site address: the page reloads on every save."""
+    """`mkdocs serve` on the site address: the page reloads on every save, and again when the index
+    is rebuilt (the practice page chooses its wrong options from the index, kb.site.practice)."""
     address = f"{settings.host}:{settings.site_port}"
-    return subprocess.Popen(_mkdocs(settings, "serve", "-a", address), cwd=settings.root, env=_env(settings))
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    command = _mkdocs(settings, "serve", "-a", address, "-w", str(settings.index_dir))
+    return subprocess.Popen(command, cwd=settings.root, env=_env(settings))
 
 
 def watch(

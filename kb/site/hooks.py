@@ -1,5 +1,5 @@
-"""mkdocs hooks: the phrasebook page ("Chuleta de frases"), generated at every build, and the guides
-as the configured country reads them.
+"""mkdocs hooks: the phrasebook page ("Chuleta de frases") and the practice page («Práctica»,
+kb.site.practice), generated at every build, and the guides as the configured country reads them.
 
 The phrasebook is never written by hand and never stored in docs/: it is built from the same
 `Decir`/`Evitar` blocks that the panel shows, through kb.content, so the site,
@@ -10,21 +10,26 @@ that country's sources (`fuentes_legales`).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 from kb.config import COUNTRIES, load_settings
-from kb.content import FASES, PHRASEBOOK_PAGE, Card, cards_of, read_guides
+from kb.content import FASES, PHRASEBOOK_PAGE, Card, Guide, cards_of, read_guides
 from kb.content.body import SLOT, code_lines
 from kb.errors import KbError
+from kb.site.practice import PAGE as PRACTICE_PAGE
+from kb.site.practice import build_practice, practice_markdown, strip_scenarios
 
 PAGE = PHRASEBOOK_PAGE
+_log = logging.getLogger("mkdocs.hooks.kb")
 
 
-def phrasebook_cards(docs_dir: Path, root: Path) -> list[Card]:
-    """Cards of every indexed guide that parses cleanly (broken guides are `kb check`'s job)."""
+def phrasebook_cards(docs_dir: Path, root: Path, guides: list[Guide] | None = None) -> list[Card]:
+    """Cards of every indexed guide that parses cleanly (broken guides are `kb check`'s job); `guides`:
+    docs_dir already read."""
     cards: list[Card] = []
-    for guide in read_guides(docs_dir, root):
+    for guide in read_guides(docs_dir, root) if guides is None else guides:
         if guide.ok:
             cards.extend(cards_of(guide))
     return cards
@@ -73,18 +78,36 @@ def phrasebook_markdown(cards: list[Card], docs_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def on_files(files, config):
-    """Add the generated phrasebook to the build (mkdocs calls this before building the nav)."""
+def _generate(files, config, page: str, content: str) -> None:
     from mkdocs.structure.files import File
 
-    docs_dir = Path(config["docs_dir"])
-    root = Path(config["config_file_path"]).parent
-    content = phrasebook_markdown(phrasebook_cards(docs_dir, root), docs_dir)
-    existing = files.get_file_from_path(PAGE)
+    existing = files.get_file_from_path(page)
     if existing is not None:
         files.remove(existing)
-    files.append(File.generated(config, PAGE, content=content))
+    files.append(File.generated(config, page, content=content))
+
+
+def on_files(files, config):
+    """Add the generated phrasebook and practice page to the build (mkdocs calls this before the nav)."""
+    docs_dir = Path(config["docs_dir"])
+    root = Path(config["config_file_path"]).parent
+    guides = read_guides(docs_dir, root)
+    _generate(files, config, PAGE, phrasebook_markdown(phrasebook_cards(docs_dir, root, guides), docs_dir))
+    practice = build_practice(docs_dir, root, _index_dir(root), guides)
+    _log.info("Práctica: %d ejercicios; %s.", len(practice.drills), practice.close.reason)
+    _generate(files, config, PRACTICE_PAGE, practice_markdown(practice))
     return files
+
+
+def _index_dir(root: Path) -> Path:
+    """The index the practice page reads its vectors from: the one `kb build` writes (KB_INDEX, kb.toml)."""
+    from kb.config import load_settings
+    from kb.errors import KbError
+
+    try:
+        return load_settings(root).index_dir
+    except KbError:
+        return root / "index"
 
 
 # ---------------------------------------------------------------------------
@@ -182,6 +205,8 @@ def on_page_markdown(markdown, page, config, files):
     page.meta["kb_fuentes"] = legal_sources(page.meta, country)
     page.meta["kb_pais"] = COUNTRIES.get(country, country)
     src = page.file.src_uri
-    if src.startswith("guias/") or src in (PAGE, "index.md"):
+    if src.startswith("guias/") or src == "index.md":
+        return highlight_slots(strip_scenarios(markdown))
+    if src == PAGE:
         return highlight_slots(markdown)
     return markdown

@@ -7,7 +7,8 @@
 duplicate headings, missing nav pages) plus what only matters for quality: section
 length, broken internal links, near-duplicate sections, guides without
 `situaciones`, the card format (Haz, Límite, Legal XX and their sign-off:
-kb.content.card_rules) and guides that changed after their review (git).
+kb.content.card_rules), guides that changed after their review (git) and practice scenarios without
+one clear answer (kb.trainers.scenarios).
 `golden` proves search still finds each guide from its own `situaciones`. Both run in `make test` on the real content.
 """
 
@@ -37,11 +38,11 @@ from kb.content import (
 from kb.content.card_rules import card_format_problems, signoff_problems
 from kb.content.rules import changed_since_review
 from kb.embedding.encoders import Encoder
-from kb.retrieval.build import memory_index
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
 from kb.trainers.history import last_change
 from kb.trainers.measures import first_hit
+from kb.trainers.scenarios import guides_index, scenario_problems
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
 
 MIN_WORDS = 40
@@ -228,7 +229,8 @@ def _review_history(guide: Guide, root: Path, today: date) -> list[Problem]:
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
     """Every problem in settings.docs_dir, errors and warnings, in file and line order.
 
-    `embedder` enables the near-duplicate check (it needs the model); without it that check is skipped."""
+    `embedder` enables the near-duplicate check and the engine's check of the practice scenarios (they need
+    the model); without it those checks are skipped."""
     docs_dir, root = settings.docs_dir, settings.root
     if not docs_dir.is_dir():
         return [Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")]
@@ -252,6 +254,7 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
             )
     problems += spelling_problems(clean)
     problems += outside_problems(clean, docs_dir, root)
+    problems += scenario_problems(guides, settings, embedder)
     if embedder is not None:
         cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):
@@ -280,7 +283,7 @@ def golden(settings: Settings, embedder: Encoder) -> list[GoldenMiss]:
 
     Raises ContentError when the guides are broken (lint reports the same problems first)."""
     docs = load_docs(settings.docs_dir, settings.root)
-    index = memory_index(settings.docs_dir, embedder, settings.root, docs=docs)
+    index = guides_index(settings, embedder, docs)
     searcher = Searcher(index, embedder, settings)
     misses = []
     for guide in docs.guides:
