@@ -25,6 +25,13 @@
     return new URL(path, window.location.origin).href;
   }
 
+  // Once known, said on <html data-kb-engine="on|off"> (for whoever checks what the page does).
+  function decide(value) {
+    api = value;
+    document.documentElement.setAttribute("data-kb-engine", value ? "on" : "off");
+    return value;
+  }
+
   // An API that wants a token is final: this page has none. 503 (index loading) is asked again
   // later; no API at all (404, not JSON, network error) is final.
   function checkApi() {
@@ -34,19 +41,16 @@
         return r.json().then(
           function (body) {
             var open = !!body && body.token_required === false;
-            if (!open || (!r.ok && r.status !== 503)) api = false;
-            else if (r.ok) api = true;
-            return api === true;
+            if (!open || (!r.ok && r.status !== 503)) return decide(false);
+            return r.ok ? decide(true) : false;
           },
           function () {
-            api = false;
-            return false;
+            return decide(false);
           }
         );
       })
       .catch(function () {
-        api = false;
-        return false;
+        return decide(false);
       });
   }
 

@@ -72,9 +72,10 @@ class FeedbackStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            raise StoreError(  # not the URL itself: it may hold a password, and agents read this
+            raise StoreError(  # never the URL itself: it may hold a password
                 "La dirección de la base de datos de valoraciones no es válida. "
-                "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb)."
+                "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb).",
+                cause=(self._bad_url or "").replace(str(self.target), "…"),
             )
         return self._engine
 
