@@ -250,10 +250,11 @@ def check_environment(environ: dict[str, str] | None = None) -> None:
     unknown = sorted(name for name in environ if name.startswith("KB_") and name not in valid)
     if not unknown:
         return
+    suffixes = {name.removeprefix("KB_"): name for name in valid}  # the shared «KB_» would make all look close
     lines = []
     for name in unknown:
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        lines.append(f"{name} (¿querías decir {close[0]}?)" if close else name)
+        close = difflib.get_close_matches(name.removeprefix("KB_"), list(suffixes), n=1, cutoff=0.6)
+        lines.append(f"{name} (¿querías decir {suffixes[close[0]]}?)" if close else name)
     raise ConfigError(
         f"Variable(s) de entorno desconocida(s): {'; '.join(lines)}. kb no las lee: corrige el nombre o "
         f"quítala(s). Las válidas son: {', '.join(valid)}."

@@ -16,14 +16,14 @@ from kb.search.searcher import MAX_K
 from kb.text import MAX_QUERY_CHARS
 
 
-def _no_bool(value: Any) -> Any:
-    """`true` is not a vote: JSON booleans are refused where a number is asked for (Python counts True as 1)."""
-    if isinstance(value, bool):
+def _whole_number(value: Any) -> Any:
+    """`true`, `1.0` and `"1"` are not votes: only a JSON integer is (Python counts True as 1, and 1.0 == 1)."""
+    if type(value) is not int:
         raise PydanticCustomError("int_type", "Input should be a valid integer")
     return value
 
 
-Vote = Annotated[Literal[1, -1], BeforeValidator(_no_bool)]
+Vote = Annotated[Literal[1, -1], BeforeValidator(_whole_number)]
 
 
 class SearchIn(BaseModel):

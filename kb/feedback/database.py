@@ -14,6 +14,7 @@ one description of the tables and one way to open and upgrade a database.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,11 @@ def alembic_config(connection: Connection) -> Any:
     return cfg
 
 
+_ALEMBIC = threading.Lock()
+"""Alembic's `context` and `op` are module-wide proxies: two stores of one process (the panel's and the
+API's logging thread) migrating at once would tear them down under each other."""
+
+
 def migrate(engine: Engine, path: Path | None = None) -> None:
     """Bring the schema to the newest revision, safely when several processes start at once.
 
@@ -199,7 +205,7 @@ def migrate(engine: Engine, path: Path | None = None) -> None:
     from alembic import command
 
     def upgrade() -> None:
-        with engine.begin() as conn:
+        with _ALEMBIC, engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             command.upgrade(alembic_config(conn), "head")
