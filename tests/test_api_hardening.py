@@ -284,3 +284,10 @@ def test_the_start_up_line_says_whether_sign_in_is_on_and_why(settings):
     assert "inicio de sesión activado" in proxied and "KB_BEHIND_PROXY=1" in proxied and "la API pide token" in proxied
     open_host = settings.with_(host="0.0.0.0", open_panel=True).access_line()
     assert "KB_HOST=0.0.0.0" in open_host and "KB_OPEN_PANEL=1" in open_host
+
+
+def test_head_on_an_api_route_is_not_the_sites_html_404(built_index, searcher, tmp_path):
+    (tmp_path / "index.html").write_text("<h1>Guías</h1>", encoding="utf-8")
+    c = TestClient(create_app(built_index, lambda: searcher, site_dir=tmp_path), base_url=LOCAL)
+    r = c.head("/api/search")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"

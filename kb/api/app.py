@@ -177,7 +177,9 @@ def feedback(body: FeedbackIn, state: State, who: Caller) -> Any:
     return {"id": row}
 
 
-@fallback.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+@fallback.api_route(
+    "/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
 def unknown(rest: str) -> JSONResponse:
     return JSONResponse({"detail": "No existe esa dirección de la API."}, status_code=404)
 

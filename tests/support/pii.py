@@ -1,7 +1,8 @@
 """Customers' personal data as agents and integrations type it, and the search for it in log files.
 
 Valid values (check letters and digits computed, not made up), so a redactor that validates them
-treats them as the real thing. A value is found in a log in any of the forms a log writes it:
+treats them as the real thing; a name and an address too, which nothing redacts: no log may hold
+them either. A value is found in a log in any of the forms a log writes it:
 as typed, URL-encoded (`%20` or `+`, as in a request line) or without its spaces.
 """
 
@@ -27,13 +28,21 @@ def nie(prefix: str, number: int) -> str:
 
 VALUES: dict[str, str] = {
     "correo": "ana.lopez.garcia@correo.es",
+    "otro correo": "JUAN.PEREZ+facturas@empresa.com.mx",
     "móvil": "612 34 56 78",
     "teléfono internacional": "+34 699 12 34 56",
     "fijo": "91 123 45 67",
+    "móvil mexicano": "(55) 1234-5678",
+    "móvil argentino": "+54 9 11 1234-5678",
     "DNI": dni(48291736),
+    "DNI con guion": dni(70234561)[:8] + "-" + dni(70234561)[8],
     "NIE": nie("X", 2345678),
     "IBAN": "ES91 2100 0418 4502 0005 1332",
+    "IBAN sin espacios": "ES7620770024003102575766",
     "tarjeta": "4111 1111 1111 1111",
+    "tarjeta con guiones": "5555-5555-5555-4444",
+    "nombre": "María José Fernández Quintana",
+    "dirección": "Calle del Pez Volador 27, 3º B, 28007 Madrid",
 }
 """What is typed, by kind (each kind once per channel)."""
 
@@ -93,14 +102,14 @@ def through_the_api(url: str, http_url: str, token: str, verify: Any) -> Counter
     return seen
 
 
-def typed_in_the_site_box(context: Any, url: str, ceiling_ms: float) -> list[str]:
-    """A reader types every value into the guides' search box (Playwright `context`, closed here);
-    returns the API requests the page made."""
+def typed_in_the_site_box(context: Any, page_url: str, ceiling_ms: float) -> list[str]:
+    """A reader types every value into the search box of a guide's page (Playwright `context`, closed
+    here); returns the API requests the page made."""
     page = context.new_page()
     page.set_default_timeout(ceiling_ms)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(f"{r.method} {r.url}") if "/api/" in r.url else None)
-    page.goto(f"{url}/manual/")
+    page.goto(page_url)
     page.locator("html[data-kb-engine='off']").wait_for(state="attached")  # health said: token required
     box = page.locator("input.md-search__input")
     box.click()
