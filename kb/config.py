@@ -8,12 +8,14 @@ The README's configuration table is checked against this list by the tests.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kb.errors import ConfigError, os_reason
 
@@ -102,11 +104,31 @@ SETTINGS: tuple[Setting, ...] = (
         "país cuyas líneas legales («Legal ES», «Legal MX»…) muestran el panel, la API y el sitio",
         tuple(COUNTRIES),
     ),
+    Setting(
+        "token_days", "KB_TOKEN_DAYS", "int", 90, "días que vale un token de la API desde que se crea (0: no caducan)"
+    ),
+    Setting(
+        "allowed_hosts",
+        "KB_ALLOWED_HOSTS",
+        "str",
+        "",
+        "otros nombres (separados por comas) con los que se llega a la API, además de 127.0.0.1, localhost, "
+        "KB_HOST y el de KB_SITE_URL",
+    ),
     Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
     Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
     Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
 )
 """Every setting kb reads. KB_HOME (the project folder) is read before these and is not in kb.toml."""
+
+OTHER_VARIABLES: dict[str, str] = {
+    "KB_HOME": "carpeta del proyecto",
+    "KB_API_TOKEN": "token con el que `kb replay` llama a la API",
+    "KB_README_SCREENSHOTS": "los tests del navegador rehacen las capturas del README",
+}
+"""The other KB_* variables something in kb reads: not settings, but not typos either."""
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -129,6 +151,8 @@ class Settings:
     open_panel: bool = False
     behind_proxy: bool = False
     country: str = "ES"
+    token_days: int = 90
+    allowed_hosts: str = ""
 
     @property
     def mkdocs_yml(self) -> Path:
@@ -147,8 +171,32 @@ class Settings:
     def exposed(self) -> bool:
         """True when panel and API are reachable beyond this machine: KB_HOST is not a loopback address,
         or a proxy publishes them (KB_BEHIND_PROXY, as in deploy/nginx: the replicas listen on loopback)."""
-        loopback = self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        loopback = self.host in LOOPBACK_NAMES or self.host.startswith("127.")
         return self.behind_proxy or not loopback
+
+    def access_line(self) -> str:
+        """Whether sign-in is on and why, for the start-up log: a typo in KB_BEHIND_PROXY must show here."""
+        if self.behind_proxy:
+            why = f"KB_BEHIND_PROXY=1: un proxy publica kb en la red aunque escuche en {self.host}"
+        elif self.exposed:
+            why = f"KB_HOST={self.host} escucha fuera de este equipo"
+        else:
+            return (
+                f"Acceso: solo desde este equipo (KB_HOST={self.host}, sin KB_BEHIND_PROXY): el panel de agentes "
+                "y la API no piden inicio de sesión ni token; la página de formadores, sí."
+            )
+        panel = "el panel de agentes queda abierto (KB_OPEN_PANEL=1)" if self.open_panel else "el panel pide sesión"
+        return f"Acceso: inicio de sesión activado ({why}): {panel} y la API pide token."
+
+    def api_hosts(self) -> list[str]:
+        """The Host names the API answers to (a DNS-rebinding page sends its own name and is refused)."""
+        names = [*LOOPBACK_NAMES, "[::1]"]
+        site = urlsplit(self.site_url).hostname
+        extra = [name.strip().lower() for name in self.allowed_hosts.split(",")]
+        for name in (self.host.lower(), (site or "").lower(), *extra):
+            if name and name not in ("0.0.0.0", "::") and name not in names:
+                names.append(f"[{name}]" if ":" in name else name)
+        return names
 
     def url_for(self, path: str) -> str:
         """The site URL of a card's path ('guias/x/#anchor'): the one place links are built."""
@@ -220,8 +268,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return values
 
 
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse a KB_* variable that kb does not read: `KB_BEHIND_PROXI=1` would otherwise publish an
+    open panel without a word. The message names the closest valid variable."""
+    environ = dict(os.environ if environ is None else environ)
+    valid = sorted({s.env for s in SETTINGS} | set(OTHER_VARIABLES))
+    unknown = sorted(name for name in environ if name.startswith("KB_") and name not in valid)
+    if not unknown:
+        return
+    suffixes = {name.removeprefix("KB_"): name for name in valid}  # the shared «KB_» would make all look close
+    lines = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.removeprefix("KB_"), list(suffixes), n=1, cutoff=0.6)
+        lines.append(f"{name} (¿querías decir {suffixes[close[0]]}?)" if close else name)
+    raise ConfigError(
+        f"Variable(s) de entorno desconocida(s): {'; '.join(lines)}. kb no las lee: corrige el nombre o "
+        f"quítala(s). Las válidas son: {', '.join(valid)}."
+    )
+
+
 def load_settings(root: Path | None = None) -> Settings:
     """Read the settings for a project folder (default: KB_HOME, the cwd, or this checkout)."""
+    check_environment()
     root = Path(root).resolve() if root else _find_root()
     file_values = _read_toml(root / "kb.toml")
     values: dict[str, Any] = {}

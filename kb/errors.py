@@ -32,6 +32,10 @@ class KbError(Exception):
         super().__init__(message)
         self.message = message
 
+    def operator_text(self) -> str:
+        """What a log or the CLI shows: the message, plus whatever only the operator should read."""
+        return self.message
+
 
 class ConfigError(KbError):
     """A setting has a value we cannot use; the message says which and how to fix it."""
@@ -85,7 +89,19 @@ class SiteBuildError(KbError):
 
 
 class StoreError(KbError):
-    """The feedback/report database cannot be read or written; the message says what to check."""
+    """The feedback/report database cannot be read or written; the message says what to check.
+
+    Agents read `message` (a panel toast, an API 503), so the database's address and the driver's
+    own words, which name hosts, ports and files, are kept apart in `where` and `cause`."""
+
+    def __init__(self, message: str, *, where: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+        self.cause = cause
+
+    def operator_text(self) -> str:
+        extra = "".join(f" {part}" for part in (f"({self.cause})" if self.cause else "", self.where) if part)
+        return self.message + extra
 
 
 class AccountsUnavailable(KbError):

@@ -59,6 +59,12 @@ def clean_query(text: object, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, li
     return text, notices
 
 
+def without_controls(text: str) -> str:
+    """`text` with control and invisible characters turned into spaces (line breaks and tabs kept):
+    a NUL byte cannot be stored in PostgreSQL, and none of them means anything in a comment."""
+    return _CONTROL.sub(" ", text)
+
+
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 _REPEATED_MARKS = re.compile(r"([!?¡¿.])\1+")
 

@@ -39,10 +39,12 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings():
+def settings(tmp_path_factory):
+    """The checkout's settings, with the feedback database in a temporary folder: the API logs every
+    search (kb.api.records), and a test run must not write into the checkout's feedback.db."""
     from kb.config import load_settings
 
-    return load_settings(ROOT)
+    return load_settings(ROOT).with_(feedback_db=tmp_path_factory.mktemp("feedback") / "feedback.db")
 
 
 @pytest.fixture

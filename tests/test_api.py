@@ -22,7 +22,7 @@ CARD = "guias/cliente-enfadado#escalar-al-supervisor"
 def client(built_index, searcher, tmp_path):
     store = FeedbackStore(tmp_path / "fb.db")
     app = create_app(built_index, lambda: searcher, store=store)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
         c.store = store  # type: ignore[attr-defined]
         yield c
 
@@ -49,7 +49,7 @@ def test_health_reports_cards_model_and_build(client, searcher):
 
 @pytest.mark.parametrize(("error", "status"), [(Loading(), "arrancando"), (IndexMissing("No hay índice."), "error")])
 def test_health_is_503_until_the_index_can_be_used(settings, error, status):
-    r = TestClient(create_app(settings, failing(error))).get("/api/health")
+    r = TestClient(create_app(settings, failing(error)), base_url="http://127.0.0.1").get("/api/health")
     assert r.status_code == 503
     assert r.json()["status"] == status and r.json()["detail"]
     assert ("retry-after" in r.headers) == (status == "arrancando")  # the site's box asks again later
@@ -122,7 +122,7 @@ def test_bad_k_is_422_with_a_spanish_detail_and_the_field_errors(client, k):
 )
 def test_each_field_error_says_what_is_wrong_in_spanish(settings, method, path, payload, field, message):
     """Validation runs before the searcher is asked for: a client that is still loading answers it."""
-    client = TestClient(create_app(settings, failing(Loading())))
+    client = TestClient(create_app(settings, failing(Loading())), base_url="http://127.0.0.1")
     r = client.get(path, params=payload) if method == "get" else client.post(path, json=payload)
     assert r.status_code == 422
     assert {"campo": field, "mensaje": message} in [
@@ -138,7 +138,9 @@ def test_missing_q_is_422(client):
     "error", [Loading(), IndexMissing("No hay índice de búsqueda todavía."), IndexStale("Índice desactualizado.")]
 )
 def test_search_is_503_while_the_index_cannot_be_used(settings, error):
-    r = TestClient(create_app(settings, failing(error))).get("/api/search", params={"q": "me grita"})
+    r = TestClient(create_app(settings, failing(error)), base_url="http://127.0.0.1").get(
+        "/api/search", params={"q": "me grita"}
+    )
     assert r.status_code == 503 and r.json()["detail"] == error.message
 
 
@@ -225,7 +227,9 @@ def test_feedback_vote_must_be_plus_or_minus_one(client, vote):
 def test_feedback_is_503_when_the_store_is_unavailable(built_index, searcher, tmp_path):
     (tmp_path / "dir.db").mkdir()
     app = create_app(built_index, lambda: searcher, store=FeedbackStore(tmp_path / "dir.db"))
-    r = TestClient(app).post("/api/feedback", json={"query": "x", "card_id": CARD, "rank": 1, "vote": 1})
+    r = TestClient(app, base_url="http://127.0.0.1").post(
+        "/api/feedback", json={"query": "x", "card_id": CARD, "rank": 1, "vote": 1}
+    )
     assert r.status_code == 503 and "base de datos" in r.json()["detail"]
 
 
@@ -297,7 +301,9 @@ def test_exposed_api_requires_a_valid_bearer_token(built_index, searcher, tmp_pa
     accounts.add("ana", "una contraseña larga", AGENT)
     token = accounts.create_token("ana")
     exposed = built_index.with_(host="0.0.0.0", users_file=tmp_path / "usuarios.json")
-    c = TestClient(create_app(exposed, lambda: searcher, store=FeedbackStore(tmp_path / "fb.db")))
+    c = TestClient(
+        create_app(exposed, lambda: searcher, store=FeedbackStore(tmp_path / "fb.db")), base_url="http://127.0.0.1"
+    )
     assert c.get("/api/health").status_code == 200  # health stays open for monitors
     missing = c.get("/api/search", params={"q": "me grita"})
     assert missing.status_code == 401 and missing.json()["detail"].startswith("Falta el token")
@@ -330,6 +336,6 @@ def test_openapi_docs_are_in_spanish(client):
 
 def test_site_and_api_share_one_origin(built_index, searcher, tmp_path):
     (tmp_path / "index.html").write_text("<h1>Guías</h1>", encoding="utf-8")
-    c = TestClient(create_app(built_index, lambda: searcher, site_dir=tmp_path))
+    c = TestClient(create_app(built_index, lambda: searcher, site_dir=tmp_path), base_url="http://127.0.0.1")
     assert "Guías" in c.get("/").text
     assert c.get("/api/health").json()["status"] == "ok"

@@ -112,7 +112,7 @@ class Gate:
 def test_while_the_slot_loads_the_api_says_arrancando_with_retry_after(built_index, searcher):
     gate = Gate(searcher)
     slot = SearcherSlot(built_index, gate)
-    client = TestClient(create_app(built_index, slot))
+    client = TestClient(create_app(built_index, slot), base_url="http://127.0.0.1")
     thread = slot.load_in_background()
     for path, params in [("/api/search", {"q": QUERY}), ("/api/health", None)]:
         r = client.get(path, params=params)
@@ -130,7 +130,7 @@ def test_a_slot_that_failed_says_why_and_retries_on_the_next_request(built_index
     gate.open()
     slot = SearcherSlot(built_index, gate)
     slot.load_in_background().join(30)
-    client = TestClient(create_app(built_index, slot))
+    client = TestClient(create_app(built_index, slot), base_url="http://127.0.0.1")
     r = client.get("/api/search", params={"q": QUERY})
     assert r.status_code == 503 and "No hay índice" in r.json()["detail"] and "retry-after" not in r.headers
     gate.error = None  # the trainer built the index
@@ -141,7 +141,7 @@ def test_the_slot_tolerates_edited_guides_and_keeps_the_staleness(edited_guides)
     slot = SearcherSlot(edited_guides)  # the real loader, Searcher.load_serving
     slot.load()
     assert isinstance(slot.stale, IndexStale)
-    client = TestClient(create_app(edited_guides, slot))
+    client = TestClient(create_app(edited_guides, slot), base_url="http://127.0.0.1")
     r = client.get("/api/search", params={"q": QUERY})
     assert r.status_code == 200 and len(r.json()["results"]) == 3
     health = client.get("/api/health").json()  # a monitor learns the index is behind the guides
@@ -208,7 +208,7 @@ def test_a_newer_build_of_another_model_is_refused_and_the_loaded_one_keeps_answ
     loads: list[str] = []
     slot = SearcherSlot(settings, lambda s: (loads.append(index_signature(s.index_dir)), Searcher.load_serving(s))[1])
     first = slot.load()
-    client = TestClient(create_app(settings, slot))
+    client = TestClient(create_app(settings, slot), base_url="http://127.0.0.1")
     switch_current(settings.index_dir, build, "otro-modelo", model="otro-modelo")
     for _ in range(3):
         assert client.get("/api/search", params={"q": QUERY}).json()["results"]

@@ -47,18 +47,33 @@ def _type_in_header_search(page, text: str) -> None:
     box.press_sequentially(text, delay=20)
 
 
-def test_header_search_asks_the_engine_when_the_api_serves_the_site(browser, built_index, searcher, built_site):
+def test_header_search_asks_the_engine_when_the_api_serves_the_site(
+    browser, built_index, searcher, built_site, tmp_path
+):
     from kb.api import create_app
     from kb.api.server import start_api_thread
+    from kb.feedback.store import FeedbackStore
 
-    handle = start_api_thread(create_app(built_index, lambda: searcher, site_dir=built_site), "127.0.0.1", free_port())
+    store = FeedbackStore(tmp_path / "fb.db")
+    app = create_app(built_index, lambda: searcher, store=store, site_dir=built_site)
+    handle = start_api_thread(app, "127.0.0.1", free_port())
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        searches: list[tuple[str, str, str | None]] = []
+        page.on(
+            "request", lambda r: searches.append((r.method, r.url, r.post_data)) if "/api/search" in r.url else None
+        )
         page.goto(handle.url + "/")
+        page.locator("html[data-kb-engine='on']").wait_for(state="attached")  # health: no token needed here
         _type_in_header_search(page, SITUATION)
         first = page.locator(".md-search-result__list li[data-kb-engine] a.md-search-result__link").first
         first.wait_for(timeout=CEILING_MS)
         assert EXPECTED_ANCHOR in (first.get_attribute("href") or "")
+        # By POST, the query in the body: nothing that logs URLs sees what the reader typed.
+        assert searches and all(m == "POST" and u.endswith("/api/search") for m, u, _ in searches)
+        assert SITUATION in (searches[-1][2] or "")
+        assert app.state.kb.searches.wait_idle(30)
+        assert SITUATION in [r["query"] for r in store.rows("searches")]  # in the trainers' report too
         assert first.get_attribute("href").startswith(handle.url)  # rebased onto this origin
         assert (
             "motor de búsqueda" in page.locator(".md-search-result__meta").inner_text()

@@ -330,7 +330,7 @@ def test_an_unreachable_postgresql_at_start(tmp_path):
     store = FeedbackStore(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/kb")  # nobody listens
     assert store.available() is False
     started = time.perf_counter()
-    with pytest.raises(StoreError, match="No se ha podido guardar la valoración"):
+    with pytest.raises(StoreError, match="No se ha podido guardar en la base de datos"):
         store.record_vote("me grita", "guias/a#x", 1, 0.8, 1)
     assert time.perf_counter() - started < 5
     with pytest.raises(StoreError):

@@ -2,10 +2,13 @@
  * Búsqueda del sitio con el motor de kb (la misma que el panel y `kb search`).
  *
  * Si el sitio se sirve junto con la API en el mismo origen (`kb api`), lo que se escribe en
- * el buscador de la cabecera se envía a /api/search y los resultados se muestran con el
- * marcado de la lista de mkdocs-material (.md-search-result__list), enlazando a la sección
- * exacta. Si /api/health no responde (sitio estático), este script no hace nada y responde
- * la búsqueda integrada.
+ * el buscador de la cabecera se envía a /api/search (POST: la consulta va en el cuerpo, que
+ * ningún registro de acceso guarda) y los resultados se muestran con el marcado de la lista de
+ * mkdocs-material (.md-search-result__list), enlazando a la sección exacta.
+ * Solo se pregunta a la API si /api/health dice que no pide token (`token_required`): publicada
+ * con inicio de sesión, la página no tiene token y cada consulta acabaría en un 401, así que lo
+ * que el lector escribe no sale del navegador. Sin API (sitio estático), tampoco: responde la
+ * búsqueda integrada.
  */
 (function () {
   "use strict";
@@ -22,18 +25,32 @@
     return new URL(path, window.location.origin).href;
   }
 
-  // 503 (index loading) is asked again later; no API at all (404, network error) is final.
+  // Once known, said on <html data-kb-engine="on|off"> (for whoever checks what the page does).
+  function decide(value) {
+    api = value;
+    document.documentElement.setAttribute("data-kb-engine", value ? "on" : "off");
+    return value;
+  }
+
+  // An API that wants a token is final: this page has none. 503 (index loading) is asked again
+  // later; no API at all (404, not JSON, network error) is final.
   function checkApi() {
     if (api !== null) return Promise.resolve(api);
     return fetch(endpoint("/api/health"), { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) {
-        if (r.ok) api = true;
-        else if (r.status !== 503) api = false;
-        return r.ok;
+        return r.json().then(
+          function (body) {
+            var open = !!body && body.token_required === false;
+            if (!open || (!r.ok && r.status !== 503)) return decide(false);
+            return r.ok ? decide(true) : false;
+          },
+          function () {
+            return decide(false);
+          }
+        );
       })
       .catch(function () {
-        api = false;
-        return false;
+        return decide(false);
       });
   }
 
@@ -85,8 +102,11 @@
     var mine = ++seq;
     checkApi().then(function (ok) {
       if (!ok || mine !== seq) return;
-      var url = endpoint("/api/search") + "?k=" + RESULTS + "&q=" + encodeURIComponent(query);
-      return fetch(url, { headers: { Accept: "application/json" } })
+      return fetch(endpoint("/api/search"), {
+        method: "POST",
+        headers: { Accept: "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ q: query, k: RESULTS }),
+      })
         .then(function (r) {
           return r.ok ? r.json() : null;
         })

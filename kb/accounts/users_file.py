@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -281,17 +282,39 @@ class Accounts:
             self._save(data)
         return count
 
-    def user_for_token(self, token: str) -> User | None:
-        """The owner of a bearer token, or None for an unknown one."""
+    def user_for_token(self, token: str, *, max_days: int = 0) -> User | None:
+        """The owner of a bearer token, or None for an unknown one. A token older than `max_days`
+        (0: no limit) raises TokenExpired, so its owner learns why rather than «no válido»."""
         if not token.startswith(TOKEN_PREFIX):
             return None
         wanted = sha256_hex(token)
         found: User | None = None
+        created = ""
         for name, record in self._load()["users"].items():
-            for stored in record.get("tokens", {}):
+            for stored, when in record.get("tokens", {}).items():
                 if hmac.compare_digest(stored, wanted):
-                    found = user_from_record(name, record)
+                    found, created = user_from_record(name, record), str(when)
+        if found is not None and max_days and _age_days(created, self._clock()) > max_days:
+            raise TokenExpired(
+                f"El token ha caducado (vale {max_days} días): pide uno nuevo a quien administra kb "
+                "(kb users token NOMBRE)."
+            )
         return found
+
+
+class TokenExpired(AuthError):
+    """A real token, but older than KB_TOKEN_DAYS: the API answers 401 saying so."""
+
+
+def _age_days(created: str, now: float) -> float:
+    """Days since an ISO-8601 UTC stamp of the users file; an unreadable one counts as expired."""
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return math.inf
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (now - moment.timestamp()) / 86400.0
 
 
 __all__ = ["LOCK_SECONDS", "MAX_FAILURES", "Accounts", "validate_name", "validate_password", "validate_role"]

@@ -25,19 +25,23 @@ from kb.feedback.redact import redact
 from kb.feedback.store import FeedbackStore
 from kb.retrieval.store import check_docs
 from kb.search.conversation import Turn, suggest
-from kb.search.searcher import MAX_K, Searcher
+from kb.search.searcher import MAX_K, Searcher, clean_query
+from kb.text import without_controls
 
 from .deps import ApiState, Caller, State, caller
-from .errors import BodyLimit, Loading, install_handlers, retry_after, status_for
-from .models import FeedbackIn, FeedbackOut, HealthOut, SearchOut, SuggestIn, SuggestOut
+from .errors import BodyLimit, HostCheck, Loading, install_handlers, retry_after, status_for
+from .models import FeedbackIn, FeedbackOut, HealthOut, SearchIn, SearchOut, SuggestIn, SuggestOut
 
 DESCRIPTION = """
 Busca en la base de conocimiento de atención al cliente qué hacer y qué decir en una situación.
 
-* Las respuestas de `/api/search` son idénticas a `kb search --json`.
+* Las respuestas de `/api/search` son idénticas a `kb search --json`. Búsquese con **`POST /api/search`**
+  (la consulta va en el cuerpo JSON); `GET /api/search?q=…` se mantiene por compatibilidad, pero la consulta
+  viaja en la dirección, que los proxies y los navegadores guardan en sus registros e historiales.
 * Todos los errores son JSON `{"detail": "…"}` en español.
-* Si el servidor escucha fuera de esta máquina (`KB_HOST`), todas las rutas menos `/api/health`
-  piden la cabecera `Authorization: Bearer <token>` (un token de cuenta de `KB_USERS_FILE`).
+* Si el servidor escucha fuera de esta máquina (`KB_HOST`, o `KB_BEHIND_PROXY` detrás de nginx), todas las
+  rutas menos `/api/health` piden la cabecera `Authorization: Bearer <token>` (un token de cuenta de
+  `KB_USERS_FILE`, válido `KB_TOKEN_DAYS` días); `/api/health` dice si hace falta (`token_required`).
 """
 
 health_router = APIRouter(prefix="/api", tags=["estado"])
@@ -56,13 +60,16 @@ def health(state: State) -> Any:
     """`ok` con el número de tarjetas, el modelo y el índice en uso, y `stale` (con `detail`) si las
     guías cambiaron desde la última construcción o si hay una construcción nueva que no se puede usar
     (la búsqueda sigue respondiendo con el índice cargado); si no, 503 y el motivo."""
+    token = state.settings.exposed
     try:
         loaded = state.searcher()
     except KbError as exc:
         status = "arrancando" if isinstance(exc, Loading) else "error"
-        return JSONResponse({"status": status, "detail": exc.message}, status_code=503, headers=retry_after(exc))
+        content = {"status": status, "detail": exc.message, "token_required": token}
+        return JSONResponse(content, status_code=503, headers=retry_after(exc))
     body: dict[str, Any] = {
         "status": "ok",
+        "token_required": token,
         "cards": len(loaded.cards),
         "model": loaded.embedder.model_id,
         "engine": getattr(loaded.embedder, "engine", ""),
@@ -84,17 +91,37 @@ SEARCHING: dict[str, Any] = {"tags": ["búsqueda"], "response_model_exclude_unse
 """What the search routes share: their group in /api/docs, and no nulls for fields a card lacks."""
 
 
-@api.get("/search", summary="Buscar tarjetas para una situación", response_model=SearchOut, **SEARCHING)
+def _search(state: ApiState, q: str, k: int, fase: str | None) -> dict[str, Any]:
+    """One search, logged for the trainers' report off the request path (kb.api.records)."""
+    # The searcher is asked for here, not as a dependency: a malformed request is a 422 even while
+    # the index loads.
+    response = state.searcher().search(q, k, fase=fase or None)
+    state.searches.record(response, fase or None)
+    return response.to_dict(state.settings)
+
+
+@api.post("/search", summary="Buscar tarjetas para una situación", response_model=SearchOut, **SEARCHING)
+def search_post(body: SearchIn, state: State) -> Any:
+    """Exactamente la misma respuesta que `kb search --json`. La consulta va en el cuerpo, que no
+    queda en ningún registro de acceso: es la forma de buscar recomendada."""
+    return _search(state, body.q, body.k, body.fase)
+
+
+@api.get(
+    "/search",
+    summary="Buscar (GET, por compatibilidad: la consulta queda en los registros)",
+    response_model=SearchOut,
+    **SEARCHING,
+)
 def search(
     state: State,
     q: Annotated[str, Query(description="La situación, en texto libre.")],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Número de resultados.")] = 3,
     fase: Annotated[str | None, Query(description=f"Solo esta fase: {', '.join(FASES)}.")] = None,
 ) -> Any:
-    """Exactamente la misma respuesta que `kb search --json`."""
-    # The searcher is asked for in the body, not as a dependency: a malformed request is a 422 even
-    # while the index loads.
-    return state.searcher().search(q, k, fase=fase or None).to_dict(state.settings)
+    """Lo mismo que `POST /api/search`. La consulta va en la dirección (`?q=`), y las direcciones quedan
+    en los registros de proxies, navegadores y servidores intermedios: con datos de clientes, usa POST."""
+    return _search(state, q, k, fase)
 
 
 @api.post("/suggest", summary="Sugerencias para una conversación en curso", response_model=SuggestOut, **SEARCHING)
@@ -125,21 +152,25 @@ def _card_fase(state: ApiState, card_id: str) -> str | None:
 )
 def feedback(body: FeedbackIn, state: State, who: Caller) -> Any:
     """Guarda un 👍/👎 como los del panel, con los datos personales sustituidos (kb.feedback.redact)."""
+    query, _ = clean_query(body.query)  # whitespace only or no words: 400, and nothing stored
     fase = _card_fase(state, body.card_id)
+    comment = without_controls(body.comment or "").strip()
     row = state.feedback_store().record_vote(
-        redact(body.query),
+        redact(query),
         body.card_id,
         body.rank,
         body.score,
         body.vote,
-        comment=redact(body.comment) if body.comment else None,
+        comment=redact(comment) if comment else None,
         session=f"api:{who.name}" if who else "api",
         fase=fase,
     )
     return {"id": row}
 
 
-@fallback.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+@fallback.api_route(
+    "/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
 def unknown(rest: str) -> JSONResponse:
     return JSONResponse({"detail": "No existe esa dirección de la API."}, status_code=404)
 
@@ -179,6 +210,7 @@ def create_app(
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    app.add_middleware(HostCheck, allowed=settings.api_hosts())  # outermost: a foreign Host gets nothing else
     app.include_router(health_router)
     app.include_router(api)
     app.include_router(fallback)

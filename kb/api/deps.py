@@ -19,6 +19,8 @@ from kb.feedback.store import FeedbackStore
 from kb.search.conversation import SuggestionMemory
 from kb.search.searcher import Searcher
 
+from .records import SearchLog
+
 bearer = HTTPBearer(auto_error=False, description="Token de API (solo si el servidor está expuesto en la red).")
 
 
@@ -32,6 +34,10 @@ class ApiState:
     store: FeedbackStore | None = None
     accounts: Accounts | None = None
     memory: SuggestionMemory = field(default_factory=SuggestionMemory)
+    searches: SearchLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.searches = SearchLog(self.feedback_store)
 
     def feedback_store(self) -> FeedbackStore:
         if self.store is None:
@@ -62,7 +68,7 @@ def caller(
         return None
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise AuthError("Falta el token de acceso: envía la cabecera «Authorization: Bearer <token>».")
-    found = state.users().user_for_token(credentials.credentials)
+    found = state.users().user_for_token(credentials.credentials, max_days=state.settings.token_days)
     if found is None:
         raise AuthError("Token no válido.")
     request.state.user = found

@@ -7,6 +7,7 @@ details, and request bodies are capped before any handler reads them (413).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,12 @@ MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted: a conversation of ~6 pages of text. Larger → 413."""
 TOO_LARGE = f"La petición es demasiado grande: el máximo son {MAX_BODY_BYTES // 1024} KiB."
 INVALID = "La petición no tiene el formato esperado. Revisa los campos indicados en «errores»."
+BAD_HOST = (
+    "Esta API no responde a ese nombre de servidor (cabecera Host). Usa la dirección configurada "
+    "(KB_SITE_URL, KB_HOST) o añade el nombre a KB_ALLOWED_HOSTS."
+)
+
+log = logging.getLogger("kb.api")
 
 
 class Loading(KbError):
@@ -48,7 +55,11 @@ def retry_after(error: KbError) -> dict[str, str] | None:
 
 def _kb_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KbError)
-    return JSONResponse({"detail": exc.message}, status_code=status_for(exc), headers=retry_after(exc))
+    status = status_for(exc)
+    if status == 503 and not isinstance(exc, Loading):
+        # For the operator (journald): the route and the reason, never the query string or the body.
+        log.warning("503 en %s %s: %s", request.method, request.url.path, exc.operator_text())
+    return JSONResponse({"detail": exc.message}, status_code=status, headers=retry_after(exc))
 
 
 FIELD_MESSAGES = {
@@ -177,6 +188,32 @@ class BodyLimit:
             return replay.pop() if replay else await receive()
 
         await self.app(scope, replayed, send)
+
+
+class HostCheck:
+    """ASGI middleware: answer only to the Host names this server is reached by (DNS rebinding: a web
+    page whose name now points at 127.0.0.1 would otherwise search and vote through the agent's
+    browser). Like Starlette's TrustedHostMiddleware, but the refusal is Spanish JSON."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.allowed = {name.lower() for name in allowed}
+
+    def host_of(self, scope: Scope) -> str:
+        """The Host header's name, without the port (an IPv6 literal keeps its brackets)."""
+        value = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").strip().lower()
+        if value.startswith("["):
+            return value.split("]", 1)[0] + "]"
+        return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.host_of(scope) in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await _send_json(send, 400, {"detail": BAD_HOST})
 
 
 async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:

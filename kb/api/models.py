@@ -6,12 +6,33 @@ these models; fields a card does not have (`limit`, `legal`, `learned`, `outside
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic_core import PydanticCustomError
 
+from kb.content import FASES
 from kb.search.searcher import MAX_K
 from kb.text import MAX_QUERY_CHARS
+
+
+def _whole_number(value: Any) -> Any:
+    """`true`, `1.0` and `"1"` are not votes: only a JSON integer is (Python counts True as 1, and 1.0 == 1)."""
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Vote = Annotated[Literal[1, -1], BeforeValidator(_whole_number)]
+
+
+class SearchIn(BaseModel):
+    """`POST /api/search`: the query travels in the body, which no proxy or server writes to its log."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field(max_length=MAX_QUERY_CHARS, description="La situación, en texto libre.")
+    k: StrictInt = Field(3, ge=1, le=MAX_K, description="Número de resultados.")
+    fase: str | None = Field(None, description=f"Solo esta fase: {', '.join(FASES)}.")
 
 
 class TurnIn(BaseModel):
@@ -22,14 +43,14 @@ class TurnIn(BaseModel):
 class SuggestIn(BaseModel):
     conversation_id: str = Field(min_length=1, max_length=200, description="Identificador de la conversación.")
     turns: list[TurnIn] = Field(min_length=1, max_length=200, description="Los turnos hasta ahora, en orden.")
-    k: int = Field(3, ge=1, le=MAX_K, description="Número de tarjetas.")
+    k: StrictInt = Field(3, ge=1, le=MAX_K, description="Número de tarjetas.")
 
 
 class FeedbackIn(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="La consulta que se valoró.")
     card_id: str = Field(min_length=1, max_length=300, description="Id de la tarjeta valorada.")
-    rank: int = Field(ge=1, le=MAX_K, description="Posición en la que salió (1 = primera).")
-    vote: Literal[1, -1] = Field(description="1 = útil, -1 = no útil.")
+    rank: StrictInt = Field(ge=1, le=MAX_K, description="Posición en la que salió (1 = primera).")
+    vote: Vote = Field(description="1 = útil, -1 = no útil.")
     comment: str | None = Field(None, max_length=1000, description="Comentario opcional.")
     score: float = Field(0.0, ge=-10, le=10, description="Puntuación con la que salió (opcional).")
 
@@ -85,4 +106,7 @@ class HealthOut(BaseModel):
     built_with: str = Field(description="Motor con el que se construyó el índice.")
     index: str = Field(description="La construcción del índice en uso.")
     stale: bool = Field(description="Las guías cambiaron o hay una construcción nueva que no se pudo usar.")
+    token_required: bool = Field(
+        description="Las demás rutas piden «Authorization: Bearer <token>» (el buscador del sitio no las usa entonces)."
+    )
     detail: str | None = None

@@ -158,6 +158,7 @@ def run_api(settings: Settings, say: Callable[[str], None] = print) -> None:
     site = settings.site_dir if (settings.site_dir / "index.html").is_file() else None
     app = create_app(settings, slot, site_dir=site)
     handle = start_api_thread(app, settings.host, settings.api_port)
+    say(settings.access_line())
     say(f"API lista en {handle.url}/api/ (documentación: {handle.url}/api/docs)")
     if site is not None:
         say(f"Sitio con búsqueda del motor: {handle.url}/")

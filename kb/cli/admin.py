@@ -61,6 +61,26 @@ def users_token(ctx: click.Context, name: str) -> None:
     token = _accounts(ctx).create_token(name)
     click.echo(token)
     click.echo("Guárdalo ahora: no se puede volver a mostrar. Úsalo como «Authorization: Bearer …».", err=True)
+    days = settings_of(ctx).token_days
+    if days:
+        until = datetime.now(UTC) + timedelta(days=days)
+        click.echo(
+            f"Caduca el {until:%Y-%m-%d} ({days} días, KB_TOKEN_DAYS); antes, si lo revocas con «kb users revoke».",
+            err=True,
+        )
+
+
+@users.command("revoke")
+@click.argument("name", metavar="NOMBRE")
+@click.pass_context
+def users_revoke(ctx: click.Context, name: str) -> None:
+    """Revoca todos los tokens de la API de una cuenta (la cuenta sigue; su contraseña también)."""
+    count = _accounts(ctx).revoke_tokens(name)
+    if count == 0:
+        click.echo(f"«{name}» no tenía tokens de la API.")
+        return
+    what = "1 token revocado" if count == 1 else f"{count} tokens revocados"
+    click.echo(f"{what.capitalize()} de «{name}»: la API los rechaza desde ya.")
 
 
 def _before(value: str | None, retention_days: int) -> datetime:

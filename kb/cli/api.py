@@ -43,7 +43,10 @@ def replay(ctx: click.Context, file: Path, url: str | None, token: str | None, k
     except (OSError, UnicodeDecodeError) as exc:
         raise QueryError(f"No se puede leer la transcripción {file}: {os_reason(exc)}.") from None
     turns = parse_transcript(text)
-    base = (url or f"http://{settings.host}:{settings.api_port}").rstrip("/")
+    from kb.serving.serve import local_url
+
+    # 0.0.0.0 is where the API listens, not a name it answers to (kb.api checks the Host header).
+    base = (url or local_url(settings, settings.api_port)).rstrip("/")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     conversation_id = f"replay-{uuid.uuid4().hex[:8]}"
     sent: list[dict[str, str]] = []

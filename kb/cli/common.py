@@ -23,7 +23,7 @@ def fail(error: KbError) -> None:
             click.echo(str(problem), err=True)
         click.secho(CONTENT_HINT.format(n=len(error.problems)), fg="red", err=True)
     else:
-        click.secho(error.message, fg="red", err=True)
+        click.secho(error.operator_text(), fg="red", err=True)
     sys.exit(error.exit_code)
 
 

@@ -14,6 +14,7 @@ one description of the tables and one way to open and upgrade a database.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -151,19 +152,21 @@ def transient(exc: BaseException, dialect: str) -> bool:
 
 
 def store_error(action: str, exc: BaseException, where: str, *, is_file: bool) -> StoreError:
-    """The Spanish message for a failed read or write, with the hint that fits the database."""
+    """The Spanish message for a failed read or write, naming the setting to check. The database's
+    address and the driver's words stay out of the message (agents read it) and go in `where` and
+    `cause`, for the operator's log and the CLI."""
     text = str(getattr(exc, "orig", None) or exc).strip()
-    detail = text.splitlines()[0][:300] if text else type(exc).__name__
+    cause = text.splitlines()[0][:300] if text else type(exc).__name__
     hint = (
         "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
         if is_file
         else "Revisa KB_DATABASE_URL y que el servidor esté en marcha."
     )
-    if action == "guardar":
-        return StoreError(f"No se ha podido guardar la valoración en la base de datos {where} ({detail}). {hint}")
-    if action == "leer":
-        return StoreError(f"No se puede leer la base de datos de valoraciones {where} ({detail}). {hint}")
-    return StoreError(f"No se puede abrir la base de datos de valoraciones {where} ({detail}). {hint}")
+    what = {
+        "guardar": "No se ha podido guardar en la base de datos de búsquedas y valoraciones.",
+        "leer": "No se puede leer la base de datos de búsquedas y valoraciones.",
+    }.get(action, "No se puede abrir la base de datos de búsquedas y valoraciones.")
+    return StoreError(f"{what} {hint}", where=where, cause=cause)
 
 
 # ---------------------------------------------------------------- migrations
@@ -180,6 +183,11 @@ def alembic_config(connection: Connection) -> Any:
     return cfg
 
 
+_ALEMBIC = threading.Lock()
+"""Alembic's `context` and `op` are module-wide proxies: two stores of one process (the panel's and the
+API's logging thread) migrating at once would tear them down under each other."""
+
+
 def migrate(engine: Engine, path: Path | None = None) -> None:
     """Bring the schema to the newest revision, safely when several processes start at once.
 
@@ -189,7 +197,7 @@ def migrate(engine: Engine, path: Path | None = None) -> None:
     from alembic import command
 
     def upgrade() -> None:
-        with engine.begin() as conn:
+        with _ALEMBIC, engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             command.upgrade(alembic_config(conn), "head")

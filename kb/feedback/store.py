@@ -72,9 +72,10 @@ class FeedbackStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            raise StoreError(
-                f"La dirección de la base de datos de valoraciones no es válida ({self._bad_url}). "
-                "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb)."
+            raise StoreError(  # never the URL itself: it may hold a password
+                "La dirección de la base de datos de valoraciones no es válida. "
+                "Revisa KB_DATABASE_URL (p. ej. postgresql+psycopg://usuario@servidor/kb).",
+                cause=(self._bad_url or "").replace(str(self.target), "…"),
             )
         return self._engine
 
@@ -99,8 +100,10 @@ class FeedbackStore:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(
-                        f"No se puede crear la carpeta de {self.path} ({os_reason(exc)}). "
-                        "Revisa la ruta en KB_FEEDBACK_DB y sus permisos."
+                        "No se puede crear la carpeta de la base de datos de valoraciones. "
+                        "Revisa la ruta en KB_FEEDBACK_DB y sus permisos.",
+                        where=str(self.path),
+                        cause=os_reason(exc),
                     ) from None
             db.migrate(engine, self.path)
             self._ready = True

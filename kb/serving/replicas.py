@@ -105,6 +105,7 @@ def plan(settings: Settings, replicas: int, *, api: bool = True) -> list[Child]:
 def supervise(settings: Settings, replicas: int, say: Callable[[str], None] = print, *, site: bool = True) -> int:
     """Run and watch the replicas until SIGINT/SIGTERM; returns 0 after stopping them all."""
     require_trainer_when_exposed(settings)
+    say(settings.access_line())
     if site:
         require_site(settings)
     children = plan(settings, replicas, api=site)  # --panel-only: panels only

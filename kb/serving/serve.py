@@ -275,6 +275,7 @@ def serve(settings: Settings, say: Callable[[str], None] = print, *, panel_only:
 
     Raises KbError when it cannot start. `--replicas` is kb.serving.replicas.supervise; the API alone is `kb api`."""
     require_trainer_when_exposed(settings)
+    say(settings.access_line())
     if not panel_only:
         require_site(settings)
         say("Ctrl+C para parar.")

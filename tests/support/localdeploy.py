@@ -1,8 +1,9 @@
-"""The deployment in deploy/ run on loopback from a temporary folder: panel replicas behind nginx.
+"""The deployment in deploy/ run on loopback from a temporary folder: panel replicas behind nginx, over HTTPS.
 
 tests/test_deploy.py and the load benchmark (benchmarks.load) use it, so both exercise what IT
-installs: `kb serve --replicas N --panel-only` and deploy/nginx/kb.conf itself, with only its
-ports and paths replaced (a replaced line that is missing is an error, not a silent drift).
+installs: `kb serve --replicas N --panel-only` (and, when asked, `kb api`) behind deploy/nginx/kb.conf
+itself, with only its ports and paths replaced (a replaced line that is missing is an error, not a
+silent drift) and a self-signed certificate made by openssl for 127.0.0.1.
 Also here: resident memory and CPU time of a process tree, read from /proc (no psutil).
 """
 
@@ -12,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ SHIPPED_UPSTREAMS = (
     "    server 127.0.0.1:8501 max_fails=1 fail_timeout=10s;  # test: panel replicas\n"
     "    server 127.0.0.1:8502 max_fails=1 fail_timeout=10s;\n"
 )
+ACCESS_LOG = "access_log /var/log/nginx/kb.access.log kb;"
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
@@ -47,19 +50,48 @@ def free_ports(count: int) -> int:
     raise RuntimeError(f"no hay {count} puertos libres seguidos")
 
 
-def render_nginx(prefix: Path, *, listen: int, panel_ports: list[int], api_port: int, site_dir: Path) -> Path:
-    """deploy/nginx/kb.conf with loopback ports and paths inside `prefix`, wrapped in a main config."""
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, as README's «Certificado» makes one (openssl)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    crt, key = folder / "kb.crt", folder / "kb.key"
+    if not crt.is_file():
+        subprocess.run(
+            [
+                shutil.which("openssl") or "openssl",
+                *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(crt)),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return crt, key
+
+
+def render_nginx(
+    prefix: Path, *, listen: int, panel_ports: list[int], api_port: int, site_dir: Path, http_port: int = 0
+) -> Path:
+    """deploy/nginx/kb.conf with loopback ports and paths inside `prefix`, wrapped in a main config
+    that, like Debian's nginx.conf, has an http-level `combined` access log every kb server must override."""
     text = NGINX_CONF.read_text(encoding="utf-8")
-    replacements = {
-        SHIPPED_UPSTREAMS: "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n" for p in panel_ports),
-        "server 127.0.0.1:8600;": f"server 127.0.0.1:{api_port};",
-        "listen 80;": f"listen 127.0.0.1:{listen};",
-        "access_log /var/log/nginx/kb.access.log kb;": f"access_log {prefix}/access.log kb;",
-        "alias /opt/kb/site/;": f"alias {site_dir}/;",
+    crt, key = self_signed_certificate(prefix / "tls")
+    http_port = http_port or free_ports(1)
+    replacements = {  # old → (new, how many times it must be there)
+        SHIPPED_UPSTREAMS: (
+            "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n" for p in panel_ports),
+            1,
+        ),
+        "server 127.0.0.1:8600;": (f"server 127.0.0.1:{api_port};", 1),
+        "listen 80;": (f"listen 127.0.0.1:{http_port};", 1),
+        "listen 443 ssl;": (f"listen 127.0.0.1:{listen} ssl;", 1),
+        "return 301 https://$host$request_uri;": (f"return 301 https://$host:{listen}$request_uri;", 1),
+        ACCESS_LOG: (f"access_log {prefix}/access.log kb;", 2),
+        "ssl_certificate /etc/ssl/kb/kb.crt;": (f"ssl_certificate {crt};", 1),
+        "ssl_certificate_key /etc/ssl/kb/kb.key;": (f"ssl_certificate_key {key};", 1),
+        "alias /opt/kb/site/;": (f"alias {site_dir}/;", 1),
     }
-    for old, new in replacements.items():
-        if text.count(old) != 1:
-            raise RuntimeError(f"{NGINX_CONF} ya no contiene exactamente una vez: {old.strip()!r}")
+    for old, (new, times) in replacements.items():
+        if text.count(old) != times:
+            raise RuntimeError(f"{NGINX_CONF} ya no contiene exactamente {times} vez/veces: {old.strip()!r}")
         text = text.replace(old, new)
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     (prefix / "kb.conf").write_text(text, encoding="utf-8")
@@ -70,6 +102,7 @@ def render_nginx(prefix: Path, *, listen: int, panel_ports: list[int], api_port:
         f"daemon off;\n{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
         "events { worker_connections 2048; }\n"
         f"http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n{temp}\n"
+        f"    access_log {prefix}/default-access.log combined;\n"
         f"    include {prefix}/kb.conf;\n}}\n"
     )
     conf = prefix / "nginx.conf"
@@ -79,7 +112,10 @@ def render_nginx(prefix: Path, *, listen: int, panel_ports: list[int], api_port:
 
 @dataclass
 class LocalDeployment:
-    """`kb serve --replicas N --panel-only` + nginx in `prefix`; `start()`, then `stop()` (always)."""
+    """`kb serve --replicas N --panel-only` (+ `kb api` when `api`) + nginx in `prefix`; `start()`, then `stop()` (always).
+
+    nginx listens with TLS on `listen` (`url`) and redirects plain HTTP on `http_port` (`http_url`);
+    `tls()` is an SSL context that trusts the deployment's own certificate."""
 
     prefix: Path
     env: dict[str, str]
@@ -87,9 +123,17 @@ class LocalDeployment:
     site_dir: Path | None = None
     first_port: int = 0
     listen: int = 0
+    http_port: int = 0
+    api: bool = False
+    api_port: int = 0
     panel: subprocess.Popen[bytes] | None = None
+    api_proc: subprocess.Popen[bytes] | None = None
     nginx: subprocess.Popen[bytes] | None = None
     logs: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.listen = self.listen or free_ports(1)
+        self.http_port = self.http_port or free_ports(1)
 
     @property
     def ports(self) -> list[int]:
@@ -97,51 +141,68 @@ class LocalDeployment:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.listen}"
+        return f"https://127.0.0.1:{self.listen}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def certificate(self) -> Path:
+        return self_signed_certificate(self.prefix / "tls")[0]
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.certificate))
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        self.logs[name] = self.prefix / f"{name}.log"
+        with open(self.logs[name], "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "kb.cli", *args],
+                env={**self.env, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start_panels(self) -> None:
-        """Start the replicas (not waiting: nginx can start meanwhile)."""
+        """Start the replicas, and `kb api` when asked (not waiting: nginx can start meanwhile)."""
         self.first_port = self.first_port or free_ports(self.replicas)
-        self.logs["panel"] = self.prefix / "panel.log"
-        command = [
-            sys.executable,
-            "-m",
-            "kb.cli",
-            "serve",
-            "--panel-only",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.first_port),
-            "--replicas",
-            str(self.replicas),
-        ]
-        with open(self.logs["panel"], "wb") as out:
-            self.panel = subprocess.Popen(
-                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.panel = self._spawn(
+            "panel",
+            *("serve", "--panel-only", "--host", "127.0.0.1", "--port", str(self.first_port)),
+            *("--replicas", str(self.replicas)),
+        )
+        if self.api:
+            self.api_port = self.api_port or free_ports(1)
+            self.api_proc = self._spawn("api", "api", "--port", str(self.api_port))
 
     def start_nginx(self) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.listen = self.listen or free_ports(1)
+        self.api_port = self.api_port or free_ports(1)
         conf = render_nginx(
             self.prefix,
             listen=self.listen,
+            http_port=self.http_port,
             panel_ports=self.ports,
-            api_port=free_ports(1),
+            api_port=self.api_port,
             site_dir=self.site_dir or self.prefix / "site",
         )
         self.logs["nginx"] = self.prefix / "error.log"
+        self.logs["access"] = self.prefix / "access.log"
+        self.logs["default-access"] = self.prefix / "default-access.log"
         self.nginx = subprocess.Popen(
             [nginx, "-p", str(self.prefix), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
 
     def wait_ready(self) -> float:
-        """Seconds until every replica answers its health check directly and nginx answers too."""
+        """Seconds until every replica (and the API) answers its health check directly and nginx answers too."""
         started = time.monotonic()
         for port in self.ports:
             wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc=self.panel, log=self.logs["panel"])
-        wait_http(f"{self.url}/_stcore/health", proc=self.nginx, log=self.logs["nginx"])
+        if self.api_proc is not None:
+            wait_http(f"http://127.0.0.1:{self.api_port}/api/health", proc=self.api_proc, log=self.logs["api"])
+        wait_http(f"{self.url}/_stcore/health", proc=self.nginx, log=self.logs["nginx"], context=self.tls())
         return time.monotonic() - started
 
     def replica_pids(self) -> list[int]:
@@ -151,7 +212,7 @@ class LocalDeployment:
         return children(self.panel.pid) if self.replicas > 1 else [self.panel.pid]
 
     def stop(self) -> None:
-        for proc, sig in ((self.nginx, signal.SIGQUIT), (self.panel, signal.SIGTERM)):
+        for proc, sig in ((self.nginx, signal.SIGQUIT), (self.api_proc, signal.SIGTERM), (self.panel, signal.SIGTERM)):
             if proc is None or proc.poll() is not None:
                 continue
             proc.send_signal(sig)

@@ -9,6 +9,7 @@ and what was there instead, so a red run explains itself.
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -43,17 +44,22 @@ def wait_until(
         pause = min(pause * 1.5, 0.5)
 
 
-def answers(url: str) -> bool:
-    """`url` answers 200 now."""
+def answers(url: str, context: ssl.SSLContext | None = None) -> bool:
+    """`url` answers 200 now (HTTPS checked against `context`, e.g. a deployment's own certificate)."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
             return response.status == 200
     except OSError:
         return False
 
 
 def wait_http(
-    url: str, *, ceiling: float = CEILING, proc: subprocess.Popen | None = None, log: Path | None = None
+    url: str,
+    *,
+    ceiling: float = CEILING,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> float:
     """Seconds until `url` answers 200; fails at once, with its log, if `proc` dies first."""
     started = time.monotonic()
@@ -62,7 +68,7 @@ def wait_http(
         if proc is not None and proc.poll() is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-4000:] if log else ""
             raise WaitTimeout(f"el proceso terminó (código {proc.returncode}) antes de que {url} respondiera\n{tail}")
-        return answers(url)
+        return answers(url, context)
 
     wait_until(ready, f"respuesta 200 de {url}", ceiling=ceiling, seen=lambda: log_tail(log))
     return time.monotonic() - started
