@@ -31,6 +31,8 @@ class Setting:
     kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool"
     default: Any
     help: str
+    minimum: int = 0
+    """For "int" settings: the smallest value that makes sense (below it is a ConfigError)."""
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -60,7 +62,21 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "base compartida (postgresql+psycopg://…); vacía: la SQLite de KB_FEEDBACK_DB",
     ),
-    Setting("retention_days", "KB_RETENTION_DAYS", "int", 90, "días que se guardan búsquedas y valoraciones"),
+    Setting(
+        "retention_days",
+        "KB_RETENTION_DAYS",
+        "int",
+        90,
+        "días que se guardan búsquedas, valoraciones e intentos de entrada fallidos; 0: sin límite (no se borra nada)",
+    ),
+    Setting(
+        "db_timeout",
+        "KB_DB_TIMEOUT",
+        "int",
+        5,
+        "segundos como máximo que se espera a la base de datos al conectar o en cada consulta",
+        minimum=2,
+    ),
     Setting(
         "users_file",
         "KB_USERS_FILE",
@@ -68,7 +84,14 @@ SETTINGS: tuple[Setting, ...] = (
         "~/.config/kb/usuarios.json",
         "archivo de cuentas locales (fuera del repositorio)",
     ),
-    Setting("session_hours", "KB_SESSION_HOURS", "int", 8, "horas sin actividad tras las que se cierra la sesión"),
+    Setting(
+        "session_hours",
+        "KB_SESSION_HOURS",
+        "int",
+        8,
+        "horas sin actividad tras las que se cierra la sesión (al menos 1)",
+        minimum=1,
+    ),
     Setting(
         "open_panel",
         "KB_OPEN_PANEL",
@@ -105,6 +128,7 @@ class Settings:
     api_port: int = 8502
     database_url: str = ""
     retention_days: int = 90
+    db_timeout: int = 5
     users_file: Path = Path("~/.config/kb/usuarios.json")
     session_hours: int = 8
     open_panel: bool = False
@@ -164,8 +188,10 @@ def _convert(setting: Setting, value: Any, root: Path) -> Any:
             raise ConfigError(f"{setting.env} debe ser {what}, no {value!r}.") from None
         if setting.kind == "port" and not 1 <= number <= 65535:
             raise ConfigError(f"{setting.env} debe estar entre 1 y 65535, no {number}.")
-        if setting.kind == "int" and number < 0:
-            raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
+        if setting.kind == "int" and number < setting.minimum:
+            if setting.minimum == 0:
+                raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
+            raise ConfigError(f"{setting.env} debe ser al menos {setting.minimum}, no {number}.")
         return number
     text = str(value)
     if setting.kind == "url" and not text.endswith("/"):

@@ -19,6 +19,7 @@ import streamlit as st
 from kb.accounts.identity import AGENT, TRAINER, Session, User
 from kb.accounts.users_file import BAD_LOGIN, Accounts
 from kb.errors import AccountLocked, AccountsUnavailable, AuthError, StoreError
+from kb.feedback.rows import audit_row
 from kb.panel.resources import feedback_store, settings
 
 LOG = logging.getLogger(__name__)
@@ -83,9 +84,9 @@ def current_user() -> User | None:
 
 
 def audit(who: str, action: str, detail: str | None = None) -> None:
-    """Record in the audit trail; a store that is down must not block signing in or working."""
+    """Queue an entry for the audit trail: a store that is down or hung must not block signing in or working."""
     try:
-        feedback_store().record_audit(who, action, detail)
+        feedback_store().later(audit_row(who, action, detail))
     except StoreError as exc:
         LOG.warning("audit not recorded (%s %s): %s", who, action, exc)
 
