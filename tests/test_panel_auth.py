@@ -18,6 +18,7 @@ from kb.accounts.identity import AGENT, TRAINER, Session, User
 from kb.accounts.users_file import Accounts
 from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.model  # every panel run loads the model
 
@@ -92,7 +93,7 @@ def test_a_trainer_signs_in_sees_the_report_and_the_audit_trail(env):
     assert REPORT_TITLE in texts(at)
     assert "Sesión iniciada: lucia (formador)" in texts(at)
     assert any(df.value.shape[0] >= 1 for df in at.dataframe)  # the audit trail holds the sign-in
-    assert ("lucia", "inicio de sesión") in audit(env)
+    wait_until(lambda: ("lucia", "inicio de sesión") in audit(env), "el inicio de sesión en la auditoría")
 
 
 def test_an_agent_does_not_see_the_trainers_page(env):
@@ -106,7 +107,8 @@ def test_wrong_password_and_unknown_user_get_the_same_message(env, name, passwor
     at = sign_in(open_app(TRAINERS), name, password)
     assert [e.value for e in at.error] == ["Usuario o contraseña incorrectos."]
     assert not shows_report(at)
-    assert audit(env)[0] == ("ana" if name == "ana" else "desconocido", "inicio de sesión fallido")
+    entry = ("ana" if name == "ana" else "desconocido", "inicio de sesión fallido")
+    wait_until(lambda: audit(env)[:1] == [entry], "el intento fallido en la auditoría", seen=lambda: audit(env))
 
 
 def test_five_failures_lock_the_name_and_say_how_long_to_wait(env):
@@ -142,7 +144,7 @@ def test_an_idle_session_expires_and_salir_signs_out(env, monkeypatch):
     at = sign_in(at, "lucia")
     at = at.button(key="sign-out").click().run()
     assert not shows_report(at) and at.text_input(key="login_name")
-    assert ("lucia", "cierre de sesión") in audit(env)
+    wait_until(lambda: ("lucia", "cierre de sesión") in audit(env), "el cierre de sesión en la auditoría")
 
 
 def test_the_rebuild_button_is_only_for_signed_in_trainers(env):
