@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
@@ -18,7 +19,7 @@ from kb.accounts.identity import AGENT, TRAINER, Session, User
 from kb.accounts.users_file import Accounts
 from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT
-from tests.support.waits import wait_until
+from tests.support.waits import CEILING, wait_until
 
 pytestmark = pytest.mark.model  # every panel run loads the model
 
@@ -178,3 +179,37 @@ def test_loopback_panel_is_open_without_sign_in(env):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_refusals_while_locked_are_not_audited_one_by_one(env):
+    """Each failure is one audit row and the lock it triggers another; the refusals that follow are
+    what an attacker would multiply, so they are not written (the audit stays bounded)."""
+    from kb.panel import resources
+
+    at = open_app(TRAINERS)
+    for _ in range(5):
+        at = sign_in(at, "lucia", "no-es-la-clave")
+    for _ in range(5):
+        at = sign_in(at, "lucia")
+        assert any("Demasiados intentos" in e.value for e in at.error)
+    assert resources.feedback_store().outbox.flush(CEILING)  # the panel's queued audit entries, all written
+    entries = audit(env)
+    assert entries.count(("lucia", "inicio de sesión fallido")) == 4
+    assert entries.count(("lucia", "inicio de sesión bloqueado")) == 1 and len(entries) == 5
+
+
+def test_a_company_identity_idle_for_the_session_hours_is_signed_out(env, monkeypatch):
+    """SSO users get the same idle expiry as local accounts (st.login cannot run here, so the identity
+    the panel reads from st.user is replaced; st.logout is recorded instead of redirecting)."""
+    from kb.panel import auth
+
+    logged_out: list[bool] = []
+    monkeypatch.setattr(auth, "_sso_user", lambda: User("marta@empresa.es", TRAINER, _now()))
+    monkeypatch.setattr(st, "logout", lambda: logged_out.append(True))
+    at = open_app(TRAINERS)
+    assert shows_report(at) and not logged_out
+    at.session_state[auth.SSO_SEEN] = time.time() - 9 * 3600  # default: 8 h idle
+    at.run()
+    assert logged_out == [True] and not shows_report(at)
+    at.run()  # active again within the hours: nothing happens
+    assert logged_out == [True] and shows_report(at)
