@@ -44,6 +44,8 @@ class Setting:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    minimum: int = 0
+    """For "int" settings: the smallest value that makes sense (below it is a ConfigError)."""
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -73,7 +75,21 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "base compartida (postgresql+psycopg://…); vacía: la SQLite de KB_FEEDBACK_DB",
     ),
-    Setting("retention_days", "KB_RETENTION_DAYS", "int", 90, "días que se guardan búsquedas y valoraciones"),
+    Setting(
+        "retention_days",
+        "KB_RETENTION_DAYS",
+        "int",
+        90,
+        "días que se guardan búsquedas, valoraciones e intentos de entrada fallidos; 0: sin límite (no se borra nada)",
+    ),
+    Setting(
+        "db_timeout",
+        "KB_DB_TIMEOUT",
+        "int",
+        5,
+        "segundos como máximo que se espera a la base de datos al conectar o en cada consulta",
+        minimum=2,
+    ),
     Setting(
         "users_file",
         "KB_USERS_FILE",
@@ -81,7 +97,14 @@ SETTINGS: tuple[Setting, ...] = (
         "~/.config/kb/usuarios.json",
         "archivo de cuentas locales (fuera del repositorio)",
     ),
-    Setting("session_hours", "KB_SESSION_HOURS", "int", 8, "horas sin actividad tras las que se cierra la sesión"),
+    Setting(
+        "session_hours",
+        "KB_SESSION_HOURS",
+        "int",
+        8,
+        "horas sin actividad tras las que se cierra la sesión (al menos 1)",
+        minimum=1,
+    ),
     Setting(
         "open_panel",
         "KB_OPEN_PANEL",
@@ -146,6 +169,7 @@ class Settings:
     api_port: int = 8502
     database_url: str = ""
     retention_days: int = 90
+    db_timeout: int = 5
     users_file: Path = Path("~/.config/kb/usuarios.json")
     session_hours: int = 8
     open_panel: bool = False
@@ -213,35 +237,50 @@ def _find_root() -> Path:
     return PACKAGE_ROOT
 
 
+def _boolean(setting: Setting, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "sí", "si", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{setting.env} debe ser 1 o 0, no {value!r}.")
+
+
+def _number(setting: Setting, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        what = "un número de puerto" if setting.kind == "port" else "un número entero"
+        raise ConfigError(f"{setting.env} debe ser {what}, no {value!r}.") from None
+    if setting.kind == "port" and not 1 <= number <= 65535:
+        raise ConfigError(f"{setting.env} debe estar entre 1 y 65535, no {number}.")
+    if setting.kind == "int" and number < setting.minimum:
+        if setting.minimum == 0:
+            raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
+        raise ConfigError(f"{setting.env} debe ser al menos {setting.minimum}, no {number}.")
+    return number
+
+
+def _choice(setting: Setting, value: Any) -> str:
+    code = str(value).strip().upper()
+    if code not in setting.choices:
+        names = ", ".join(f"{c} ({COUNTRIES.get(c, c)})" for c in setting.choices)
+        raise ConfigError(f"{setting.env} debe ser uno de: {names}; no {value!r}.")
+    return code
+
+
 def _convert(setting: Setting, value: Any, root: Path) -> Any:
+    """A setting's raw value (environment or kb.toml) as its kind, or a Spanish ConfigError."""
     if setting.kind == "path":
         path = Path(str(value)).expanduser()
         return path if path.is_absolute() else root / path
     if setting.kind == "bool":
-        text = str(value).strip().lower()
-        if text in ("1", "true", "sí", "si", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{setting.env} debe ser 1 o 0, no {value!r}.")
+        return _boolean(setting, value)
     if setting.kind in ("port", "int"):
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            what = "un número de puerto" if setting.kind == "port" else "un número entero"
-            raise ConfigError(f"{setting.env} debe ser {what}, no {value!r}.") from None
-        if setting.kind == "port" and not 1 <= number <= 65535:
-            raise ConfigError(f"{setting.env} debe estar entre 1 y 65535, no {number}.")
-        if setting.kind == "int" and number < 0:
-            raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
-        return number
-    text = str(value)
+        return _number(setting, value)
     if setting.kind == "choice":
-        code = text.strip().upper()
-        if code not in setting.choices:
-            names = ", ".join(f"{c} ({COUNTRIES.get(c, c)})" for c in setting.choices)
-            raise ConfigError(f"{setting.env} debe ser uno de: {names}; no {value!r}.")
-        return code
+        return _choice(setting, value)
+    text = str(value)
     if setting.kind == "url" and not text.endswith("/"):
         text += "/"
     return text

@@ -119,11 +119,13 @@ class AuthError(KbError):
 
 
 class AccountLocked(AuthError):
-    """Too many failed logins for this name; `seconds` says how long until it may try again."""
+    """Too many failed logins (kb.accounts.throttle); `seconds` says how long until it may try again,
+    `fresh` whether this very attempt set the lock (the audit notes that one, not every refusal)."""
 
-    def __init__(self, message: str, seconds: int) -> None:
+    def __init__(self, message: str, seconds: int, *, fresh: bool = False) -> None:
         super().__init__(message)
         self.seconds = seconds
+        self.fresh = fresh
 
 
 _OS_REASONS = {

@@ -19,10 +19,12 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +139,33 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", "60", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster (first line of its pid file) and every process it forked, read from /proc."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # a process that ended while we looked
+            if parent == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    @contextmanager
+    def frozen(self) -> Iterator[list[int]]:
+        """The whole server stopped with SIGSTOP (a paused VM, a partition without a reset: connections
+        stay open, the kernel still accepts, nothing answers), resumed with SIGCONT however the block ends."""
+        pids = self.pids()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            yield pids
+        finally:
+            for pid in pids:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def create_database(self, name: str) -> None:
         self.run(str(self.bindir / "createdb"), "-h", str(self.sockdir), "-p", str(self.port), "-U", SYSTEM_USER, name)

@@ -16,6 +16,7 @@ from kb.panel.view import QUICK_SITUATIONS, escape_markdown, fase_key, phrase_ht
 from kb.retrieval.scoring import MAX_SCORE
 from kb.search.searcher import Searcher
 from tests.conftest import ROOT
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.model  # every panel run loads the model
 
@@ -118,9 +119,17 @@ def test_a_vote_and_its_comment_are_stored_with_the_search(app, tmp_path):
     comment = next(t for t in at.text_input if t.key and t.key.startswith("comment-"))
     comment.input("muy útil")
     at = next(b for b in at.button if b.key and b.key.startswith("send-")).click().run()
-    with sqlite3.connect(tmp_path / "feedback.db") as conn:
-        votes = conn.execute("SELECT query, card_id, rank, score, vote, comment, created_at FROM feedback").fetchall()
-        searches = conn.execute("SELECT query, low_confidence FROM searches").fetchall()
+
+    def rows() -> tuple[list, list]:
+        with sqlite3.connect(tmp_path / "feedback.db") as conn:
+            return (
+                conn.execute("SELECT query, card_id, rank, score, vote, comment, created_at FROM feedback").fetchall(),
+                conn.execute("SELECT query, low_confidence FROM searches").fetchall(),
+            )
+
+    # The panel queues its writes (kb.feedback.outbox): wait for the comment, the last of them.
+    wait_until(lambda: any(v[5] for v in rows()[0]), "el voto con su comentario en la base", seen=rows)
+    votes, searches = rows()
     assert len(votes) == 1
     query, card_id, rank, score, value, text, created = votes[0]
     assert (query, rank, value, text) == ("dice que le hemos mentido", 1, 1, "muy útil")
@@ -151,7 +160,10 @@ def test_missing_index_is_a_notice_with_a_rebuild_button_for_trainers(tmp_path, 
     assert not at.exception and not at.error
     assert (tmp_path / "vacio" / "current").exists()
     store = FeedbackStore(tmp_path / "feedback.db")
-    assert [(r["who"], r["action"]) for r in store.audit_rows()] == [("lucia", "reconstrucción del índice")]
+    wait_until(  # the panel queues audit entries (kb.feedback.outbox)
+        lambda: [(r["who"], r["action"]) for r in store.audit_rows()] == [("lucia", "reconstrucción del índice")],
+        "la reconstrucción en la auditoría",
+    )
     store.close()
 
 

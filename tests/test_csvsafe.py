@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
-from kb.feedback.csvsafe import BOM, neutralise, to_csv
+from kb.feedback.csvsafe import BOM, _is_number, neutralise, to_csv
 
 DANGEROUS = [
     '=hyperlink("http://x","clic")',
@@ -26,9 +27,48 @@ DANGEROUS = [
 HARMLESS = ["-5", "-3.5", "-3,5", "+34", "12", "texto normal", "", "a=b", "correo@ejemplo.es", "1-2"]
 
 
+SEPARATORS = (";", ",", "\t", "\r", "\n")
+
+
+def runs_nowhere(text: str) -> bool:
+    """No piece of `text`, split at any separator a spreadsheet might use, starts a formula."""
+    pieces = re.split(r"[;,\t\r\n]", text)
+    return not any(p.lstrip(" ").startswith(("=", "+", "-", "@")) and not _is_number(p) for p in pieces)
+
+
 @pytest.mark.parametrize("cell", DANGEROUS)
 def test_formula_cells_get_an_apostrophe(cell: str) -> None:
-    assert neutralise(cell) == "'" + cell
+    assert neutralise(cell).startswith("'") and runs_nowhere(neutralise(cell))
+    if not any(sep in cell for sep in SEPARATORS):
+        assert neutralise(cell) == "'" + cell
+
+
+AFTER_A_SEPARATOR = [
+    ("me grita;=cmd|' /C calc'!A0", "me grita;'=cmd|' /C calc'!A0"),
+    ("me grita;+1+1", "me grita;'+1+1"),
+    ("me grita;-2+3", "me grita;'-2+3"),
+    ("me grita;@SUM(1+1)", "me grita;'@SUM(1+1)"),
+    ("me grita; =1", "me grita;' =1"),
+    ("hola,=1", "hola,'=1"),
+    ("hola\t@x", "hola\t'@x"),
+    ("uno;dos;=tres", "uno;dos;'=tres"),
+    ("temperatura;-5", "temperatura;-5"),  # a number after the separator is a number
+]
+
+
+@pytest.mark.parametrize(("cell", "safe"), AFTER_A_SEPARATOR)
+def test_a_formula_after_a_separator_is_neutralised_too(cell: str, safe: str) -> None:
+    """A Spanish-locale spreadsheet splits a comma file on «;»: what follows one must not run either."""
+    assert neutralise(cell) == safe and runs_nowhere(safe)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_no_cell_runs_whichever_delimiter_the_spreadsheet_uses(delimiter: str) -> None:
+    rows = [[cell, 1] for cell, _ in AFTER_A_SEPARATOR] + [[cell, 2] for cell in DANGEROUS]
+    for written_with in (",", ";"):
+        text = to_csv(["consulta", "veces"], rows, delimiter=written_with).removeprefix(BOM)
+        cells = [c for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) for c in row]
+        assert all(runs_nowhere(c) for c in cells), (written_with, delimiter)
 
 
 @pytest.mark.parametrize("cell", HARMLESS)

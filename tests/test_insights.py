@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kb.content import Card
-from kb.feedback import store as feedback_module
+from kb.feedback import database as feedback_module
 from kb.feedback.insights import GapGroup, down_comments, gap_groups, gap_queries, since_days
 from kb.feedback.store import FeedbackStore
 

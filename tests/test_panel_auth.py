@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
@@ -18,6 +19,7 @@ from kb.accounts.identity import AGENT, TRAINER, Session, User
 from kb.accounts.users_file import Accounts
 from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT
+from tests.support.waits import CEILING, wait_until
 
 pytestmark = pytest.mark.model  # every panel run loads the model
 
@@ -83,7 +85,7 @@ def test_anonymous_visitor_gets_the_form_and_none_of_the_report(env):
     at = open_app(TRAINERS)
     assert at.text_input(key="login_name").label == "Usuario"
     assert at.text_input(key="login_password").label == "Contraseña"
-    assert not shows_report(at) and not at.dataframe and not at.get("download_button")
+    assert not shows_report(at) and not at.dataframe and not any(b.key == "csv" for b in at.button)
 
 
 def test_a_trainer_signs_in_sees_the_report_and_the_audit_trail(env):
@@ -92,7 +94,7 @@ def test_a_trainer_signs_in_sees_the_report_and_the_audit_trail(env):
     assert REPORT_TITLE in texts(at)
     assert "Sesión iniciada: lucia (formador)" in texts(at)
     assert any(df.value.shape[0] >= 1 for df in at.dataframe)  # the audit trail holds the sign-in
-    assert ("lucia", "inicio de sesión") in audit(env)
+    wait_until(lambda: ("lucia", "inicio de sesión") in audit(env), "el inicio de sesión en la auditoría")
 
 
 def test_an_agent_does_not_see_the_trainers_page(env):
@@ -106,7 +108,8 @@ def test_wrong_password_and_unknown_user_get_the_same_message(env, name, passwor
     at = sign_in(open_app(TRAINERS), name, password)
     assert [e.value for e in at.error] == ["Usuario o contraseña incorrectos."]
     assert not shows_report(at)
-    assert audit(env)[0] == ("ana" if name == "ana" else "desconocido", "inicio de sesión fallido")
+    entry = ("ana" if name == "ana" else "desconocido", "inicio de sesión fallido")
+    wait_until(lambda: audit(env)[:1] == [entry], "el intento fallido en la auditoría", seen=lambda: audit(env))
 
 
 def test_five_failures_lock_the_name_and_say_how_long_to_wait(env):
@@ -142,7 +145,7 @@ def test_an_idle_session_expires_and_salir_signs_out(env, monkeypatch):
     at = sign_in(at, "lucia")
     at = at.button(key="sign-out").click().run()
     assert not shows_report(at) and at.text_input(key="login_name")
-    assert ("lucia", "cierre de sesión") in audit(env)
+    wait_until(lambda: ("lucia", "cierre de sesión") in audit(env), "el cierre de sesión en la auditoría")
 
 
 def test_the_rebuild_button_is_only_for_signed_in_trainers(env):
@@ -176,3 +179,37 @@ def test_loopback_panel_is_open_without_sign_in(env):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_refusals_while_locked_are_not_audited_one_by_one(env):
+    """Each failure is one audit row and the lock it triggers another; the refusals that follow are
+    what an attacker would multiply, so they are not written (the audit stays bounded)."""
+    from kb.panel import resources
+
+    at = open_app(TRAINERS)
+    for _ in range(5):
+        at = sign_in(at, "lucia", "no-es-la-clave")
+    for _ in range(5):
+        at = sign_in(at, "lucia")
+        assert any("Demasiados intentos" in e.value for e in at.error)
+    assert resources.feedback_store().outbox.flush(CEILING)  # the panel's queued audit entries, all written
+    entries = audit(env)
+    assert entries.count(("lucia", "inicio de sesión fallido")) == 4
+    assert entries.count(("lucia", "inicio de sesión bloqueado")) == 1 and len(entries) == 5
+
+
+def test_a_company_identity_idle_for_the_session_hours_is_signed_out(env, monkeypatch):
+    """SSO users get the same idle expiry as local accounts (st.login cannot run here, so the identity
+    the panel reads from st.user is replaced; st.logout is recorded instead of redirecting)."""
+    from kb.panel import auth
+
+    logged_out: list[bool] = []
+    monkeypatch.setattr(auth, "_sso_user", lambda: User("marta@empresa.es", TRAINER, _now()))
+    monkeypatch.setattr(st, "logout", lambda: logged_out.append(True))
+    at = open_app(TRAINERS)
+    assert shows_report(at) and not logged_out
+    at.session_state[auth.SSO_SEEN] = time.time() - 9 * 3600  # default: 8 h idle
+    at.run()
+    assert logged_out == [True] and not shows_report(at)
+    at.run()  # active again within the hours: nothing happens
+    assert logged_out == [True] and shows_report(at)

@@ -51,7 +51,7 @@ BACKENDS = pytest.mark.parametrize("target", ["sqlite", "postgresql"], indirect=
 
 
 def at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setattr(kb.feedback.store, "_utcnow", lambda: moment)
+    monkeypatch.setattr(kb.feedback.database, "_utcnow", lambda: moment)
 
 
 fill = fill_store

@@ -5,14 +5,16 @@ The panel has no directory service to lean on, so the accounts live in a small J
 
 * a stolen file: passwords are argon2id hashes, API tokens are SHA-256 digests (they are
   random and long, so a slow hash would add nothing), and the file is mode 0600;
-* guessing: five failed logins lock a name for 60 s. The lock lives in the file, so every
-  panel process and the API see it, and it applies to unknown names too, so locking
-  tells an attacker nothing about which names exist. Failed names are stored as
+* guessing: five failed logins lock a name for 60 s *from that client*, and a client with
+  too many failures is locked out of every name (kb.accounts.throttle). The locks live in the
+  file, so every panel process and the API see them, and they apply to unknown names too, so
+  locking tells an attacker nothing about which names exist. Failed names are stored as
   digests: people type passwords into the name box;
 * telling names apart: an unknown name and a wrong password give the same message and
   cost the same argon2 verification;
 * torn writes: every change is read-modify-write under a `FileLock`, written to a
-  temporary file and moved into place with `os.replace`.
+  temporary file and moved into place with `os.replace`. The slow part of a login (argon2)
+  runs outside that lock, so nobody can hold it for everyone.
 
 A missing, unreadable or damaged file raises `AccountsUnavailable`, and callers keep
 the pages that need a login closed rather than guessing.
@@ -38,6 +40,7 @@ import filelock
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from kb.accounts import throttle
 from kb.accounts.identity import (
     User,
     file_problem,
@@ -48,13 +51,9 @@ from kb.accounts.identity import (
     validate_password,
     validate_role,
 )
-from kb.errors import AccountError, AccountLocked, AccountsUnavailable, AuthError, os_reason
+from kb.accounts.throttle import LOCK_SECONDS, MAX_FAILURES
+from kb.errors import AccountError, AccountsUnavailable, AuthError, os_reason
 from kb.text import iso_utc
-
-MAX_FAILURES = 5
-LOCK_SECONDS = 60.0
-FAILURE_MEMORY_SECONDS = 3600.0
-"""Failures older than this are forgotten, so a typo a day never adds up to a lock."""
 
 LOCK_TIMEOUT = 10.0
 FILE_VERSION = 1
@@ -186,36 +185,46 @@ class Accounts:
 
     # ------------------------------------------------------------------ login
 
-    def verify(self, name: str, password: str) -> User:
-        """The user when `password` is right; `AuthError` (same text for unknown names)
-        or `AccountLocked` otherwise. Rehashes when the argon2 parameters changed."""
+    def verify(self, name: str, password: str, client: str | None = None) -> User:
+        """The user when `password` is right; `AuthError` (same text for unknown names) or
+        `AccountLocked` otherwise (kb.accounts.throttle: per name and `client`, and per `client`).
+
+        The argon2 check runs outside the file lock, which every replica shares: the lock is held
+        only to read and write the file, so a flood of attempts cannot starve a real sign-in.
+        Rehashes when the argon2 parameters changed."""
         key = name_key(name)
-        attempt_key = sha256_hex(key)
+        pair = throttle.counters(key, client)
         with self._locked():
             data = self._load()
             now = self._clock()
-            attempts = self._prune(data["attempts"], now)
-            self._refuse_if_locked(attempts.get(attempt_key), now)
+            attempts = throttle.prune(data["attempts"], now)
+            throttle.refuse_if_locked(attempts, pair, now)
             record = data["users"].get(key)
-            matched = self._password_matches(record, password)  # also for unknown names: same cost
-            if record is None or not matched:
-                self._record_failure(attempts, attempt_key, now)
-                self._save(data)
-                self._refuse_if_locked(attempts.get(attempt_key), now)
+            stored: str | None = record["hash"] if record else None
+            set_lock = throttle.reserve(attempts, pair, now)  # failed until proven right
+            self._save(data)
+        if not self._password_matches(stored, password):  # also for unknown names: same cost
+            if any(set_lock):
+                lock = max(c.lock_seconds for c, fresh in zip(pair, set_lock, strict=True) if fresh)
+                raise throttle.locked(lock, fresh=True)
+            raise AuthError(BAD_LOGIN)
+        assert stored is not None
+        new_hash = self._hasher.hash(password) if self._hasher.check_needs_rehash(stored) else None
+        with self._locked():
+            data = self._load()
+            record = data["users"].get(key)
+            if record is None or record["hash"] != stored:  # removed, or its password changed meanwhile
                 raise AuthError(BAD_LOGIN)
-            changed = attempts.pop(attempt_key, None) is not None
-            if self._hasher.check_needs_rehash(record["hash"]):
-                record["hash"] = self._hasher.hash(password)
-                changed = True
-            if changed:
-                self._save(data)
+            throttle.release(data["attempts"], pair, set_lock)
+            if new_hash is not None:
+                record["hash"] = new_hash
+            self._save(data)
             return user_from_record(key, record)
 
-    def _password_matches(self, record: dict[str, Any] | None, password: str) -> bool:
+    def _password_matches(self, stored: str | None, password: str) -> bool:
         """Always one argon2 verification, against a dummy hash for unknown names."""
-        stored = record["hash"] if record else self._dummy()
         try:
-            return bool(self._hasher.verify(stored, password)) and record is not None
+            return bool(self._hasher.verify(stored or self._dummy(), password)) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -223,36 +232,6 @@ class Accounts:
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
         return self._dummy_hash
-
-    @staticmethod
-    def _prune(attempts: dict[str, Any], now: float) -> dict[str, Any]:
-        """Forget old failures and expired locks, so the file does not grow with every typo."""
-        stale = [
-            key
-            for key, entry in attempts.items()
-            if entry.get("locked_until", 0) <= now and now - entry.get("last", 0) > FAILURE_MEMORY_SECONDS
-        ]
-        for key in stale:
-            del attempts[key]
-        return attempts
-
-    @staticmethod
-    def _record_failure(attempts: dict[str, Any], key: str, now: float) -> None:
-        entry = attempts.setdefault(key, {"failures": 0, "last": now, "locked_until": 0.0})
-        if entry.get("locked_until", 0) and entry["locked_until"] <= now:
-            entry["locked_until"] = 0.0
-        entry["failures"] = int(entry.get("failures", 0)) + 1
-        entry["last"] = now
-        if entry["failures"] >= MAX_FAILURES:
-            entry["failures"] = 0
-            entry["locked_until"] = now + LOCK_SECONDS
-
-    @staticmethod
-    def _refuse_if_locked(entry: dict[str, Any] | None, now: float) -> None:
-        locked_until = float(entry.get("locked_until", 0.0)) if entry else 0.0
-        if locked_until > now:
-            seconds = math.ceil(locked_until - now)
-            raise AccountLocked(f"Demasiados intentos fallidos: espera {seconds} segundos.", seconds)
 
     # ------------------------------------------------------------------ API tokens
 

@@ -1,17 +1,21 @@
 """Routes of the HTTP API (see kb.api). Thin: every answer comes from kb.search.searcher / kb.search.conversation.
 
 Endpoints are plain `def`: FastAPI runs them in its thread pool, which is what the CPU-bound
-embedding needs; the Searcher is thread-safe. What they share lives in `app.state.kb` (kb.api.deps).
+embedding needs; the Searcher is thread-safe. `/api/feedback` is the exception: it waits for the
+database (kb.feedback.outbox) on the event loop, so votes stuck on a hung database hold no thread
+a search needs. What they share lives in `app.state.kb` (kb.api.deps).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,8 +24,10 @@ from fastapi_offline import FastAPIOffline
 from kb.accounts.users_file import Accounts
 from kb.config import Settings
 from kb.content import FASES
-from kb.errors import IndexStale, KbError, QueryError
+from kb.errors import IndexStale, KbError, QueryError, StoreError
+from kb.feedback.outbox import Pending
 from kb.feedback.redact import redact
+from kb.feedback.rows import vote_row
 from kb.feedback.store import FeedbackStore
 from kb.retrieval.store import check_docs
 from kb.search.conversation import Turn, suggest
@@ -148,24 +154,65 @@ def _card_fase(state: ApiState, card_id: str) -> str | None:
 
 
 @api.post(
-    "/feedback", status_code=201, summary="Valorar un resultado", tags=["valoraciones"], response_model=FeedbackOut
+    "/feedback",
+    status_code=201,
+    summary="Valorar un resultado",
+    tags=["valoraciones"],
+    response_model=FeedbackOut,
+    responses={503: {"description": "La base de datos no ha confirmado la valoración a tiempo: no se ha guardado"}},
 )
-def feedback(body: FeedbackIn, state: State, who: Caller) -> Any:
-    """Guarda un 👍/👎 como los del panel, con los datos personales sustituidos (kb.feedback.redact)."""
+async def feedback(body: FeedbackIn, state: State, who: Caller) -> Any:
+    """Guarda un 👍/👎 como los del panel, con los datos personales sustituidos (kb.feedback.redact).
+
+    Espera a la base de datos como mucho `KB_DB_TIMEOUT` segundos: si no ha confirmado, la valoración
+    se retira (no se guardará) y la respuesta es 503; se puede repetir sin duplicarla."""
     query, _ = clean_query(body.query)  # whitespace only or no words: 400, and nothing stored
-    fase = _card_fase(state, body.card_id)
+    fase = await run_in_threadpool(_card_fase, state, body.card_id)
     comment = without_controls(body.comment or "").strip()
-    row = state.feedback_store().record_vote(
-        redact(query),
-        body.card_id,
-        body.rank,
-        body.score,
-        body.vote,
-        comment=redact(comment) if comment else None,
-        session=f"api:{who.name}" if who else "api",
-        fase=fase,
+    store = state.feedback_store()
+    pending = store.later(
+        vote_row(
+            redact(query),
+            body.card_id,
+            body.rank,
+            body.score,
+            body.vote,
+            comment=redact(comment) if comment else None,
+            session=f"api:{who.name}" if who else "api",
+            fase=fase,
+        )
     )
-    return {"id": row}
+    return {"id": await stored_within(pending, store, state.settings.db_timeout)}
+
+
+async def stored_within(pending: Pending, store: FeedbackStore, seconds: float) -> int:
+    """The row id once the writer has stored `pending`, without holding a thread while it waits; after
+    `seconds`, the write is withdrawn and StoreError says so (the agent-facing 503)."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    pending.on_done(lambda: loop.call_soon_threadsafe(settle))
+    try:
+        await asyncio.wait_for(asyncio.shield(ended), seconds)
+    except TimeoutError:
+        if store.outbox.withdraw(pending):
+            raise StoreError(
+                f"La base de datos de valoraciones no ha respondido en {seconds:g} s: la valoración no se ha "
+                "guardado. Vuelve a intentarlo en unos minutos."
+            ) from None
+        raise StoreError(
+            f"La base de datos de valoraciones no ha confirmado la valoración en {seconds:g} s; puede que se "
+            "haya guardado."
+        ) from None
+    if pending.error is not None:
+        raise pending.error
+    if pending.row_id is None:  # withdrawn by someone else: never the case for the API's own writes
+        raise StoreError("La valoración no se ha guardado. Vuelve a intentarlo.")
+    return pending.row_id
 
 
 @fallback.api_route(

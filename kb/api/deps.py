@@ -41,7 +41,8 @@ class ApiState:
 
     def feedback_store(self) -> FeedbackStore:
         if self.store is None:
-            self.store = FeedbackStore(self.settings.database)
+            s = self.settings
+            self.store = FeedbackStore(s.database, retention_days=s.retention_days, timeout_s=s.db_timeout)
         return self.store
 
     def users(self) -> Accounts:

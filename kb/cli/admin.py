@@ -84,6 +84,11 @@ def users_revoke(ctx: click.Context, name: str) -> None:
 
 
 def _before(value: str | None, retention_days: int) -> datetime:
+    if value is None and retention_days == 0:
+        raise UsageError(
+            "KB_RETENTION_DAYS=0 significa «sin límite»: no se borra nada por antigüedad. "
+            "Para borrar, indica la fecha: kb purge --before AAAA-MM-DD."
+        )
     if value is None:
         return datetime.now(UTC) - timedelta(days=retention_days)
     try:
@@ -106,7 +111,7 @@ def purge(ctx: click.Context, before: str | None) -> None:
 
     settings = settings_of(ctx)
     cutoff = _before(before, settings.retention_days)
-    store = FeedbackStore(settings.database)
+    store = FeedbackStore(settings.database, timeout_s=settings.db_timeout)
     deleted = store.purge(cutoff)
     store.record_audit("kb purge", "purga", f"{deleted} filas anteriores a {cutoff:%Y-%m-%d}")
     click.echo(f"Borradas {deleted} filas anteriores al {cutoff:%Y-%m-%d}.")

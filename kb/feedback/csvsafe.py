@@ -5,6 +5,11 @@ typed by agents and customers. A cell such as ``=HYPERLINK("http://x","clic")`` 
 run as a formula there, so every text cell that a spreadsheet would read as a formula
 gets a leading apostrophe, which the spreadsheet shows as plain text.
 
+The same holds after every separator a spreadsheet might split on (``;``, ``,``, tab, line
+breaks): a Spanish-locale Excel opens a comma file splitting on semicolons, so the text
+``me grita;=cmd|…`` would become a cell ``=cmd|…``. Each such piece is neutralised too
+(``me grita;'=cmd|…``), whatever the delimiter the file was written with.
+
 Numbers stay numbers: an int or float is written as is, and a text cell that is a whole
 number («-5», «-3.5», «-3,5») is not touched, since a spreadsheet reads it as a number
 and nothing runs.
@@ -35,6 +40,9 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 """First characters that make a spreadsheet treat a cell as a formula (OWASP's list, plus
 line feed, which some importers also strip before looking at the cell)."""
 
+_PIECES = re.compile(r"(?<=[;,\t\r\n])")
+"""Split points: just after each character some spreadsheet treats as a cell or row separator."""
+
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 """A plain number, decimal point or comma; deliberately not `float()`, which takes «-inf»."""
 
@@ -44,19 +52,24 @@ def _is_number(text: str) -> bool:
 
 
 def neutralise(cell: Cell) -> Cell:
-    """Return `cell` so that no spreadsheet runs it as a formula.
+    """Return `cell` so that no spreadsheet runs it, or any piece of it split at a separator, as a formula.
 
     Leading spaces are looked through too («  =1+1»): some spreadsheets trim them
     before deciding whether a cell is a formula.
     """
     if not isinstance(cell, str):
         return cell
-    stripped = cell.lstrip(" ")
+    return "".join(_guard(piece) for piece in _PIECES.split(cell))
+
+
+def _guard(piece: str) -> str:
+    """`piece` with an apostrophe in front when a spreadsheet would read it as a formula."""
+    stripped = piece.lstrip(" ")
     if not stripped.startswith(FORMULA_TRIGGERS):
-        return cell
-    if stripped[0] in "+-" and _is_number(stripped):
-        return cell
-    return "'" + cell
+        return piece
+    if stripped[0] in "+-" and _is_number(stripped.rstrip(";,\t\r\n")):
+        return piece
+    return "'" + piece
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Cell]], *, delimiter: str = ",") -> str:

@@ -14,8 +14,9 @@ one description of the tables and one way to open and upgrade a database.
 
 from __future__ import annotations
 
+import os
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,10 @@ WRITE_TRIES = 4
 BACKOFF_S = (0.25, 0.5, 1.0)
 RETRY_BUDGET_S = 3.0
 """No new attempt starts after this long, so a slow connect timeout cannot stack up 4 times."""
-PG_CONNECT_TIMEOUT_S = 2  # libpq's minimum; an unreachable host fails within the retry budget
+PG_MIN_CONNECT_TIMEOUT_S = 2
+"""libpq rounds anything lower up to 2 s."""
+PG_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+"""TCP keepalives: a server that vanished without a reset (a partition) is noticed in ~25 s, not hours."""
 MIGRATION_LOCK_TIMEOUT_S = 60
 MIGRATION_LOCK_KEY = 0x6B625F6D6967  # "kb_mig": one advisory lock id for this schema
 
@@ -102,6 +106,11 @@ TABLES = {"searches": searches, "feedback": feedback, "audit": audit, "learned":
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _utcnow() -> datetime:
+    """The clock of every stored row, in one place so tests can move it."""
+    return datetime.now(UTC)
+
+
 def is_url(target: str | Path) -> bool:
     """A SQLAlchemy URL (`dialect+driver://…`) rather than a file path."""
     return isinstance(target, str) and "://" in target
@@ -119,19 +128,43 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
-def make_engine(url: URL) -> Engine:
+def pg_connect_args(timeout_s: int) -> dict[str, Any]:
+    """libpq options bounding how long one connection waits: to connect, per statement, per lock,
+    idle inside a transaction and for unacknowledged TCP data (KB_DB_TIMEOUT seconds each, mostly).
+
+    None of them can end a call to a server that is frozen but whose kernel still answers (a
+    paused process): that case is kept off every path a person waits on (kb.feedback.outbox)."""
+    ms = timeout_s * 1000
+    options = f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 6}"
+    return {
+        "connect_timeout": max(PG_MIN_CONNECT_TIMEOUT_S, timeout_s),
+        "options": options,
+        "tcp_user_timeout": ms,
+        **PG_KEEPALIVE,
+    }
+
+
+def make_engine(url: URL, timeout_s: int) -> Engine:
+    """An engine whose waits are bounded by `timeout_s` (KB_DB_TIMEOUT): connecting, each statement, the pool."""
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
-        args["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        args["connect_args"] = pg_connect_args(timeout_s)
     # Small pool: a panel has a handful of sessions; pre-ping drops connections a server
     # restart killed instead of failing the next write with them.
     return sa.create_engine(
-        url, pool_size=5, max_overflow=5, pool_timeout=10, pool_pre_ping=True, pool_recycle=1800, **args
+        url, pool_size=5, max_overflow=5, pool_timeout=timeout_s, pool_pre_ping=True, pool_recycle=1800, **args
     )
+
+
+def create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite does (0644): it holds
+    what agents typed. SQLite gives its -wal and -shm files the mode of the database file."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def transient(exc: BaseException, dialect: str) -> bool:
@@ -203,7 +236,7 @@ def migrate(engine: Engine, path: Path | None = None) -> None:
             command.upgrade(alembic_config(conn), "head")
 
     if path is not None:
-        with FileLock(str(path) + ".lock", timeout=MIGRATION_LOCK_TIMEOUT_S):
+        with FileLock(str(path) + ".lock", timeout=MIGRATION_LOCK_TIMEOUT_S, mode=0o600):
             upgrade()
     else:
         upgrade()

@@ -5,9 +5,12 @@
     >>> vote_id = store.record_vote("me grita", "guias/a#x", 1, 0.8, 1)
 
 Nothing touches the database in `__init__` (a panel must start when the server is down;
-`available()` answers without raising). Writes are retried with back-off on connection-level
-failures, then raise `StoreError`. Everything stored is redacted first (kb.feedback.redact), and rows
-older than KB_RETENTION_DAYS are deleted (first write, then daily; `kb purge` on demand).
+`available()` answers without raising). `record_*` writes wait: they are retried with back-off on
+connection-level failures, then raise `StoreError` (the CLI, the trainers' tools). `later` queues a
+row for the store's writer thread and returns at once (kb.feedback.outbox): the panel and the API
+use it, so a hung database is never in an agent's way. Waits are bounded by KB_DB_TIMEOUT.
+Everything stored is redacted first (kb.feedback.redact, in kb.feedback.rows), and rows older than
+KB_RETENTION_DAYS are deleted (first write, then daily; `kb purge` on demand).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,25 +27,19 @@ from filelock import Timeout as LockTimeout
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from kb.config import Settings
 from kb.errors import StoreError, os_reason
 from kb.feedback import database as db
-from kb.feedback.redact import redact
+from kb.feedback.outbox import Outbox, Pending
+from kb.feedback.rows import SIGN_IN_FAILURES, Row, audit_row, clip_comment, search_row, vote_row
 
 T = TypeVar("T")
 FeedbackError = StoreError
 """The old name: every failure here is a `StoreError`."""
 PURGE_EVERY_S = 24 * 3600
 """Retention runs when a store is first used and then at most once a day per process."""
-
-
-def _utcnow() -> datetime:
-    """The clock, in one place so tests can move it."""
-    return datetime.now(UTC)
-
-
-def clip_comment(comment: str | None) -> str:
-    """A comment as stored: trimmed, cut at db.MAX_COMMENT characters, personal data redacted."""
-    return redact((comment or "").strip()[: db.MAX_COMMENT])
+MAX_FAILED_SIGN_INS = 10_000
+"""Failed and refused sign-ins kept in the audit trail, newest first (with KB_RETENTION_DAYS)."""
 
 
 class FeedbackStore:
@@ -51,20 +48,26 @@ class FeedbackStore:
     Cheap to construct and never raises for an unreachable database; the schema is
     created or upgraded on first use."""
 
-    def __init__(self, url_or_path: str | Path, *, retention_days: int | None = None) -> None:
+    def __init__(
+        self, url_or_path: str | Path, *, retention_days: int | None = None, timeout_s: int = Settings.db_timeout
+    ) -> None:
         self.target = url_or_path
         self.retention_days = retention_days
+        self.timeout_s = timeout_s
         self._last_purge = 0.0
         self.path: Path | None = None if db.is_url(url_or_path) else Path(url_or_path)
         self._ready = False
         self._setup_lock = threading.Lock()  # the panel's sessions are threads of one process
         self._engine: Engine | None = None
         self._bad_url: str | None = None
+        self.outbox = Outbox(self)
+        """The writer thread for writes nobody waits for (`later`): its own lock, never `_setup_lock`,
+        which a migration on a hung server can hold."""
         try:
             self.url: URL = (
                 make_url(str(url_or_path)) if self.path is None else URL.create("sqlite", database=str(self.path))
             )
-            self._engine = db.make_engine(self.url)
+            self._engine = db.make_engine(self.url, timeout_s)
         except (ArgumentError, ImportError, ValueError) as exc:  # a typo in the URL, a missing driver
             self.url = URL.create("invalid")
             self._bad_url = str(exc)
@@ -98,6 +101,7 @@ class FeedbackStore:
             if self.path is not None:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
+                    db.create_private(self.path)
                 except OSError as exc:
                     raise StoreError(
                         "No se puede crear la carpeta de la base de datos de valoraciones. "
@@ -160,64 +164,40 @@ class FeedbackStore:
 
         return self._run(work, "guardar")
 
-    def _log(self, table: sa.Table, query: str, session: str | None, **columns: Any) -> int:
-        """One logged row: when (UTC), which panel session, what was asked (redacted), and the rest."""
-        row = {"created_at": db.iso_utc(_utcnow()), "session": session, "query": redact(query), **columns}
-        return self._insert(table, row)
+    def write(self, row: Row) -> int:
+        """Insert `row` (kb.feedback.rows) now, retried briefly; its id, or StoreError."""
+        return self._insert(row.table, row.values)
 
-    def record_search(
-        self,
-        query: str,
-        *,
-        session: str | None = None,
-        fase_filter: str | None = None,
-        top_card_id: str | None = None,
-        top_fase: str | None = None,
-        top_score: float | None = None,
-        low_confidence: bool = False,
-        results: int = 0,
-    ) -> int:
-        """Log one search (for the report: frequent queries and content gaps). The query is redacted."""
-        return self._log(
-            db.searches,
-            query,
-            session,
-            fase_filter=fase_filter,
-            top_card_id=top_card_id,
-            top_fase=top_fase,
-            top_score=None if top_score is None else float(top_score),
-            low_confidence=int(bool(low_confidence)),
-            results=int(results),
-        )
+    # ------------------------------------------------------------ writes nobody waits for
 
-    def record_vote(
-        self,
-        query: str,
-        card_id: str,
-        rank: int,
-        score: float,
-        vote: int,
-        *,
-        comment: str | None = None,
-        session: str | None = None,
-        fase: str | None = None,
-    ) -> int:
+    def later(self, row: Row, *, target: Pending | None = None) -> Pending:
+        """Queue `row` for the writer thread and return at once; StoreError only if the queue is full."""
+        return self.outbox.submit(row, target=target)
+
+    def comment_later(self, vote: Pending, comment: str) -> Pending | None:
+        """Queue the comment an agent writes after a queued vote (redacted, cut at db.MAX_COMMENT)."""
+        text = clip_comment(comment)
+        return self.later(Row(db.feedback, {"comment": text}), target=vote) if text else None
+
+    def prepared(self) -> Engine:
+        """For the writer thread: the engine of an up-to-date schema, with retention applied."""
+        self._ensure_ready()
+        self._retain()
+        return self.engine
+
+    def failure(self, exc: BaseException) -> StoreError:
+        return db.store_error("guardar", exc, self.where(), is_file=self.path is not None)
+
+    # ------------------------------------------------------------ writes that wait
+
+    def record_search(self, query: str, **columns: Any) -> int:
+        """Log one search (kb.feedback.rows.search_row: the columns) and wait for it; the query is redacted."""
+        return self.write(search_row(query, **columns))
+
+    def record_vote(self, query: str, card_id: str, rank: int, score: float, vote: int, **columns: Any) -> int:
         """Store one 👍 (vote=1) or 👎 (vote=-1) on a result; returns its id for `add_comment`.
         Query and comment are redacted; the comment is cut at db.MAX_COMMENT characters."""
-        if vote not in (1, -1):
-            raise ValueError("vote debe ser 1 (👍) o -1 (👎)")
-        comment = clip_comment(comment) or None
-        return self._log(
-            db.feedback,
-            query,
-            session,
-            card_id=card_id,
-            rank=int(rank),
-            score=float(score),
-            vote=int(vote),
-            comment=comment,
-            fase=fase,
-        )
+        return self.write(vote_row(query, card_id, rank, score, vote, **columns))
 
     def add_comment(self, vote_id: int, comment: str) -> None:
         """Attach the optional comment an agent writes after voting (redacted, cut at db.MAX_COMMENT)."""
@@ -232,16 +212,8 @@ class FeedbackStore:
         self._run(work, "guardar")
 
     def record_audit(self, who: str, action: str, detail: str | None = None) -> int:
-        """Note who did what (a purge, an export…): trainers and auditors read it, nothing deletes it."""
-        return self._insert(
-            db.audit,
-            {
-                "created_at": db.iso_utc(_utcnow()),
-                "who": who,
-                "action": action,
-                "detail": redact(detail) if detail else detail,
-            },
-        )
+        """Note who did what (a purge, an export…): trainers and auditors read it."""
+        return self.write(audit_row(who, action, detail))
 
     def record_decision(self, card_id: str, query: str, status: str, who: str, evidence: str = "") -> None:
         """A trainer's verdict on an agent's search as a situation of `card_id` (kb.trainers.learning): 'accepted'
@@ -249,7 +221,7 @@ class FeedbackStore:
         given: kb.trainers.learning only proposes searches already stored redacted, and refuses any other."""
         if status not in ("accepted", "rejected"):
             raise ValueError(status)
-        row = {"decided_at": db.iso_utc(_utcnow()), "who": who, "status": status, "evidence": evidence}
+        row = {"decided_at": db.iso_utc(db._utcnow()), "who": who, "status": status, "evidence": evidence}
 
         def work() -> None:
             with self.engine.begin() as conn:
@@ -270,32 +242,47 @@ class FeedbackStore:
             raise ValueError(table)
         return self._read(sa.select(db.TABLES[table]).order_by(db.TABLES[table].c.id))
 
-    def purge(self, before: datetime) -> int:
-        """Delete db.searches and votes older than `before` (data retention); returns how many.
+    def purge(self, before: datetime | None) -> int:
+        """Delete searches, votes and failed sign-ins older than `before` (data retention; None: no
+        date limit), and failed sign-ins beyond the newest `MAX_FAILED_SIGN_INS`; returns how many.
 
-        The db.audit trail is kept: it is what shows that the purge happened."""
-        cutoff = db.iso_utc(before)
+        The rest of the audit trail is kept: it is what shows that the purge happened. Failed
+        sign-ins are what an attacker can multiply, so they are bounded like the searches."""
+        failures = db.audit.c.action.in_(SIGN_IN_FAILURES)
+        keep_from = (
+            sa.select(db.audit.c.id)
+            .where(failures)
+            .order_by(db.audit.c.id.desc())
+            .offset(MAX_FAILED_SIGN_INS)
+            .limit(1)
+            .scalar_subquery()
+        )
+        deletes = [sa.delete(db.audit).where(failures & (db.audit.c.id <= keep_from))]
+        if before is not None:
+            cutoff = db.iso_utc(before)
+            deletes += [sa.delete(t).where(t.c.created_at < cutoff) for t in (db.searches, db.feedback)]
+            deletes.append(sa.delete(db.audit).where(failures & (db.audit.c.created_at < cutoff)))
 
         def work() -> int:
             with self.engine.begin() as conn:
-                return sum(
-                    int(conn.execute(sa.delete(t).where(t.c.created_at < cutoff)).rowcount)
-                    for t in (db.searches, db.feedback)
-                )
+                return sum(int(conn.execute(stmt).rowcount) for stmt in deletes)
 
         return self._run(work, "guardar")
 
     def _retain(self) -> None:
-        """Apply KB_RETENTION_DAYS: at the first use of this store, then at most once a day.
+        """Apply KB_RETENTION_DAYS (0: no date limit, only the cap on failed sign-ins) at the first
+        use of this store, then at most once a day. Stores made without a retention (the CLI's) never purge.
 
         A failure here never blocks the write that triggered it: retention tries again later."""
-        if not self.retention_days or time.monotonic() - self._last_purge < PURGE_EVERY_S and self._last_purge:
+        if self.retention_days is None or self._last_purge and time.monotonic() - self._last_purge < PURGE_EVERY_S:
             return
         self._last_purge = time.monotonic()
+        days = self.retention_days
         try:
-            deleted = self.purge(_utcnow() - timedelta(days=self.retention_days))
+            deleted = self.purge(db._utcnow() - timedelta(days=days) if days else None)
             if deleted:
-                self.record_audit("kb", "purga automática", f"{deleted} filas de más de {self.retention_days} días")
+                limit = f"de más de {days} días" if days else f"de intentos fallidos más allá de {MAX_FAILED_SIGN_INS}"
+                self.record_audit("kb", "purga automática", f"{deleted} filas {limit}")
         except StoreError:
             self._last_purge = 0.0
 

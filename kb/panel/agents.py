@@ -13,6 +13,8 @@ import streamlit as st
 from kb.accounts.identity import TRAINER, User
 from kb.content import ContentError
 from kb.errors import BuildBusy, IndexProblem, QueryError, StoreError
+from kb.feedback.outbox import Pending
+from kb.feedback.rows import search_row, vote_row
 from kb.panel import auth
 from kb.panel.keys import SCRIPT, SEARCH_LABEL
 from kb.panel.resources import embedder, feedback_store, searcher_or_problem, settings
@@ -21,6 +23,9 @@ from kb.panel.view import QUICK_SITUATIONS, fase_choices, fase_key, remember
 from kb.retrieval.build import build_index
 from kb.search.searcher import Result, Searcher
 from kb.trainers.learning import learned_for
+
+BACKLOG_NOTICE_S = 10
+"""Writes this many seconds old mean the database is away, not just busy: the agent is told."""
 
 
 def current_searcher(user: User | None) -> Searcher | None:
@@ -98,17 +103,18 @@ def run_search(query: str) -> None:
     state.votes = {}
     state.recent = remember(state.get("recent", []), response.query)
     top = response.results[0] if response.results else None
-    try:
-        feedback_store().record_search(
-            response.query,
-            session=state.session,
-            fase_filter=fase,
-            top_card_id=top.card.id if top else None,
-            top_fase=top.card.fase if top else None,
-            top_score=top.score if top else None,
-            low_confidence=response.low_confidence,
-            results=len(response.results),
-        )
+    row = search_row(
+        response.query,
+        session=state.session,
+        fase_filter=fase,
+        top_card_id=top.card.id if top else None,
+        top_fase=top.card.fase if top else None,
+        top_score=top.score if top else None,
+        low_confidence=response.low_confidence,
+        results=len(response.results),
+    )
+    try:  # queued: the results are drawn now, whatever the database is doing (kb.feedback.outbox)
+        feedback_store().later(row)
     except StoreError as exc:
         st.toast(str(exc), icon="⚠️")
 
@@ -123,32 +129,50 @@ def on_quick(query: str) -> None:
 
 
 def vote(result: Result, value: int) -> None:
+    """Queue the vote; the agent's «Gracias» means it is kept and will be stored (kb.feedback.outbox)."""
     state = st.session_state
+    row = vote_row(
+        state.response.query,
+        result.card.id,
+        result.rank,
+        result.score,
+        value,
+        session=state.session,
+        fase=result.card.fase,
+    )
     try:
-        row = feedback_store().record_vote(
-            state.response.query,
-            result.card.id,
-            result.rank,
-            result.score,
-            value,
-            session=state.session,
-            fase=result.card.fase,
-        )
+        pending = feedback_store().later(row)
     except StoreError as exc:
         st.toast(str(exc), icon="⚠️")
         return
-    state.votes[result.rank] = (value, row)
+    state.votes[result.rank] = (value, pending)
 
 
 def save_comment(rank: int) -> None:
     state = st.session_state
-    value, row = state.votes[rank]
+    value, pending = state.votes[rank][:2]
     try:
-        feedback_store().add_comment(row, state.get(f"comment-{state.search_id}-{rank}", ""))
+        feedback_store().comment_later(pending, state.get(f"comment-{state.search_id}-{rank}", ""))
     except StoreError as exc:
         st.toast(str(exc), icon="⚠️")
         return
-    state.votes[rank] = (value, row, "comentado")
+    state.votes[rank] = (value, pending, "comentado")
+
+
+def report_writes() -> None:
+    """Say what the agent's confirmations depend on: a vote refused for good, or writes waiting for the database."""
+    state = st.session_state
+    warned: set[Pending] = state.setdefault("warned_writes", set())
+    for _, pending, *_ in state.votes.values():
+        if pending.error is not None and pending not in warned:
+            warned.add(pending)
+            st.toast(f"La valoración no se ha guardado: {pending.error}", icon="⚠️")
+    waiting, oldest = feedback_store().outbox.backlog()
+    if waiting and oldest >= BACKLOG_NOTICE_S:
+        st.caption(
+            f"⏳ La base de datos de valoraciones no responde: {waiting} búsquedas y valoraciones esperan para "
+            "guardarse y se guardarán solas en cuanto vuelva. Puedes seguir buscando."
+        )
 
 
 # ---------------------------------------------------------------- the page
@@ -174,6 +198,7 @@ def page() -> None:
             cols[i % 4].button(label, key=f"quick-{i}", on_click=on_quick, args=(query,), use_container_width=True)
     if current_searcher(user) is not None:
         show_response(state.get("response"), state.get("error"), vote, save_comment)
+        report_writes()
     if state.recent:
         with st.expander("Búsquedas recientes"):
             for i, query in enumerate(state.recent):

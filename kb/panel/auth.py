@@ -16,15 +16,19 @@ from typing import Any
 
 import streamlit as st
 
-from kb.accounts.identity import AGENT, TRAINER, Session, User
+from kb.accounts import throttle
+from kb.accounts.identity import AGENT, TRAINER, Session, User, session_expired
 from kb.accounts.users_file import BAD_LOGIN, Accounts
 from kb.errors import AccountLocked, AccountsUnavailable, AuthError, StoreError
+from kb.feedback.rows import FAILED_SIGN_IN, LOCKED_SIGN_IN, audit_row
 from kb.panel.resources import feedback_store, settings
 
 LOG = logging.getLogger(__name__)
 SESSION = "kb_session"
 """st.session_state key of the signed-in `Session` (user + last activity)."""
 EXPIRED = "kb_session_expired"
+SSO_SEEN = "kb_sso_seen"
+"""st.session_state key of a company (SSO) identity's last activity in this tab."""
 ROLE_CLAIMS = ("roles", "groups", "role")
 """SSO claims that may carry the role; a value containing «formador» makes a trainer."""
 
@@ -66,10 +70,10 @@ def _sso_user() -> User | None:
 
 
 def current_user() -> User | None:
-    """The signed-in user, or None; a session idle for `session_hours` is signed out here."""
+    """The signed-in user, or None; a session idle for `session_hours` is signed out here (SSO too)."""
     sso = _sso_user()
     if sso is not None:
-        return sso
+        return _sso_still_active(sso)
     session: Session | None = st.session_state.get(SESSION)
     if session is None:
         return None
@@ -82,10 +86,28 @@ def current_user() -> User | None:
     return session.user
 
 
+def _sso_still_active(user: User) -> User | None:
+    """The same idle expiry for a company identity: st.user stays signed in for as long as its cookie
+    lives, so the tab's last activity is kept here, and an identity issued more than `session_hours`
+    ago (its `iat` claim) is sent back to the provider too, which covers tabs opened later."""
+    now = time.time()
+    hours = settings().session_hours
+    seen = st.session_state.get(SSO_SEEN)
+    issued = st.user.get("iat")
+    stale = isinstance(issued, int | float) and session_expired(float(issued), now, hours)
+    if stale or (seen is not None and session_expired(seen, now, hours)):
+        st.session_state.pop(SSO_SEEN, None)
+        st.session_state[EXPIRED] = True
+        st.logout()
+        return None
+    st.session_state[SSO_SEEN] = now
+    return user
+
+
 def audit(who: str, action: str, detail: str | None = None) -> None:
-    """Record in the audit trail; a store that is down must not block signing in or working."""
+    """Queue an entry for the audit trail: a store that is down or hung must not block signing in or working."""
     try:
-        feedback_store().record_audit(who, action, detail)
+        feedback_store().later(audit_row(who, action, detail))
     except StoreError as exc:
         LOG.warning("audit not recorded (%s %s): %s", who, action, exc)
 
@@ -100,18 +122,40 @@ def _known_name(name: str) -> str | None:
         return None
 
 
+def client_address() -> str:
+    """Where a sign-in comes from, for the per-client limits (kb.accounts.throttle).
+
+    Behind nginx (KB_BEHIND_PROXY) it is the last X-Forwarded-For hop: nginx appends the address
+    it saw, so a browser can put anything before it but not that. Otherwise the connection's
+    own address; this machine's browser (no address) is `throttle.LOCAL`."""
+    if settings().behind_proxy:
+        forwarded = st.context.headers.get("X-Forwarded-For") or ""
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    own = st.context.ip_address
+    return own if isinstance(own, str) and own else throttle.LOCAL  # AppTest hands out a mock object
+
+
 def _sign_in(name: str, password: str) -> None:
-    """Check the form's name and password; on success start the session, else say why."""
+    """Check the form's name and password; on success start the session, else say why.
+
+    Every failure is audited, and the lock it triggers once; the refusals while locked are not
+    (that is what an attacker would multiply; the limits bound the rest)."""
+    client = client_address()
     try:
-        user = accounts().verify(name, password)
+        user = accounts().verify(name, password, client)
     except AccountLocked as exc:
-        audit(_known_name(name) or "desconocido", "inicio de sesión bloqueado")
+        if exc.fresh:
+            audit(_known_name(name) or "desconocido", LOCKED_SIGN_IN, f"desde {client}")
+        else:
+            LOG.info("inicio de sesión rechazado por bloqueo (%s)", client)
         st.session_state.kb_login_error = (
             f"Demasiados intentos fallidos. Espera {exc.seconds} segundos y vuelve a intentarlo."
         )
         return
     except AuthError:
-        audit(_known_name(name) or "desconocido", "inicio de sesión fallido")
+        audit(_known_name(name) or "desconocido", FAILED_SIGN_IN, f"desde {client}")
         st.session_state.kb_login_error = BAD_LOGIN
         return
     except AccountsUnavailable as exc:

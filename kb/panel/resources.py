@@ -77,11 +77,13 @@ def searcher_or_problem() -> tuple[Searcher | None, Exception | None]:
 
 
 @st.cache_resource
-def _store_at(target: str, retention_days: int) -> FeedbackStore:
-    return FeedbackStore(target, retention_days=retention_days)
+def _store_at(target: str, retention_days: int, timeout_s: int) -> FeedbackStore:
+    return FeedbackStore(target, retention_days=retention_days, timeout_s=timeout_s)
 
 
 def feedback_store() -> FeedbackStore:
-    """The store `settings.database` names (KB_DATABASE_URL or the SQLite file), with its retention."""
+    """The store `settings.database` names (KB_DATABASE_URL or the SQLite file), with its retention.
+
+    One per process: its writer thread (kb.feedback.outbox) takes every agent's searches and votes."""
     s = settings()
-    return _store_at(s.database, s.retention_days)
+    return _store_at(s.database, s.retention_days, s.db_timeout)

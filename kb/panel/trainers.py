@@ -7,6 +7,8 @@ grouping, suggestions and comments from `kb.feedback.insights`; this file only l
 
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import date
 
 import streamlit as st
@@ -38,7 +40,32 @@ def card_link(card_id: str, cards: dict[str, Card]) -> str:
     return f"[{escape_markdown(card.heading)}]({settings().url_for(card.path)}) · `{card.source}`"
 
 
-def export_done(user: User, label: str) -> None:
+SAVE_SCRIPT = """<script>
+(() => {  // %(nonce)s: a new script each click, so a second click saves again
+  const bytes = Uint8Array.from(atob("%(data)s"), (c) => c.charCodeAt(0));
+  const url = URL.createObjectURL(new Blob([bytes], {type: "text/csv;charset=utf-8"}));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = "%(name)s";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+})();
+</script>"""
+CSV_NAME = "informe-kb.csv"
+
+
+def export(report: Report, user: User, label: str) -> None:
+    """Hand the CSV to this trainer's browser inside the page itself: a one-off script saves it.
+
+    Streamlit's download button would serve the data at /media/<id>.csv to anyone whose request
+    reaches this replica, for as long as the session lives, and nginx logs that URL. Here the CSV
+    is made only after a signed-in trainer's click, travels over that session's websocket, and
+    has no URL at all; the next rerun removes the script from the page."""
+    payload = base64.b64encode(report.to_csv().encode("utf-8")).decode("ascii")
+    values = {"nonce": uuid.uuid4().hex, "data": payload, "name": CSV_NAME}
+    st.html(SAVE_SCRIPT % values, unsafe_allow_javascript=True)  # our own script; the data is base64
     auth.audit(user.name, "exportación del informe", f"CSV, últimos {label}")
 
 
@@ -186,14 +213,8 @@ def page() -> None:
             use_container_width=True,
             key="top",
         )
-        st.download_button(
-            "Descargar CSV",
-            report.to_csv(),
-            file_name="informe-kb.csv",
-            mime="text/csv",
-            on_click=export_done,
-            args=(user, label),
-        )
+        if st.button("Descargar CSV", key="csv"):
+            export(report, user, label)
     learning(cards_by_id(), user)
     overdue()
     audit_trail()

@@ -203,7 +203,7 @@ def start_api(settings: Settings, say: Callable[[str], None], *, site: bool) -> 
     app = create_app(
         settings,
         slot,
-        store=FeedbackStore(settings.database),
+        store=FeedbackStore(settings.database, retention_days=settings.retention_days, timeout_s=settings.db_timeout),
         accounts=Accounts(settings.users_file),
         site_dir=settings.site_dir if site else None,
     )
