@@ -28,7 +28,8 @@ class Setting:
 
     key: str
     env: str
-    kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool"
+    kind: str  # "path" (relative to the project root, ~ expanded), "str", "url" (ends with /), "port", "int", "bool",
+    # "country" (two letters, ISO 3166)
     default: Any
     help: str
 
@@ -83,6 +84,14 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "detrás de un proxy (nginx) que publica el panel en la red: pide sesión y token aunque escuche en 127.0.0.1",
     ),
+    Setting(
+        "country",
+        "KB_COUNTRY",
+        "country",
+        "ES",
+        "país de los teléfonos sin prefijo (código de dos letras: ES, MX, AR, CO, PE, CL…); "
+        "también se reconocen los de los otros países hispanohablantes",
+    ),
     Setting("docs_dir", "KB_DOCS", "path", "docs", "carpeta de guías"),
     Setting("index_dir", "KB_INDEX", "path", "index", "carpeta del índice"),
     Setting("site_dir", "KB_SITE_DIR", "path", "site", "carpeta del sitio construido"),
@@ -109,6 +118,7 @@ class Settings:
     session_hours: int = 8
     open_panel: bool = False
     behind_proxy: bool = False
+    country: str = "ES"
 
     @property
     def mkdocs_yml(self) -> Path:
@@ -168,6 +178,10 @@ def _convert(setting: Setting, value: Any, root: Path) -> Any:
             raise ConfigError(f"{setting.env} no puede ser negativo ({number}).")
         return number
     text = str(value)
+    if setting.kind == "country":
+        if not re.fullmatch(r"[A-Za-z]{2}", text.strip()):
+            raise ConfigError(f"{setting.env} debe ser un código de país de dos letras (ES, MX, AR…), no {value!r}.")
+        return text.strip().upper()
     if setting.kind == "url" and not text.endswith("/"):
         text += "/"
     return text

@@ -42,7 +42,7 @@ def _utcnow() -> datetime:
 
 def clip_comment(comment: str | None) -> str:
     """A comment as stored: trimmed, cut at db.MAX_COMMENT characters, personal data redacted."""
-    return redact((comment or "").strip()[: db.MAX_COMMENT])
+    return redact((comment or "").strip())[: db.MAX_COMMENT]  # redacted whole: a cut must not split a number
 
 
 class FeedbackStore:
