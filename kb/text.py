@@ -10,9 +10,22 @@ from __future__ import annotations
 import re
 import unicodedata
 
-MAX_QUERY_CHARS = 10_000
-"""Longer queries are cut at a word boundary (with a notice to the user). An e-mail or a chat
-pasted whole fits: text of more than two sentences is scored sentence by sentence."""
+MAX_QUERY_CHARS = 3_000
+"""The most of what an agent types or pastes that is read: a customer's e-mail or chat pasted whole
+fits (800–3,000 characters, tests/data/conversaciones/largos), and text of more than two sentences is
+scored sentence by sentence. Longer is cut at a word boundary with a notice; the panel's boxes stop
+there. One limit for the panel, the API, the CLI and a conversation's turns."""
+
+MAX_WORD_CHARS = 30
+"""A «word» longer than this is cut to its first MAX_WORD_CHARS characters before it reaches the
+encoder (`bounded`). Spanish words stay under it («anticonstitucionalmente» has 23); a tracking code,
+a URL or base64 from an e-mail does not, and the model tokenises unknown letters one or two at a time,
+so one such paste would otherwise keep the encoder busy for seconds (BENCHMARKS.md, «Pegados hostiles»)."""
+
+MAX_ENCODE_CHARS = 500
+"""The most of one text the encoder reads (`bounded`): at most one e5 window of tokens even for text
+that tokenises a token per character, so no single text holds the model for long. A longer message is
+read sentence by sentence (kb.search.passages)."""
 
 SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
 """Where one sentence ends and the next starts: after . ! ? … or ; followed by space, or at a line
@@ -98,6 +111,23 @@ def clean_query(text: object, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, li
     if not any(ch.isalnum() for ch in text):
         raise CleanError(NO_WORDS)
     return text, notices
+
+
+_LONG_WORD = re.compile(rf"(\S{{{MAX_WORD_CHARS}}})\S+")
+
+
+def bounded(text: str) -> str:
+    """What of `text` an encoder reads: each word cut at MAX_WORD_CHARS characters, the whole cut at
+    MAX_ENCODE_CHARS (at a space when there is one near the end). Bounds the work one text can cost.
+
+    >>> bounded("mira el enlace https://seguimiento.example/envio?codigo=PQ4F6P0703673180181750T ya")
+    'mira el enlace https://seguimiento.example/en ya'
+    """
+    text = _LONG_WORD.sub(r"\1", text)
+    if len(text) > MAX_ENCODE_CHARS:
+        cut = text[:MAX_ENCODE_CHARS]
+        text = cut.rsplit(" ", 1)[0] if " " in cut[-MAX_WORD_CHARS - 1 :] else cut
+    return text
 
 
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
