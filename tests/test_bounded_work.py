@@ -174,6 +174,22 @@ def searcher_fake(tmp_path):
 # ---------------------------------------------------------------- the real model: pastes do not stall a search
 
 
+def test_the_panel_box_stops_at_the_limit_and_says_so(built_index, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("KB_INDEX", str(built_index.index_dir))
+    monkeypatch.setenv("KB_FEEDBACK_DB", str(tmp_path / "feedback.db"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    box = at.text_input(key="query")
+    assert box.max_chars == MAX_QUERY_CHARS
+    box.input("el cliente me grita " + words(MAX_QUERY_CHARS - 20))  # what a browser keeps of a longer paste
+    at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
+    assert not at.exception
+    assert any("admite hasta 3.000 caracteres" in i.value for i in at.info)
+
+
 def test_what_reaches_the_model_is_bounded(searcher, monkeypatch):
     seen: list[str] = []
     model = searcher.embedder.model
