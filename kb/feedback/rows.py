@@ -29,7 +29,7 @@ class Row(NamedTuple):
 
 def clip_comment(comment: str | None) -> str:
     """A comment as stored: trimmed, cut at db.MAX_COMMENT characters, personal data redacted."""
-    return redact((comment or "").strip()[: db.MAX_COMMENT])
+    return redact((comment or "").strip())[: db.MAX_COMMENT]  # redacted whole: a cut must not split a number
 
 
 def _logged(table: sa.Table, query: str, session: str | None, **columns: Any) -> Row:

@@ -22,10 +22,17 @@ from kb.panel.results import show_response
 from kb.panel.view import QUICK_SITUATIONS, fase_choices, fase_key, remember
 from kb.retrieval.build import build_index
 from kb.search.searcher import Result, Searcher
+from kb.text import MAX_QUERY_CHARS
 from kb.trainers.learning import learned_for
 
 BACKLOG_NOTICE_S = 10
 """Writes this many seconds old mean the database is away, not just busy: the agent is told."""
+AT_THE_LIMIT = (
+    f"La búsqueda admite hasta {MAX_QUERY_CHARS:,} caracteres".replace(",", ".")
+    + " y este texto llega al límite: lo que pasaba de ahí no se ha leído. Si es un correo largo, "
+    "pega solo la parte donde está el problema."
+)
+"""What the agent reads when the box stopped a paste at its limit (the browser cuts it silently)."""
 
 
 def current_searcher(user: User | None) -> Searcher | None:
@@ -98,6 +105,8 @@ def run_search(query: str) -> None:
         state.response, state.error = None, str(exc)
         return
     state.error = None
+    if len(query) >= MAX_QUERY_CHARS and not response.notices:
+        response.notices.append(AT_THE_LIMIT)
     state.response = response
     state.search_id = uuid.uuid4().hex[:8]
     state.votes = {}
@@ -189,7 +198,9 @@ def page() -> None:
         return
     with st.form("buscar", border=False, enter_to_submit=True):
         text, fase, go = st.columns([6, 2.4, 1.2], vertical_alignment="bottom")
-        text.text_input(SEARCH_LABEL, key="query", placeholder="p. ej.: me grita y no me deja hablar")
+        text.text_input(
+            SEARCH_LABEL, key="query", placeholder="p. ej.: me grita y no me deja hablar", max_chars=MAX_QUERY_CHARS
+        )
         fase.selectbox("Fase", fase_choices(), key="fase")
         go.form_submit_button("Buscar", type="primary", on_click=on_submit, use_container_width=True)
     with st.container(key="quick"):

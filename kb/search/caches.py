@@ -27,22 +27,25 @@ class VectorCache:
         self._lock = threading.Lock()
 
     def encode(self, encoder: Encoder, sentences: list[str]) -> np.ndarray:
+        """Vectors of `sentences` (one row each), encoding only those not cached.
+
+        The rows are taken from what this call saw or computed, never read back from the cache after
+        encoding: another thread may have evicted them meanwhile (the cache is bounded)."""
         model = encoder.model_id
         with self._lock:
-            missing = [s for s in dict.fromkeys(sentences) if (model, s) not in self._data]
+            found = {s: self._data[(model, s)] for s in dict.fromkeys(sentences) if (model, s) in self._data}
+            for sentence in found:
+                self._data.move_to_end((model, sentence))
+        missing = [s for s in dict.fromkeys(sentences) if s not in found]
         if missing:
-            vectors = encoder.encode_queries(missing)
+            vectors = np.asarray(encoder.encode_queries(missing), dtype=np.float32)
+            found.update(zip(missing, vectors))
             with self._lock:
                 for sentence, vector in zip(missing, vectors):
-                    self._data[(model, sentence)] = np.asarray(vector, dtype=np.float32)
+                    self._data[(model, sentence)] = vector
                 while len(self._data) > self.size:
                     self._data.popitem(last=False)
-        with self._lock:
-            rows = []
-            for s in sentences:
-                self._data.move_to_end((model, s))
-                rows.append(self._data[(model, s)])
-        return np.vstack(rows)
+        return np.vstack([found[s] for s in sentences])
 
 
 class SuggestionMemory:

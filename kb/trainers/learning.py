@@ -26,7 +26,7 @@ from kb.config import Settings
 from kb.content import Card
 from kb.embedding.encoders import Encoder
 from kb.errors import StoreError, UsageError
-from kb.feedback.redact import KINDS, redact
+from kb.feedback.redact import KINDS, holds_personal
 from kb.search.passages import is_long, split_sentences
 from kb.text import comparable
 
@@ -62,7 +62,7 @@ class Suggestion:
 
 def personal(query: str) -> bool:
     """The query holds personal data, or held some (kb.feedback.redact left its token): never a situation."""
-    return any(token in query for token in KINDS) or redact(query) != query
+    return any(token in query for token in KINDS) or holds_personal(query)
 
 
 def candidates(store: FeedbackStore, cards: Iterable[Card]) -> list[Suggestion]:
