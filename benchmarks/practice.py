@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -140,7 +141,9 @@ def report(settings: Settings) -> str:
     lines = [
         SECTION,
         "",
-        f"Medido el {time.strftime('%Y-%m-%d %H:%M %Z')} con `python -m benchmarks.practice` (máquina de arriba).",
+        f"Medido el {time.strftime('%Y-%m-%d %H:%M %Z')} con `python -m benchmarks.practice` (máquina de arriba; "
+        f"carga media al terminar: {os.getloadavg()[0]:.1f} en {os.cpu_count()} núcleos, así que los tiempos son "
+        "de un equipo ocupado).",
         "",
         "| qué | valor |",
         "|---|---|",

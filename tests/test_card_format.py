@@ -356,7 +356,7 @@ def test_the_api_sends_action_limit_and_the_configured_countrys_legal_lines(form
     searcher = Searcher(
         format_searcher.index, format_searcher.embedder, format_searcher.settings.with_(country=country)
     )
-    client = TestClient(create_app(searcher.settings, lambda: searcher))
+    client = TestClient(create_app(searcher.settings, lambda: searcher), base_url="http://127.0.0.1")
     results = client.get("/api/search", params={"q": "me amenaza con venir a pegarme", "k": 2}).json()["results"]
     threat, crying = sorted(results, key=lambda r: r["heading"])
     assert list(threat)[:7] == ["id", "title", "heading", "action", "limit", "legal", "text"]

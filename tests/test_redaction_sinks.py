@@ -45,7 +45,7 @@ def test_a_comment_cut_at_its_limit_does_not_cut_a_number_in_two(tmp_path):
 @pytest.fixture
 def client(built_index, searcher, tmp_path):
     store = FeedbackStore(tmp_path / "fb.db")
-    with TestClient(create_app(built_index, lambda: searcher, store=store)) as c:
+    with TestClient(create_app(built_index, lambda: searcher, store=store), base_url="http://127.0.0.1") as c:
         c.store = store  # type: ignore[attr-defined]
         yield c
 

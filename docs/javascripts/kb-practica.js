@@ -335,6 +335,11 @@
     show(nodes, heading);
   }
 
-  if (state.round && state.round.pos >= state.round.ids.length && state.round.ids.length) result();
-  else home("");
+  if (!data.drills.length) {
+    show([el("p", { text: "Todavía no hay ejercicios: las guías no tienen situaciones que practicar." })]);
+  } else if (state.round && state.round.pos >= state.round.ids.length && state.round.ids.length) {
+    result();
+  } else {
+    home("");
+  }
 })();
