@@ -35,6 +35,8 @@ MAX_COMMENT = 1000
 WRITE_TRIES = 4
 """Attempts per write; with `BACKOFF_S` that is ~2 s before the user is told."""
 BACKOFF_S = (0.25, 0.5, 1.0)
+POOL_WAIT_S = 30
+"""Longest wait for a free pooled connection when more threads write than the pool holds."""
 RETRY_BUDGET_S = 3.0
 """No new attempt starts after this long, so a slow connect timeout cannot stack up 4 times."""
 PG_MIN_CONNECT_TIMEOUT_S = 2
@@ -154,9 +156,17 @@ def make_engine(url: URL, timeout_s: int) -> Engine:
     if url.get_backend_name() == "postgresql":
         args["connect_args"] = pg_connect_args(timeout_s)
     # Small pool: a panel has a handful of sessions; pre-ping drops connections a server
-    # restart killed instead of failing the next write with them.
+    # restart killed instead of failing the next write with them. Waiting for a free connection is
+    # contention inside this process, not a hung server (the statement and connect timeouts bound
+    # that), and nobody on a call waits for it (kb.feedback.outbox), so it may take longer.
     return sa.create_engine(
-        url, pool_size=5, max_overflow=5, pool_timeout=timeout_s, pool_pre_ping=True, pool_recycle=1800, **args
+        url,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=max(timeout_s, POOL_WAIT_S),
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        **args,
     )
 
 
