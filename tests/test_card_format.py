@@ -252,6 +252,12 @@ def test_a_guide_in_the_format_has_no_errors(planted):
     assert [str(p) for p in lint(planted) if p.path == "docs/bien.md" and p.severity == "error"] == []
 
 
+def test_a_card_with_some_countries_is_warned_about_the_others(planted):
+    warnings = [p for p in lint(planted) if p.path == "docs/bien.md" and "no tiene bloque 'Legal'" in p.message]
+    assert [(p.line, p.severity) for p in warnings] == [(line_of(GOOD, '"Legal ES"'), "warning")]
+    assert "de AR, CO, PE, CL:" in warnings[0].message
+
+
 def test_kb_check_fails_and_prints_the_place(planted, monkeypatch):
     monkeypatch.setenv("KB_HOME", str(planted.root))
     out = CliRunner().invoke(main, ["check", "--no-model"])

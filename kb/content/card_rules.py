@@ -4,7 +4,8 @@ keeps answering while guides are brought to the format.
 
 - `card_format_problems`: every content card opens (after «Cuándo») with `!!! success "Haz"`, one
   imperative sentence, optionally followed by `!!! warning "Límite"` (one or two sentences); each
-  `!!! info "Legal XX"` names a known country that has a source in the front matter's `fuentes_legales`.
+  `!!! info "Legal XX"` names a known country that has a source in the front matter's `fuentes_legales`
+  (and a card with legal lines for some countries is warned about the countries it leaves out).
 - `signoff_problems`: `responsable` names a person and a team («Nombre Apellido, Equipo»);
   `fuentes_legales` lists «Título — https://…» per country; a guide with legal blocks says who signed
   them off (`revisado_legal: "Nombre Apellido, AAAA-MM-DD"`).
@@ -171,7 +172,24 @@ def _legal_problems(rel: str, blocks: list[SentenceBlock], sources: dict[str, An
         seen.add(block.country)
         if not block.text:
             problems.append(Problem(rel, block.line, f"el bloque '{block.shown}' está vacío"))
-    return problems
+    return problems + _missing_countries(rel, blocks, seen)
+
+
+def _missing_countries(rel: str, blocks: list[SentenceBlock], seen: set[str]) -> list[Problem]:
+    """A warning when a card has legal lines for some countries and not others: there the panel shows none."""
+    missing = [c for c in COUNTRIES if c not in seen]
+    if not missing or not seen & set(COUNTRIES):
+        return []
+    first = next(b for b in blocks if b.kind == "legal")
+    return [
+        Problem(
+            rel,
+            first.line,
+            f"la tarjeta no tiene bloque 'Legal' de {', '.join(missing)}: con KB_COUNTRY en esos países, "
+            "el panel, la API y el sitio no mostrarán ninguna línea legal",
+            "warning",
+        )
+    ]
 
 
 def _listed(value: object) -> bool:
