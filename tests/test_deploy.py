@@ -223,9 +223,12 @@ def new_agent(browser):
 
 
 def sign_in(page, name: str) -> None:
+    """Sign in and wait for the rerun it starts to end (a search clock armed during it would time that run)."""
     page.get_by_label("Usuario").fill(name)
     page.get_by_label("Contraseña").fill(PASSWORD)
     page.get_by_role("button", name="Entrar").click()
+    page.get_by_text(f"Sesión iniciada: {name}").wait_for()
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(state="attached")
     page.get_by_label(SEARCH_BOX).wait_for()
 
 
