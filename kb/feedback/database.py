@@ -155,10 +155,12 @@ def make_engine(url: URL, timeout_s: int) -> Engine:
     args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
         args["connect_args"] = pg_connect_args(timeout_s)
-    # Small pool: a panel has a handful of sessions; pre-ping drops connections a server
-    # restart killed instead of failing the next write with them.
+    # Small pool: a panel writes through one thread (kb.feedback.outbox) and reads for a few trainers;
+    # pre-ping drops connections a server restart killed instead of failing the next write with them.
+    # Waiting for a free connection is this process's own contention (many threads writing at once),
+    # so it gets twice the database's wait.
     return sa.create_engine(
-        url, pool_size=5, max_overflow=5, pool_timeout=timeout_s, pool_pre_ping=True, pool_recycle=1800, **args
+        url, pool_size=5, max_overflow=5, pool_timeout=2 * timeout_s, pool_pre_ping=True, pool_recycle=1800, **args
     )
 
 
