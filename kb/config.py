@@ -87,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
         "KB_DB_TIMEOUT",
         "int",
         5,
-        "segundos como máximo que se espera a la base de datos al conectar o en cada consulta",
+        "segundos que la API espera a que se guarde una valoración y, con PostgreSQL, al conectar y por consulta",
         minimum=2,
     ),
     Setting(

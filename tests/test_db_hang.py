@@ -80,6 +80,20 @@ def test_queued_writes_survive_a_frozen_server_and_withdrawn_ones_never_land(pos
     store.close()
 
 
+def test_a_write_the_database_refuses_for_good_is_reported_and_the_queue_goes_on(postgres_server):  # noqa: F811
+    """A value PostgreSQL will never take (past its integer range) costs that write, said in Spanish,
+    not the writer thread."""
+    url = postgres_server.fresh_database()
+    store = FeedbackStore(url, timeout_s=2)
+    refused = store.later(search_row("me grita", results=2**40))
+    after = store.later(search_row("me grita"))
+    assert after.wait(CEILING) and refused.wait(CEILING)
+    assert refused.state == "failed" and "No se ha podido guardar" in str(refused.error)
+    assert after.stored and column(url, "SELECT query FROM searches") == ["me grita"]
+    assert store.outbox.dropped == 1
+    store.close()
+
+
 # ---------------------------------------------------------------- the API
 
 

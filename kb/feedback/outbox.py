@@ -244,12 +244,18 @@ class Outbox:
                         return True
                     item.state = QUEUED
                 return False
-            error = exc if isinstance(exc, StoreError) else self._target.failure(exc)
-            self.dropped += 1
-            LOG.error("escritura descartada (%s): %s", item.row.table.name, error)
-            self._end(item, FAILED, error=error)
-            return True
+            return self._drop(item, exc if isinstance(exc, StoreError) else self._target.failure(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one write, not the writer thread
+            LOG.exception("escritura descartada por un error inesperado")
+            return self._drop(item, self._target.failure(exc))
         self._end(item, STORED, row_id=row_id)
+        return True
+
+    def _drop(self, item: Pending, error: StoreError) -> bool:
+        """Give `item` up for good (it would fail the same way again), saying so in the log."""
+        self.dropped += 1
+        LOG.error("escritura descartada (%s): %s", item.row.table.name, error)
+        self._end(item, FAILED, error=error)
         return True
 
     @staticmethod
