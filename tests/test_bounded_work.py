@@ -211,7 +211,9 @@ def test_a_normal_search_finishes_while_four_hostile_pastes_are_still_running(se
     cuts leave: every word unknown); a fifth agent's ordinary search gets the model after at most the
     batch already running, so it is answered while all four pastes are still being encoded."""
     turns = searcher.embedder.turns
-    hostile = [threading.Thread(target=searcher.search, args=(words(10_000, seed=i),)) for i in range(4)]
+    # Seeds no other test uses: a paste the shared searcher already encoded comes from its cache and
+    # never queues for the model.
+    hostile = [threading.Thread(target=searcher.search, args=(words(10_000, seed=100 + i),)) for i in range(4)]
     for thread in hostile:
         thread.start()
     wait_until(lambda: turns.waiting >= 3, "los cuatro pegados usando el modelo", seen=lambda: turns.waiting)
