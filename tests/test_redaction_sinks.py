@@ -79,7 +79,9 @@ def test_the_panel_stores_no_value_it_was_given(built_index, tmp_path, monkeypat
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     for values in packs(20, 880):
         half = len(values) // 2
-        at.text_input(key="query").input("el cliente me da esto: " + " ; ".join(values))
+        # A situation the base plainly covers, so every search shows cards to vote on and comment.
+        situation = "el cliente está muy enfadado, me grita y no me deja hablar; me da estos datos: "
+        at.text_input(key="query").input(situation + " ; ".join(values))
         at = at.button(key="FormSubmitter:buscar-Buscar").click().run()
         for rank, comment in ((1, values[:half]), (2, values[half:])):
             at = next(b for b in at.button if b.key and b.key.startswith("down-") and b.key.endswith(f"-{rank}"))
