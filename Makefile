@@ -51,7 +51,7 @@ preview: install
 lint: install-dev
 	$(VENV)/bin/ruff check kb tests benchmarks tools app.py
 	$(VENV)/bin/ruff format --check kb tests benchmarks tools app.py
-	$(VENV)/bin/mypy kb
+	$(VENV)/bin/mypy kb benchmarks
 
 # pytest's exit 5 (no test ran) is a failure, never a pass.
 PYTEST_STRICT = rc=$$?; if [ $$rc -eq 5 ]; then echo "ERROR: pytest no ha ejecutado ningún test" >&2; exit 1; fi; exit $$rc

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import re
 import string
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench import machine, pct
+from benchmarks.sections import replace_section
 from tests.support.waits import free_port, wait_http
 
 SECTION = "## Pegados hostiles (búsqueda normal con cuatro textos de 10.000 caracteres a la vez, API)"
@@ -145,12 +145,6 @@ def section(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    kept = re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", "", old, flags=re.S | re.M).rstrip()
-    path.write_text(kept + "\n\n" + text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Búsqueda normal mientras cuatro pegados hostiles usan la API")
     parser.add_argument("--out", default=None, help="BENCHMARKS.md: sustituye o añade la sección")
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     if args.out:
-        replace_section(Path(args.out), text)
+        replace_section(Path(args.out), SECTION, text)
     worst = max(max(s["normal"]) for s in results[-1]["scenarios"])
     return 0 if worst <= BAR_S else 1
 

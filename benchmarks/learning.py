@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench import machine
+from benchmarks.sections import replace_section
 from kb.config import load_settings
 from kb.embedding.encoders import load_embedder
 from kb.retrieval.build import memory_index
@@ -114,14 +114,6 @@ def section(table: list[str], whole: str, rows: list[dict], seconds: float) -> s
     )
 
 
-def replace_section(path: Path, text: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    if SECTION in old:
-        path.write_text(re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", text + "\n", old, flags=re.S | re.M))
-    else:
-        path.write_text(old.rstrip() + "\n\n" + text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Curva de aprendizaje de las búsquedas aceptadas; BENCHMARKS.md")
     parser.add_argument("--out", default=None, help="Escribe la sección en este archivo (si no, la imprime).")
@@ -143,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     whole = whole_searches(build, rows)
     text = section(table, whole, rows, time.perf_counter() - started)
     if args.out:
-        replace_section(Path(args.out), text)
+        replace_section(Path(args.out), SECTION, text)
         print(f"Escrito {args.out}", file=sys.stderr)
     else:
         print(text)

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench import machine, pct
+from benchmarks.sections import replace_section
 from kb.config import load_settings
 from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
 from tests.support.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree
@@ -250,13 +250,6 @@ def section(points: list[Point], warm: dict[str, float], load: tuple[float, floa
     return "\n".join(lines)
 
 
-def replace_section(path: Path, text: str) -> None:
-    """Put `text` in place of the «Carga» section (or at the end); the rest of the file is benchmarks.bench's."""
-    old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    kept = re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", "", old, flags=re.S | re.M).rstrip()
-    path.write_text(kept + "\n\n" + text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Agentes simultáneos contra 1 y 2 réplicas; escribe BENCHMARKS.md")
     parser.add_argument("--out", default="BENCHMARKS.md")
@@ -279,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 points += asyncio.run(run_points(stack, [int(a) for a in args.agents.split(",")], args.seconds))
             finally:
                 stack.stop()
-    replace_section(Path(args.out), section(points, warm, (load_start, os.getloadavg()[0])))
+    replace_section(Path(args.out), SECTION, section(points, warm, (load_start, os.getloadavg()[0])))
     print(f"Escrito {args.out}", file=sys.stderr)
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.sections import replace_section
 from kb.config import Settings, load_settings
 from kb.content import cards_of, read_guides
 from kb.content.practice import practice_cards
@@ -175,13 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = report(load_settings())
     if args.out:
-        path = Path(args.out)
-        old = path.read_text(encoding="utf-8")
-        if SECTION in old:
-            new = re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", lambda _: text + "\n", old, flags=re.S | re.M)
-        else:
-            new = old.rstrip() + "\n\n" + text
-        path.write_text(new, encoding="utf-8")
+        replace_section(Path(args.out), SECTION, text)
     print(text)
     return 0
 

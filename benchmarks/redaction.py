@@ -8,13 +8,15 @@ Self-contained on purpose: it imports nothing from this checkout but what `--roo
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import re
 import subprocess
 import sys
 import timeit
 from pathlib import Path
+
+from benchmarks.sections import replace_section
 
 SECTION = "## Anonimización (`kb.feedback.redact`)"
 
@@ -44,7 +46,8 @@ def measure() -> dict[str, float]:
     for name, text in TEXTS.items():
         redact(text)
         number = 20 if len(text) <= 500 else 3
-        out[name] = min(timeit.repeat(lambda text=text: redact(text), number=number, repeat=5)) / number * 1000
+        rounds = timeit.repeat(functools.partial(redact, text), number=number, repeat=5)
+        out[name] = min(rounds) / number * 1000
     return out
 
 
@@ -72,12 +75,6 @@ def section(labels: list[str], results: list[dict[str, float]]) -> str:
     return "\n".join([*lines, ""])
 
 
-def replace_section(path: Path, text: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    kept = re.sub(re.escape(SECTION) + r".*?(?=^## |\Z)", "", old, flags=re.S | re.M).rstrip()
-    path.write_text(kept + "\n\n" + text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Tiempo de la anonimización")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -93,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(labels, [measure_in(root) for root in roots])
     print(text)
     if args.out:
-        replace_section(Path(args.out), text)
+        replace_section(Path(args.out), SECTION, text)
     return 0
 
 
