@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.bench import machine, pct
 from benchmarks.sections import replace_section
-from tests.support.waits import free_port, wait_http
+from tests.support.waits import free_port, stop_process, wait_http
 
 SECTION = "## Pegados hostiles (búsqueda normal con cuatro textos de 10.000 caracteres a la vez, API)"
 NORMAL = "el cliente me grita y no me deja hablar"
@@ -102,8 +102,7 @@ def run(root: Path, index: Path) -> dict[str, Any]:
             alone = [timed_search(base, NORMAL) for _ in range(20)]
             scenarios = [scenario(base, kind) for kind in ("letras", "palabras")]
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_process(proc, grace=60)
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return {
         "root": str(root),

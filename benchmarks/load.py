@@ -27,7 +27,7 @@ from benchmarks.sections import replace_section
 from kb.config import load_settings
 from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
 from tests.support.localdeploy import LocalDeployment, cpu_seconds, free_ports, machine_cpu_seconds, rss_mb, tree
-from tests.support.waits import wait_http
+from tests.support.waits import stop_process, wait_http
 
 LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-renderer-backgrounding", "--disable-background-timer-throttling"]
 """Many contexts in one browser: none may be throttled as a background tab."""
@@ -186,8 +186,7 @@ def warm_start(tmp: Path, after_s: float = 15.0) -> dict[str, float]:
             "rss": rss_mb(proc.pid),
         }
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_process(proc)
 
 
 def search_sync(page: Any, query: str) -> float:

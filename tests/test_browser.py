@@ -31,7 +31,7 @@ from kb.accounts.users_file import Accounts
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
-from tests.support.waits import CEILING_MS, free_port, page_wait, wait_http, wait_until
+from tests.support.waits import CEILING_MS, free_port, page_wait, stop_process, wait_http, wait_until
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=CEILING_MS)  # every expect() waits on its condition, up to the shared ceiling
@@ -148,11 +148,7 @@ def stack(chromium_path, settings, embedder, tmp_path_factory):
             "log": log,
         }
     finally:
-        panel.terminate()
-        try:
-            panel.wait(10)
-        except subprocess.TimeoutExpired:
-            panel.kill()
+        stop_process(panel)
         server.shutdown()
 
 

@@ -31,7 +31,7 @@ from kb.feedback.store import FeedbackStore
 from kb.serving.serve import streamlit_command
 from tests.conftest import ROOT
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.support.waits import CEILING_MS, free_port, wait_http
+from tests.support.waits import CEILING_MS, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=CEILING_MS)
@@ -70,11 +70,7 @@ def panel(tmp_path_factory):
         wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc=proc, log=log)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from kb.site.drills import CLOSE_SHARE, Chooser, related_cards
 from kb.site.practice import build_practice, practice_data, practice_markdown, read_practice, strip_scenarios
 from kb.trainers.check import lint
 from tests.conftest import HEAD, ROOT, SMALL, guide, make_docs
-from tests.support.waits import free_port, wait_http, wait_until
+from tests.support.waits import free_port, stop_process, wait_http, wait_until
 
 CALM_BODY = """??? question "Cuándo"
     - me estoy poniendo nervioso con el cliente
@@ -217,5 +217,4 @@ def test_the_live_preview_regenerates_the_practice_page_when_a_guide_changes(tmp
         guide_file.write_text(guide_file.read_text().replace("me levanta la voz", "me sube el tono"), encoding="utf-8")
         wait_until(lambda: "me sube el tono" in page(), "la página de práctica regenerada tras guardar la guía")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)

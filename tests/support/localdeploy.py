@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import PACKAGE_ROOT
-from tests.support.waits import free_port, wait_http
+from tests.support.waits import free_port, stop_process, wait_http
 
 NGINX_CONF = PACKAGE_ROOT / "deploy" / "nginx" / "kb.conf"
 SHIPPED_UPSTREAMS = (
@@ -213,14 +213,8 @@ class LocalDeployment:
 
     def stop(self) -> None:
         for proc, sig in ((self.nginx, signal.SIGQUIT), (self.api_proc, signal.SIGTERM), (self.panel, signal.SIGTERM)):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(sig)
-            try:
-                proc.wait(25)
-            except subprocess.TimeoutExpired:
-                proc.kill()  # the replicas die with the supervisor (PR_SET_PDEATHSIG)
-                proc.wait()
+            if proc is not None:
+                stop_process(proc, sig, grace=25)  # killed, the replicas die with the supervisor (PR_SET_PDEATHSIG)
 
     def log_text(self, name: str) -> str:
         path = self.logs.get(name)

@@ -8,6 +8,7 @@ and what was there instead, so a red run explains itself.
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 import subprocess
@@ -97,3 +98,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 30.0) -> None:
+    """Ask `proc` to end with `sig` and wait for it; kill it if it is still there after `grace` seconds
+    (a process that ignores the request must not outlive the test that started it)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
