@@ -26,10 +26,13 @@ _SIGNED = re.compile(r"^\s*(?P<who>[^,]+?)\s*,\s*(?P<when>\d{4}-\d{2}-\d{2})\s*$
 """`revisado_legal: "Nombre Apellido, AAAA-MM-DD"`: who signed the legal lines off, and when."""
 
 _DIGIT = re.compile(r"\d")
+"""A figure in a Decir phrase outside a slot: an amount, a date or a deadline the agent cannot promise."""
 _OPENING_DIRECTION = re.compile(r"^\s*\(")
 _TRAILING_DIRECTION = re.compile(r"\([^()]*\)\s*[.!?]?\s*$")
+"""A stage direction in brackets at either end («(con calma) …», «… (pausa)»): it would be read aloud."""
 _FIRST_WORD = re.compile(r"^[¿¡«\"'\s]*([A-Za-zÁÉÍÓÚÑÜáéíóúñü]+)")
 _INFINITIVE = re.compile(r"^[a-záéíóúñü]+(?:ar|er|ir|ír)(?:se|le|les|lo|la|los|las)?$")
+"""An Evitar line that opens with an infinitive («Interrumpir al cliente») describes behaviour, not words."""
 _NOT_VERBS = {"ayer", "mujer", "placer", "lugar", "hogar", "mar", "par", "bar", "ser", "por", "ir", "tener"}
 """Words that end like an infinitive but open real speech often enough ("Ayer…", "Por…")."""
 
