@@ -28,7 +28,7 @@ from .conftest import ROOT
 
 EVAL_DIR = ROOT / "tests" / "data" / "eval"
 
-FLOORS = {"hit1": 0.82, "hit3": 0.93, "mrr": 0.88, "oos_recall": 0.86}  # 0.829, 0.937, 0.888, 0.881
+FLOORS = {"hit1": 0.82, "hit3": 0.93, "mrr": 0.88, "oos_recall": 0.86}  # 0.834, 0.937, 0.890, 0.881
 # (before the action-first guides and the safety cards: 0.844, 0.946, 0.894, 0.881)
 CEILING_IN_SCOPE_FLAGGED = 0.03
 REGISTER_FLOORS = {

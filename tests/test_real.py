@@ -88,7 +88,7 @@ REAL_TEST_FLOORS = {"hit1": 0.32, "hit3": 0.61, "oos_recall": 0.65}
 """One query under the figures measured on real/test (0.338, 0.623, 0.684; 77 in scope, 19 out), with
 the action-first guides and the three safety cards, labels repeated for them (data/real/README.md).
 Before them: 0.403, 0.571, 0.684 on the same labels (McNemar on hit@1: p = 0.27; BENCHMARKS.md)."""
-REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.10  # measured 0.091 (7 of 77); 0.065 before the safety cards
+REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.08  # measured 0.065 (5 of 77), as before the safety cards
 
 
 @pytest.fixture(scope="module")

@@ -125,10 +125,13 @@ class Card:
         return self.legal.get(country)
 
     def embedding_text(self) -> str:
-        """The text the model sees: where the card sits, what to do and its limit, what it says, and its phrases.
+        """The text the model sees: where the card sits, what to do, what it says, and its phrases.
 
-        Legal lines are left out on purpose: they differ by country, and the index is the same for all."""
-        parts = [f"{self.title}. {self.heading}.", *self._lead(), self.text]
+        Legal lines are left out on purpose: they differ by country, and the index is the same for all.
+        So is the limit: it says what is not the agent's to do in words many cards share («no le
+        corresponde», «solo lo que tu empresa autoriza»), and without it both dev sets rank a little
+        better (BENCHMARKS.md, «Registro real»); the letters' view still reads it (`pieces`)."""
+        parts = [f"{self.title}. {self.heading}.", *([self.action] if self.action else []), self.text]
         if self.say:
             parts.append("Decir: " + " ".join(self.say))
         if self.avoid:
