@@ -464,8 +464,8 @@ def test_the_panel_shows_the_action_then_the_limit_whole_then_the_rest(panel):
     action, limit, legal, tip = shown[first + 1 : first + 5]
     assert action == "**▶ Avisa ahora a tu supervisor y a seguridad, y anota la amenaza con sus palabras exactas\\.**"
     assert limit.startswith(":orange[**Límite:** No te quedes a solas") and limit.endswith("ocurrido\\.]")
-    assert len(limit) > 240  # the tip is cut at 240 characters; the limit never is
+    assert len(limit) > 240  # the tip is cut (at 120 characters under an action); the limit never is
     assert legal.startswith(":blue[**Ley en México:** En México") and "España" not in "".join(shown)
-    assert tip.startswith("Una amenaza de daño")
+    assert tip.startswith("Una amenaza de daño") and len(tip) <= 121  # under an action the why gets about one line
     html = "\n".join(h.proto.body for h in at.get("html"))
     assert "Voy a dejar constancia" in html  # then the phrases, as before

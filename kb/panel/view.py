@@ -29,6 +29,9 @@ QUICK_SITUATIONS: list[tuple[str, str]] = [
 ALL_FASES = "Todas las fases"
 MAX_RECENT = 6
 TIP_CHARS = 240
+TIP_CHARS_AFTER_ACTION = 120
+"""Under an action and its limit the why gets about one line, so the best card and the titles of the next
+two still fit in 900 × 700 when a card also has a two-line limit or legal lines (tests/test_browser.py)."""
 
 BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 FASE_COLORS: dict[str, BadgeColor] = {
@@ -64,8 +67,11 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
 
 
-def tip_text(card: Card, limit: int = TIP_CHARS) -> str:
-    """The gist of a card in 2–4 lines: its first paragraph(s), cut at a sentence or word end."""
+def tip_text(card: Card, limit: int | None = None) -> str:
+    """The gist of a card in 2–4 lines (about one under an action): its first paragraph(s), cut at a
+    sentence or word end."""
+    if limit is None:
+        limit = TIP_CHARS_AFTER_ACTION if card.action else TIP_CHARS
     text = " ".join(line.lstrip("• ") for line in card.text.splitlines() if line.strip())
     if len(text) <= limit:
         return text
