@@ -251,3 +251,29 @@ def test_panel_searches_answer_and_confirmed_votes_are_kept_while_postgresql_is_
     assert set(stored_searches) == expected and set(stored_votes) == expected
     assert len(stored_votes) == i  # each once
     assert notices, "the agent is told that writes are waiting for the database"
+
+
+def test_the_trainers_page_answers_in_bounded_time_while_postgresql_is_frozen(postgres_server, tmp_path, monkeypatch):  # noqa: F811
+    """Reads wait at most `FeedbackStore.deadline_s`, then the page says so in Spanish: a trainer's
+    page (or `kb serve` starting) is never stuck for as long as the server hangs."""
+    from datetime import UTC, datetime
+
+    from kb.accounts.identity import TRAINER, Session, User
+
+    url = postgres_server.fresh_database()
+    FeedbackStore(url).record_search("me grita")
+    monkeypatch.setenv("KB_DATABASE_URL", url)
+    monkeypatch.setenv("KB_DB_TIMEOUT", "2")
+    monkeypatch.setenv("KB_INDEX", str(tmp_path / "sin-indice"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.session_state["kb_session"] = Session(User("lucia", TRAINER, datetime.now(UTC)), time.time())
+    at.switch_page("kb/panel/trainers.py").run()
+    assert not at.error, [e.value for e in at.error]  # the report, read before the freeze
+    deadline = FeedbackStore(url, timeout_s=2).deadline_s
+    with postgres_server.frozen():
+        started = time.perf_counter()
+        at.run()
+        took = time.perf_counter() - started
+    print(f"\ntrainers' page with PostgreSQL frozen: answered in {took:.1f} s (deadline {deadline:g} s)")
+    assert any("no ha respondido" in e.value for e in at.error)
+    assert took <= deadline + MAX_SEARCH_S

@@ -42,6 +42,29 @@ MAX_FAILED_SIGN_INS = 10_000
 """Failed and refused sign-ins kept in the audit trail, newest first (with KB_RETENTION_DAYS)."""
 
 
+def within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`'s result or exception, or TimeoutError after `seconds`, leaving `call` to finish in a
+    daemon thread: a PostgreSQL call blocked on a frozen server cannot be interrupted, only left."""
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="kb-feedback-call", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
+
+
 class FeedbackStore:
     """The feedback database at `url_or_path`: a SQLite file path, or a SQLAlchemy URL.
 
@@ -135,7 +158,25 @@ class FeedbackStore:
             self._engine.dispose()
 
     def _run(self, work: Callable[[], T], action: str, *, retry: bool = True) -> T:
-        """`work()` on a ready schema, retried with back-off on db.transient failures; else StoreError."""
+        """`work()` on a ready schema, retried with back-off on db.transient failures; else StoreError.
+
+        Whoever waits (a trainer's page, `kb serve` starting, the command line) gets an answer within
+        `deadline_s` even from a server that hangs; the call itself ends when the server answers."""
+        seconds = self.deadline_s
+        try:
+            return within(seconds, lambda: self._tries(work, action, retry=retry))
+        except TimeoutError:
+            raise StoreError(
+                f"La base de datos de valoraciones ({self.where()}) no ha respondido en {seconds:g} s. "
+                "Inténtalo de nuevo en unos minutos; si sigue así, avisa al administrador."
+            ) from None
+
+    @property
+    def deadline_s(self) -> float:
+        """The longest a caller of `_run` waits: the pool, a connection and a statement, and the retries."""
+        return 4 * self.timeout_s + db.RETRY_BUDGET_S
+
+    def _tries(self, work: Callable[[], T], action: str, *, retry: bool) -> T:
         started = time.monotonic()
         for attempt in range(db.WRITE_TRIES if retry else 1):
             try:

@@ -175,7 +175,7 @@ def report_writes() -> None:
     for _, pending, *_ in state.votes.values():
         if pending.error is not None and pending not in warned:
             warned.add(pending)
-            st.toast(f"La valoración no se ha guardado: {pending.error}", icon="⚠️")
+            st.toast(str(pending.error), icon="⚠️")
     waiting, oldest = feedback_store().outbox.backlog()
     if waiting and oldest >= BACKLOG_NOTICE_S:
         st.caption(

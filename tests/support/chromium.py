@@ -25,10 +25,12 @@ ARM_CLOCK = """() => {
     const box = document.activeElement;
     box.addEventListener('keydown', e => {
         if (e.key === 'Enter' && clock.start === null) clock.start = performance.now(); }, {once: true, capture: true});
-    const observer = new MutationObserver(() => {
+    // A quick run can go running -> notRunning between two callbacks: the old values still show it.
+    const observer = new MutationObserver((records) => {
         const state = app.getAttribute('data-test-script-state');
-        if (state !== 'notRunning') clock.started = true;
-        else if (clock.started && clock.start !== null) { clock.end = performance.now(); observer.disconnect(); }
+        if (state !== 'notRunning' || records.some(r => r.oldValue && r.oldValue !== 'notRunning')) clock.started = true;
+        if (state === 'notRunning' && clock.started && clock.start !== null) {
+            clock.end = performance.now(); observer.disconnect(); }
     });
-    observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state'], attributeOldValue: true});
 }"""
