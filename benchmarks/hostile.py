@@ -93,14 +93,14 @@ def scenario(base: str, kind: str) -> dict[str, Any]:
     return {"kind": kind, "normal": normal, "pastes": pastes}
 
 
-def run(root: Path, index: Path) -> dict[str, Any]:
+def run(root: Path, index: Path, kinds: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kb-hostile-") as tmp:
         proc, base = start_api(root, index, Path(tmp))
         try:
             for _ in range(5):
                 timed_search(base, NORMAL)
             alone = [timed_search(base, NORMAL) for _ in range(20)]
-            scenarios = [scenario(base, kind) for kind in ("letras", "palabras")]
+            scenarios = [scenario(base, kind) for kind in kinds]
         finally:
             stop_process(proc, grace=60)
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -115,11 +115,12 @@ def run(root: Path, index: Path) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> list[str]:
     """Table rows (markdown) for one run."""
-    rows = [f"| {result['label']} | sola | {pct(result['alone'], 50):.2f} s | {max(result['alone']):.2f} s | | |"]
+    alone = result["alone"]
+    rows = [f"| {result['label']} | sola | | {pct(alone, 50):.2f} s | {max(alone):.2f} s | {len(alone)} | |"]
     for s in result["scenarios"]:
         rows.append(
-            f"| {result['label']} | con 4 × {s['kind']} | {pct(s['normal'], 50):.2f} s | {max(s['normal']):.2f} s "
-            f"| {len(s['normal'])} | {min(s['pastes']):.1f}–{max(s['pastes']):.1f} s |"
+            f"| {result['label']} | con 4 × {s['kind']} | {s['normal'][0]:.2f} s | {pct(s['normal'], 50):.2f} s "
+            f"| {max(s['normal']):.2f} s | {len(s['normal'])} | {min(s['pastes']):.1f}–{max(s['pastes']):.1f} s |"
         )
     return rows
 
@@ -134,8 +135,9 @@ def section(results: list[dict[str, Any]]) -> str:
         f"espacios, o palabras de ocho letras al azar) y un quinto busca «{NORMAL}» una y otra vez hasta que "
         f"terminan. Objetivo: la búsqueda normal en ≤ {BAR_S} s.",
         "",
-        "| versión | búsqueda normal | p50 | máximo | búsquedas | cada pegado |",
-        "|---|---|---|---|---|---|",
+        "| versión | búsqueda normal | la primera (0,5 s después de los pegados) | p50 | máximo | búsquedas | "
+        "cada pegado |",
+        "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         lines += summary(result)
@@ -151,22 +153,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", action="append", default=[], help="nombre de cada checkout en la tabla")
     parser.add_argument("--index", default=None, help="índice que sirven todos (por defecto KB_INDEX o index/)")
     parser.add_argument("--json", default=None, help="guarda también las cifras en bruto")
+    parser.add_argument("--from-json", default=None, help="no mide: escribe la sección de un --json anterior")
+    parser.add_argument("--kinds", default="letras,palabras", help="pegados: letras, palabras o ambos")
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parent.parent
     roots = [Path(r).resolve() for r in args.root] or [here]
     labels = args.label or [p.name for p in roots]
     index = Path(args.index or os.environ.get("KB_INDEX") or here / "index").resolve()
-    results = []
-    for root, label in zip(roots, labels):
+    results = json.loads(Path(args.from_json).read_text(encoding="utf-8")) if args.from_json else []
+    for root, label in zip(roots, labels) if not args.from_json else ():
         print(f"Midiendo {label} ({root})…", file=sys.stderr)
-        results.append({**run(root, index), "label": label})
+        results.append({**run(root, index, args.kinds.split(",")), "label": label})
     text = section(results)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     if args.out:
         replace_section(Path(args.out), SECTION, text)
-    worst = max(max(s["normal"]) for s in results[-1]["scenarios"])
+    worst = max(max(s["normal"]) for s in results[0]["scenarios"])  # the first checkout: this one by default
     return 0 if worst <= BAR_S else 1
 
 
