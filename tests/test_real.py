@@ -84,10 +84,10 @@ def test_the_report_breaks_the_real_register_down_by_split_kind_and_country():
     assert "Por país (kb):" in text and "Por tipo de fuente (kb):" in text
 
 
-REAL_TEST_FLOORS = {"hit1": 0.32, "hit3": 0.61, "oos_recall": 0.65}
-"""One query under the figures measured on real/test (0.338, 0.623, 0.684; 77 in scope, 19 out), with
+REAL_TEST_FLOORS = {"hit1": 0.33, "hit3": 0.59, "oos_recall": 0.65}
+"""One query under the figures measured on real/test (0.351, 0.610, 0.684; 77 in scope, 19 out), with
 the action-first guides and the three safety cards, labels repeated for them (data/real/README.md).
-Before them: 0.403, 0.571, 0.684 on the same labels (McNemar on hit@1: p = 0.27; BENCHMARKS.md)."""
+Before them: 0.403, 0.571, 0.684 on the same labels (McNemar on hit@1: p = 0.39; BENCHMARKS.md)."""
 REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.08  # measured 0.065 (5 of 77), as before the safety cards
 
 
