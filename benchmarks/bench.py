@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.concurrency import api_section, bench_api, bench_feedback, bench_threads, pct
 from kb.config import Settings, load_settings
 from kb.embedding.kernel import cpuinfo, engine_timings, timings_table
-from kb.retrieval.scoring import new_faiss
+from kb.retrieval.vectors import new_faiss
 
 
 def machine() -> dict:

@@ -14,8 +14,9 @@ from kb.content import Card
 from kb.embedding.encoders import VectorPart
 from kb.retrieval.build import build_index
 from kb.retrieval.classifier import CardClassifier, read_classifier, write_classifier
-from kb.retrieval.scoring import HybridScorer, build_faiss
+from kb.retrieval.scoring import HybridScorer
 from kb.retrieval.store import current_path, load_index
+from kb.retrieval.vectors import build_faiss
 
 
 def _units(rows: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ from kb.content import ContentError
 from kb.errors import IndexDamaged, IndexMissing, IndexStale
 from kb.retrieval.build import build_index
 from kb.retrieval.manifest import Manifest
-from kb.retrieval.scoring import build_faiss, scoring_signature
+from kb.retrieval.scoring import scoring_signature
 from kb.retrieval.store import current_path, load_index
+from kb.retrieval.vectors import build_faiss
 from tests.conftest import snapshot
 
 
@@ -198,11 +199,11 @@ def test_damaged_index_is_detected(project, encoder, damage):
 def test_large_collections_switch_to_hnsw(monkeypatch):
     import numpy as np
 
-    from kb.retrieval import scoring
+    from kb.retrieval import vectors
 
     rng = np.random.default_rng(0)
     small = rng.normal(size=(10, 8)).astype("float32")
     assert build_faiss(small).__class__.__name__ == "IndexFlatIP"
-    monkeypatch.setattr(scoring, "HNSW_THRESHOLD", 5)
+    monkeypatch.setattr(vectors, "HNSW_THRESHOLD", 5)
     hnsw = build_faiss(small / np.linalg.norm(small, axis=1, keepdims=True))
     assert hnsw.__class__.__name__ == "IndexHNSWFlat" and hnsw.ntotal == 10

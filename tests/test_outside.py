@@ -11,8 +11,9 @@ import numpy as np
 
 from kb.content import Card, read_guides
 from kb.retrieval.calibration import OUTSIDE_FILE, outside_list, outside_questions
-from kb.retrieval.scoring import Candidate, HybridScorer, build_faiss, is_low_confidence
+from kb.retrieval.scoring import Candidate, HybridScorer, is_low_confidence
 from kb.retrieval.store import docs_fingerprint
+from kb.retrieval.vectors import build_faiss
 from kb.trainers.check import outside_problems
 
 from .conftest import ROOT

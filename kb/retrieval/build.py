@@ -27,7 +27,7 @@ from kb.retrieval.calibration import calibrate, outside_list, outside_questions
 from kb.retrieval.characters import CharacterClassifier
 from kb.retrieval.classifier import CardClassifier, write_classifier
 from kb.retrieval.manifest import Manifest
-from kb.retrieval.scoring import HNSW_THRESHOLD, HybridScorer, build_faiss, situation_rows
+from kb.retrieval.scoring import HybridScorer, situation_rows
 from kb.retrieval.store import (
     CALIBRATION_FILES,
     LoadedIndex,
@@ -38,6 +38,7 @@ from kb.retrieval.store import (
     write_build,
     write_jsonl,
 )
+from kb.retrieval.vectors import HNSW_THRESHOLD, build_faiss
 from kb.trainers.learning import with_learned
 
 Progress = Callable[[int, int], None]

@@ -33,8 +33,9 @@ import numpy as np
 from kb.config import Settings, load_settings
 from kb.errors import KbError, UsageError
 from kb.retrieval.build import classifier_for
-from kb.retrieval.scoring import HybridScorer, build_faiss
+from kb.retrieval.scoring import HybridScorer
 from kb.retrieval.store import LoadedIndex, load_index
+from kb.retrieval.vectors import build_faiss
 from kb.trainers.measures import first_hit
 
 FOLDS = 5
