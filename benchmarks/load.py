@@ -68,7 +68,7 @@ async def search_once(page: Any, query: str, timeout_ms: float = 30_000) -> floa
     await box.focus()
     await page.evaluate(ARM_CLOCK)
     await box.press("Enter")
-    await page.wait_for_function("() => window.__kbClock.end !== null", timeout=timeout_ms, polling=50)
+    await page.wait_for_function("() => window.__kbClock.done()", timeout=timeout_ms, polling=50)
     return float(await page.evaluate("() => window.__kbClock.end - window.__kbClock.start"))
 
 
@@ -195,7 +195,7 @@ def search_sync(page: Any, query: str) -> float:
     box.focus()
     page.evaluate(ARM_CLOCK)
     box.press("Enter")
-    page.wait_for_function("() => window.__kbClock.end !== null", timeout=60_000, polling=50)
+    page.wait_for_function("() => window.__kbClock.done()", timeout=60_000, polling=50)
     return float(page.evaluate("() => window.__kbClock.end - window.__kbClock.start"))
 
 

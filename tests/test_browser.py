@@ -209,7 +209,7 @@ def search(page, query: str) -> float:
     box.focus()
     page.evaluate(ARM_CLOCK)
     box.press("Enter")
-    page_wait(page, "() => window.__kbClock.end !== null", f"el final de la búsqueda «{query}»")
+    page_wait(page, "() => window.__kbClock.done()", f"el final de la búsqueda «{query}»")
     return page.evaluate("() => window.__kbClock.end - window.__kbClock.start")
 
 
