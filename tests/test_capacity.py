@@ -1,0 +1,85 @@
+"""The capacity benchmark's agents against the real deployment: they must really search, and be answered.
+
+benchmarks.capacity measures the server with agents that speak the panel's websocket protocol and the
+API's HTTPS without a browser. Its figures are only worth something if those agents do what a browser
+does, so here a few of them run briefly against the deployment of tests/test_deploy.py (PostgreSQL,
+two replicas and `kb api` behind the shipped nginx config over HTTPS, sign-in on) on the two-guide
+project: each search must be answered, the cards the panel drew (read from Streamlit's deltas) must be
+the searcher's, and every answered search and acknowledged vote must land in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks.capacity import Point, Stack, check_stored, measure, start_stack
+from benchmarks.capacity_agents import Plan
+from tests.conftest import SMALL, make_docs
+from tests.pg import PostgresServer, postgres_server  # noqa: F401
+from tests.support.waits import CEILING
+
+QUERIES = ("el cliente me grita y no me deja hablar", "quiere que le devolvamos el dinero")
+"""Situations the two-guide project answers with confidence (so the panel draws cards and 👍 buttons)."""
+AGENTS = 3
+SEARCHES_EACH = 3
+
+
+def required(what: str, present: bool) -> None:
+    if present:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required under CI=true", pytrace=False)
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_server: PostgresServer, embedder, tmp_path_factory):  # noqa: F811 - fixture by name
+    from kb.retrieval.build import build_index
+
+    required("nginx", shutil.which("nginx") is not None)
+    tmp = tmp_path_factory.mktemp("capacity")
+    project = make_docs(tmp / "project", SMALL)
+    build_index(project / "docs", tmp / "index", embedder, root=project)
+    env = {"KB_HOME": str(project), "KB_DOCS": str(project / "docs"), "KB_INDEX": str(tmp / "index")}
+    running = start_stack(tmp / "deploy", 2, env, postgres_server.fresh_database("capacity"), AGENTS, AGENTS)
+    try:
+        yield running
+    finally:
+        running.deploy.stop()
+
+
+def test_protocol_agents_are_answered_with_the_searchers_cards_and_nothing_is_lost(stack: Stack, settings):
+    from kb.search.searcher import Searcher
+
+    plan = Plan(pause=(0.2, 1.0), searches_each=SEARCHES_EACH, queries=QUERIES, patience=CEILING)
+    point = asyncio.run(measure(stack, Point(2, AGENTS, AGENTS), plan))
+    panel, api = point.tallies
+    for tally in (panel, api):
+        assert tally.asked == AGENTS * SEARCHES_EACH, tally.kind
+        assert (tally.errors, tally.lost) == (0, 0), tally.kind
+        assert set(tally.answered) == set(tally.queries), tally.kind  # every search drew cards
+        assert len(tally.times_ms) == tally.asked
+
+    project = Path(stack.deploy.env["KB_HOME"])
+    searcher = Searcher.load(
+        settings.with_(root=project, docs_dir=project / "docs", index_dir=Path(stack.deploy.env["KB_INDEX"]))
+    )
+    for tally in (panel, api):
+        for tag, shown in tally.answered.items():
+            top = searcher.search(tally.queries[tag], 3).results[0].card
+            assert top.heading.split(" › ")[-1] in shown, (tally.kind, tally.queries[tag], shown[:300])
+
+    votes = len(panel.votes_acked) + len(api.votes_acked)
+    assert votes + panel.votes_refused + api.votes_refused > 0  # a vote share of ½ over 18 answers
+    assert panel.votes_refused == api.votes_refused == 0
+    assert check_stored(stack, point, timeout=CEILING) == {
+        "búsquedas del panel": 0,
+        "búsquedas de la API": 0,
+        "valoraciones": 0,
+    }
+    assert point.cpu["réplicas"] > 0 and point.cpu["api"] > 0  # the /proc figures the benchmark reports
