@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from benchmarks.capacity_agents import PanelAgent, Plan, Tally, open_all, run_agents
 from benchmarks.capacity_report import SECTION, section
 from benchmarks.sections import replace_section
-from kb.accounts.identity import AGENT
+from kb.accounts.identity import AGENT, TRAINER
 from kb.accounts.users_file import Accounts
 from tests.pg import PostgresServer, start_server
 from tests.support.localdeploy import LocalDeployment, cpu_seconds, machine_cpu_seconds, tree
@@ -63,8 +63,10 @@ class Stack:
 
 
 def make_accounts(path: Path, panel: int, api: int) -> tuple[list[str], list[str]]:
-    """`agente1…` for the panel (one account each, as in a contact centre) and `integracion1…` with a token."""
+    """`agente1…` for the panel (one account each, as in a contact centre) and `integracion1…` with a token;
+    plus the trainer account kb refuses to start without when published."""
     accounts = Accounts(path)
+    accounts.add("formadora", PASSWORD, TRAINER)
     users = [f"agente{i}" for i in range(1, panel + 1)]
     for name in users:
         accounts.add(name, PASSWORD, AGENT)
@@ -126,6 +128,7 @@ def postgres_pids(pg: PostgresServer | None) -> list[int]:
 
 async def replica_cookie(client: httpx.AsyncClient) -> str:
     """nginx's affinity cookie, from a first request as a browser opening the panel gets it."""
+    client.cookies.clear()  # each agent is a browser of its own
     response = await client.get("/_stcore/health")
     response.raise_for_status()
     return response.cookies["kb_replica"]

@@ -74,8 +74,8 @@ def test_protocol_agents_are_answered_with_the_searchers_cards_and_nothing_is_lo
             top = searcher.search(tally.queries[tag], 3).results[0].card
             assert top.heading.split(" › ")[-1] in shown, (tally.kind, tally.queries[tag], shown[:300])
 
-    votes = len(panel.votes_acked) + len(api.votes_acked)
-    assert votes + panel.votes_refused + api.votes_refused > 0  # a vote share of ½ over 18 answers
+    print(f"\nVotos confirmados: panel {len(panel.votes_acked)}, API {len(api.votes_acked)}")
+    assert panel.votes_acked and api.votes_acked  # a vote share of ½ over 9 answers each (fixed seeds)
     assert panel.votes_refused == api.votes_refused == 0
     assert check_stored(stack, point, timeout=CEILING) == {
         "búsquedas del panel": 0,
