@@ -34,6 +34,7 @@ class Tally:
     asked: int = 0
     errors: int = 0  # answers that were not results: a dropped connection, a timeout, a 5xx
     retried: int = 0  # searches answered only on a second try (after reconnecting)
+    reconnects: int = 0  # connections found closed between searches and opened again, as the frontend does
     lost: int = 0  # searches never answered
     queries: dict[str, str] = field(default_factory=dict)  # tag → query, for every search asked
     answered: dict[str, str] = field(default_factory=dict)  # tag → what the agent saw, for answers with cards
@@ -164,6 +165,9 @@ class PanelAgent:
 async def panel_try(agent: PanelAgent, query: str, tally: Tally) -> tuple[str, bool] | None:
     """One search; after a dropped connection, reconnect (a new session, signed in again) and try once more."""
     try:
+        if agent.client is None or agent.client.closed:  # dropped while the agent was idle
+            tally.reconnects += 1
+            await agent.open()
         return await agent.search(query)
     except PanelError:
         tally.errors += 1

@@ -62,7 +62,8 @@ def fault_lines(fault: Point) -> list[str]:
         "",
         f"- Búsquedas: {panel.asked} en el panel y {api.asked} por la API; respondidas a la primera "
         f"{panel.asked - panel.errors} y {api.asked - api.errors}, al repetir {panel.retried} y {api.retried}; "
-        f"**sin respuesta: {panel.lost + api.lost}**. p50 / p95: panel {latency(panel)}, API {latency(api)}.",
+        f"**sin respuesta: {panel.lost + api.lost}**. p50 / p95: panel {latency(panel)}, API {latency(api)}. "
+        f"Conexiones del panel que se encontraron cerradas entre búsquedas y se reabrieron: {panel.reconnects}.",
         f"- Valoraciones confirmadas al agente: {len(panel.votes_acked)} en el panel y {len(api.votes_acked)} por la "
         f"API ({votes}); no confirmadas (la API respondió 503 o el panel avisó): "
         f"{panel.votes_refused + api.votes_refused}. "

@@ -85,6 +85,11 @@ class PanelClient:
         self._reader = asyncio.create_task(self._read(self.ws))
         return await self.rerun()
 
+    @property
+    def closed(self) -> bool:
+        """The connection has ended (the replica died or closed it): the frontend would reconnect now."""
+        return self._reader is None or self._reader.done()
+
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for data in ws:
