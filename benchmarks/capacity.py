@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from benchmarks.capacity_agents import PanelAgent, Plan, Tally, open_all, run_agents
+from benchmarks.capacity_agents import Event, PanelAgent, Plan, Tally, Trigger, open_all, run_agents
 from benchmarks.capacity_report import SECTION, section
 from benchmarks.sections import replace_section
 from kb.accounts.identity import AGENT, TRAINER
@@ -60,6 +60,7 @@ class Stack:
     users: list[str]
     tokens: list[str]
     pg: PostgresServer | None = None
+    placement: list[int] = field(default_factory=list)  # the replica port of each panel agent of the last run
 
 
 def make_accounts(path: Path, panel: int, api: int) -> tuple[list[str], list[str]]:
@@ -126,22 +127,24 @@ def postgres_pids(pg: PostgresServer | None) -> list[int]:
         return []
 
 
-async def replica_cookie(client: httpx.AsyncClient) -> str:
-    """nginx's affinity cookie, from a first request as a browser opening the panel gets it."""
+async def replica_cookie(client: httpx.AsyncClient) -> tuple[str, int]:
+    """nginx's affinity cookie, from a first request as a browser opening the panel gets it, and its replica's port."""
     client.cookies.clear()  # each agent is a browser of its own
     response = await client.get("/_stcore/health")
     response.raise_for_status()
-    return response.cookies["kb_replica"]
+    return response.cookies["kb_replica"], int(response.headers["x-kb-replica"].rsplit(":", 1)[1])
 
 
-async def measure(stack: Stack, point: Point, plan: Plan, events: list | None = None) -> Point:
+async def measure(stack: Stack, point: Point, plan: Plan, events: list[Event] | None = None) -> Point:
     """Open the agents (not measured), run them under `plan`, and keep latencies and CPU."""
     d = stack.deploy
     context = d.tls()
     async with httpx.AsyncClient(base_url=d.url, verify=context) as browserish:
         cookies = [await replica_cookie(browserish) for _ in range(point.panel)]
+    stack.placement = [port for _, port in cookies]
     agents = [
-        PanelAgent(d.url, context, c, u, PASSWORD, plan.patience) for c, u in zip(cookies, stack.users, strict=False)
+        PanelAgent(d.url, context, c, u, PASSWORD, plan.patience)
+        for (c, _), u in zip(cookies, stack.users, strict=False)
     ]
     await open_all(agents)
     clients = [
@@ -153,7 +156,7 @@ async def measure(stack: Stack, point: Point, plan: Plan, events: list | None = 
     load, before, started = os.getloadavg()[0], server_cpu(stack), time.monotonic()
     plan.until = min(plan.until, started + point.seconds) if plan.searches_each is None else plan.until
     try:
-        point.tallies = await run_agents(agents, clients, plan, events or [])
+        await run_agents(agents, clients, plan, point.tallies, events)
     finally:
         after, point.seconds = server_cpu(stack), time.monotonic() - started
         for agent in agents:
@@ -178,45 +181,68 @@ def stored_tags(db: str) -> tuple[set[str], set[str]]:
     return searches, votes
 
 
-def check_stored(stack: Stack, point: Point, timeout: float = 90.0) -> dict[str, int]:
-    """Answered searches and acknowledged votes missing from the database, once the writers had `timeout` s."""
+def acknowledged(point: Point) -> dict[str, set[str]]:
+    """The tags the deployment answered or confirmed so far (a copy, safe to read from another thread)."""
     panel, api = point.tallies
-    wanted_searches = {t.removeprefix("caso ") for t in [*panel.answered, *api.answered]}
-    wanted_votes = {t.removeprefix("caso ") for t in [*panel.votes_acked, *api.votes_acked]}
+    return {
+        "búsquedas del panel": {t.removeprefix("caso ") for t in list(panel.answered)},
+        "búsquedas de la API": {t.removeprefix("caso ") for t in list(api.answered)},
+        "valoraciones": {t.removeprefix("caso ") for t in [*panel.votes_acked, *api.votes_acked]},
+    }
 
-    def all_there() -> bool:
-        searches, votes = stored_tags(stack.db)
-        return wanted_searches <= searches and wanted_votes <= votes
+
+def missing(db: str, wanted: dict[str, set[str]], timeout: float = 90.0) -> dict[str, int]:
+    """How many of `wanted` are not in the database, once the writers had up to `timeout` s to store them."""
+
+    def count() -> dict[str, int]:
+        searches, votes = stored_tags(db)
+        return {kind: len(tags - (votes if kind == "valoraciones" else searches)) for kind, tags in wanted.items()}
 
     try:
-        wait_until(all_there, "las búsquedas y valoraciones en PostgreSQL", ceiling=timeout)
+        wait_until(lambda: not any(count().values()), "las búsquedas y valoraciones en PostgreSQL", ceiling=timeout)
     except AssertionError:
         pass  # counted below
-    searches, votes = stored_tags(stack.db)
-    point.missing = {
-        "búsquedas del panel": len({t.removeprefix("caso ") for t in panel.answered} - searches),
-        "búsquedas de la API": len({t.removeprefix("caso ") for t in api.answered} - searches),
-        "valoraciones": len(wanted_votes - votes),
-    }
+    return count()
+
+
+def check_stored(stack: Stack, point: Point, timeout: float = 90.0) -> dict[str, int]:
+    """Answered searches and acknowledged votes of the run missing from the database."""
+    point.missing = missing(stack.db, acknowledged(point), timeout)
     return point.missing
 
 
-def fault_events(stack: Stack, seconds: float) -> list:
-    """PostgreSQL restarted at a third of the run, one replica killed (SIGKILL) at two thirds."""
+def replica_pid(stack: Stack, port: int) -> int:
+    """The process of the replica listening on `port` (its command line says `--port P`)."""
+    for pid in stack.deploy.replica_pids():
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"--port" in args and args[args.index(b"--port") + 1] == str(port).encode():
+            return pid
+    raise RuntimeError(f"no hay réplica en el puerto {port}")
+
+
+def fault_events(stack: Stack, point: Point, restart_at: Trigger, kill_at: Trigger) -> list[Event]:
+    """PostgreSQL restarted (a fast stop cuts every connection), then the replica most panel agents use killed,
+    once the writes queued while PostgreSQL was away are stored (a killed process loses its queue:
+    kb.feedback.outbox says so; that case is not what this run measures)."""
     assert stack.pg is not None
     pg = stack.pg
+    restarted = asyncio.Event()
 
     async def restart_pg() -> None:
         print("    reinicio de PostgreSQL", file=sys.stderr, flush=True)
         await asyncio.to_thread(pg.stop, "fast")
         await asyncio.to_thread(pg.start)
+        restarted.set()
 
     async def kill_replica() -> None:
-        victim = stack.deploy.replica_pids()[0]
-        print(f"    réplica {victim} matada (SIGKILL)", file=sys.stderr, flush=True)
+        await restarted.wait()
+        await asyncio.to_thread(missing, stack.db, acknowledged(point))
+        port = max(set(stack.placement), key=stack.placement.count)
+        victim = replica_pid(stack, port)
+        print(f"    réplica {port} (pid {victim}) matada con SIGKILL", file=sys.stderr, flush=True)
         os.kill(victim, signal.SIGKILL)
 
-    return [(seconds / 3, restart_pg), (2 * seconds / 3, kill_replica)]
+    return [(restart_at, restart_pg), (kill_at, kill_replica)]
 
 
 def run_points(tmp: Path, pg: PostgresServer, replicas: int, counts: list[int], seconds: float) -> list[Point]:
@@ -241,7 +267,7 @@ def fault_run(tmp: Path, pg: PostgresServer, n: int, seconds: float) -> Point:
     print(f"  fallos: 2 réplicas, {n} + {n} agentes…", file=sys.stderr, flush=True)
     try:
         point = Point(2, n, n, seconds)
-        asyncio.run(measure(stack, point, Plan(seed=999), fault_events(stack, seconds)))
+        asyncio.run(measure(stack, point, Plan(seed=999), fault_events(stack, point, seconds / 3, 2 * seconds / 3)))
         check_stored(stack, point)
     finally:
         stack.deploy.stop()

@@ -220,23 +220,32 @@ async def open_all(agents: list[PanelAgent], batch: int = 5) -> None:
         await asyncio.gather(*(a.open() for a in agents[start : start + batch]))
 
 
+Trigger = float | Callable[[tuple[Tally, Tally]], bool]
+"""When an event runs: seconds after the start, or as soon as the agents' tallies satisfy a condition."""
+Event = tuple[Trigger, Callable[[], Awaitable[None]]]
+
+
 async def run_agents(
     panel: list[PanelAgent],
     api: list[httpx.AsyncClient],
     plan: Plan,
-    events: list[tuple[float, Callable[[], Awaitable[None]]]] = (),  # type: ignore[assignment]
-) -> tuple[Tally, Tally]:
-    """All agents until `plan` says stop; `events` (seconds after the start, coroutine) run meanwhile."""
-    tallies = Tally("panel"), Tally("api")
+    tallies: tuple[Tally, Tally],
+    events: list[Event] | None = None,
+) -> None:
+    """All agents until `plan` says stop, counting into `tallies`; `events` (a fault, say) run meanwhile
+    when their trigger fires."""
     started = time.monotonic()
 
-    async def at(delay: float, action: Callable[[], Awaitable[None]]) -> None:
-        await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
+    async def at(trigger: Trigger, action: Callable[[], Awaitable[None]]) -> None:
+        if callable(trigger):
+            while not trigger(tallies):
+                await asyncio.sleep(0.05)
+        else:
+            await asyncio.sleep(max(0.0, started + trigger - time.monotonic()))
         await action()
 
     await asyncio.gather(
         *(panel_agent(a, i, tallies[0], plan) for i, a in enumerate(panel, 1)),
         *(api_agent(c, i, tallies[1], plan) for i, c in enumerate(api, 1)),
-        *(at(delay, action) for delay, action in events),
+        *(at(trigger, action) for trigger, action in events or []),
     )
-    return tallies
