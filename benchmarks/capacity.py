@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             fault = fault_run(Path(folder), pg, args.fault_agents, args.fault_seconds) if args.fault_agents else None
         finally:
             pg.stop("immediate")
+            shutil.rmtree(pg.root, ignore_errors=True)
     replace_section(Path(args.out), SECTION, section(points, fault))
     print(f"Escrito {args.out}", file=sys.stderr)
     return 0
