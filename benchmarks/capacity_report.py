@@ -48,6 +48,18 @@ def row(p: Point) -> str:
     )
 
 
+def planning_line(points: list[Point]) -> str:
+    """The figure to plan with: the run with most agents (the idle cost spread widest), one replica first."""
+    p = max(points, key=lambda q: (q.panel, -q.replicas))
+    panel, api = p.tallies
+    return (
+        f"Para planificar (la medición con más agentes, {p.panel} + {p.api} sobre {p.replicas} réplica(s)): un núcleo "
+        f"de servidor da para unos **{agents_per_core(p.panel, p.cpu['réplicas'], p.seconds):.0f} agentes de panel** "
+        f"o **{agents_per_core(p.api, p.cpu['api'], p.seconds):.0f} integraciones por la API** que buscan cada "
+        f"20–40 s; p95 de {latency(panel).split(' / ')[-1]} en el panel y {latency(api).split(' / ')[-1]} en la API."
+    )
+
+
 def fault_lines(fault: Point) -> list[str]:
     panel, api = fault.tallies
     votes = len(panel.votes_acked) + len(api.votes_acked)
@@ -101,6 +113,8 @@ def section(points: list[Point], fault: Point | None) -> str:
         "| núcleos PostgreSQL | núcleos clientes | núcleos máquina | carga media |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(row(p) for p in points),
+        "",
+        planning_line(points) if points else "",
         "",
     ]
     if fault is not None:
