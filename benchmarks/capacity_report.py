@@ -68,7 +68,9 @@ def fault_lines(fault: Point) -> list[str]:
         "",
         f"2 réplicas, {fault.panel} agentes de panel + {fault.api} de API durante {fault.seconds:.0f} s. A un tercio "
         "de la medición PostgreSQL se para (`pg_ctl stop -m fast`, que corta las conexiones) y vuelve a arrancar; a "
-        "dos tercios una réplica recibe SIGKILL (el supervisor de `kb serve` la rearranca). Un agente de panel cuya "
+        "dos tercios, una vez guardado lo que se encoló mientras no estaba, la réplica con más agentes recibe SIGKILL "
+        "(el supervisor de `kb serve` la rearranca). Una réplica matada con escrituras aún en cola las pierde "
+        "(`kb/feedback/outbox.py` lo dice): esa combinación no se mide aquí. Un agente de panel cuya "
         "conexión se corta hace lo que el navegador: vuelve a conectar (nginx lo manda a la otra réplica), entra de "
         "nuevo y repite la búsqueda una vez; uno de API repite la llamada una vez.",
         "",
