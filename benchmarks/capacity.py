@@ -278,7 +278,7 @@ def fault_run(tmp: Path, pg: PostgresServer, n: int, seconds: float) -> Point:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Capacidad del servidor sin navegadores; escribe BENCHMARKS.md")
     parser.add_argument("--out", default="BENCHMARKS.md")
-    parser.add_argument("--agents", default="5,10,20", help="agentes de panel (y otros tantos de API) por medición")
+    parser.add_argument("--agents", default="5,10,20,60", help="agentes de panel (y otros tantos de API) por medición")
     parser.add_argument("--replicas", default="1,2")
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--fault-agents", type=int, default=10)

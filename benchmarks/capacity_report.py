@@ -107,8 +107,9 @@ def section(points: list[Point], fault: Point | None) -> str:
         "duración: núcleos ocupados de media. «CPU por búsqueda» es la CPU de las réplicas entre las búsquedas del "
         "panel, y la de la API entre las suyas (incluye lo que gastan en reposo). «Agentes por núcleo» = agentes ÷ "
         "núcleos que ocupan = 1 ÷ (CPU por búsqueda × búsquedas por segundo de un agente), con el ritmo medido "
-        "(una búsqueda cada ~30 s más su propio tiempo): cuántos agentes así llenarían un núcleo entero. "
-        "PostgreSQL aparte.",
+        "(una búsqueda cada ~30 s más su propio tiempo): cuántos agentes así llenarían un núcleo entero. Es una "
+        "extrapolación lineal del coste medido, no una medición a núcleo lleno: para planificar, deja margen (las "
+        "búsquedas que coinciden esperan su turno, y eso alarga el p95 antes de llenar el núcleo). PostgreSQL aparte.",
         "",
         "| réplicas | agentes panel + API | búsquedas | errores | sin respuesta | p50 / p95 panel | p50 / p95 API "
         "| núcleos servidor (réplicas / API / nginx) | CPU por búsqueda panel / API | agentes por núcleo panel / API "
