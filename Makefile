@@ -70,6 +70,7 @@ bench: install-dev
 	$(PY) -m benchmarks.bench --out BENCHMARKS.md
 	$(PY) -m benchmarks.load --out BENCHMARKS.md  # agents against 1 and 2 replicas behind nginx (~15 min)
 	$(PY) -m benchmarks.hostile --out BENCHMARKS.md  # a search while four 10,000-character pastes run (≤ 1.5 s)
+	$(PY) -m benchmarks.capacity --out BENCHMARKS.md  # agents per core, no browsers; PostgreSQL and a replica fail mid-run (~20 min)
 	$(PY) benchmarks/redaction.py --out BENCHMARKS.md
 
 # The lines' cross-validation that ranking settings are chosen on (kb/trainers/crossval.py; no eval set).
