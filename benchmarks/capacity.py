@@ -86,16 +86,7 @@ def start_stack(prefix: Path, replicas: int, env: dict[str, str], db: str, panel
     deploy = LocalDeployment(prefix=prefix / "nginx", env={}, replicas=replicas, api=True)
     deploy.prefix.mkdir(exist_ok=True)
     deploy.site_dir = deploy.site_dir or deploy.prefix / "site"
-    deploy.env = dict(
-        os.environ,
-        **env,
-        KB_SITE_URL=f"{deploy.url}/manual/",
-        KB_DATABASE_URL=db,
-        KB_FEEDBACK_DB=str(prefix / "no-se-usa.db"),
-        KB_HOST="127.0.0.1",
-        KB_BEHIND_PROXY="1",
-        KB_USERS_FILE=str(prefix / "usuarios.json"),
-    )
+    deploy.env = deploy.signed_in_env(db, prefix / "usuarios.json", **env)
     deploy.start_panels()
     deploy.start_nginx()
     try:

@@ -13,7 +13,7 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -72,6 +72,22 @@ async def first_pause(rng: random.Random, plan: Plan) -> None:
     await asyncio.sleep(rng.uniform(0, plan.pause[1] if plan.searches_each is None else plan.pause[0]))
 
 
+async def searches(
+    rng: random.Random, kind: str, number: int, tally: Tally, plan: Plan
+) -> AsyncIterator[tuple[str, str]]:
+    """One agent's searches, (query, tag) at a time, each counted as asked: a random first pause, then a
+    pause after each one, until the plan's deadline or number of searches."""
+    await first_pause(rng, plan)
+    done = 0
+    while plan.more(done):
+        done += 1
+        query, tag = tagged(rng, kind, number, done, plan)
+        tally.asked += 1
+        tally.queries[tag] = query
+        yield query, tag
+        await plan.wait(rng)
+
+
 # ---------------------------------------------------------------- API agents
 
 
@@ -85,31 +101,31 @@ async def api_search(client: httpx.AsyncClient, query: str) -> list[dict]:
 async def api_agent(client: httpx.AsyncClient, number: int, tally: Tally, plan: Plan) -> None:
     """Search through the API (the same client keeps its connection, as an integration would) and vote."""
     rng = random.Random(plan.seed * 1000 + number)
-    await first_pause(rng, plan)
-    done = 0
-    while plan.more(done):
-        done += 1
-        query, tag = tagged(rng, "a", number, done, plan)
-        tally.asked += 1
-        tally.queries[tag] = query
+    async for query, tag in searches(rng, "a", number, tally, plan):
         started = time.perf_counter()
-        try:
-            results = await api_search(client, query)
-        except (httpx.HTTPError, PanelError):
-            tally.errors += 1
-            try:  # once more, as an integration retries a failed call
-                results = await api_search(client, query)
-                tally.retried += 1
-            except (httpx.HTTPError, PanelError):
-                tally.lost += 1
-                await plan.wait(rng)
-                continue
+        results = await api_try(client, query, tally)
+        if results is None:
+            continue
         tally.times_ms.append((time.perf_counter() - started) * 1000)
         if results:
             tally.answered[tag] = "\n".join(f"{r.get('heading', '')} · {r.get('title', '')}" for r in results)
             if rng.random() < VOTE_SHARE:
                 await api_vote(client, query, tag, results[0], tally)
-        await plan.wait(rng)
+
+
+async def api_try(client: httpx.AsyncClient, query: str, tally: Tally) -> list[dict] | None:
+    """One search; after a failed call, once more, as an integration retries (None: never answered)."""
+    try:
+        return await api_search(client, query)
+    except (httpx.HTTPError, PanelError):
+        tally.errors += 1
+    try:
+        results = await api_search(client, query)
+    except (httpx.HTTPError, PanelError):
+        tally.lost += 1
+        return None
+    tally.retried += 1
+    return results
 
 
 async def api_vote(client: httpx.AsyncClient, query: str, tag: str, top: dict, tally: Tally) -> None:
@@ -183,13 +199,7 @@ async def panel_try(agent: PanelAgent, query: str, tally: Tally) -> tuple[str, b
 
 async def panel_agent(agent: PanelAgent, number: int, tally: Tally, plan: Plan) -> None:
     rng = random.Random(plan.seed * 1000 + 500 + number)
-    await first_pause(rng, plan)
-    done = 0
-    while plan.more(done):
-        done += 1
-        query, tag = tagged(rng, "p", number, done, plan)
-        tally.asked += 1
-        tally.queries[tag] = query
+    async for query, tag in searches(rng, "p", number, tally, plan):
         started = time.perf_counter()
         answer = await panel_try(agent, query, tally)
         if answer is not None:
@@ -199,7 +209,6 @@ async def panel_agent(agent: PanelAgent, number: int, tally: Tally, plan: Plan) 
                 tally.answered[tag] = text
                 if rng.random() < VOTE_SHARE:
                     await panel_vote(agent, tag, tally)
-        await plan.wait(rng)
 
 
 async def panel_vote(agent: PanelAgent, tag: str, tally: Tally) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.parts import missing
 from tests.support.waits import free_port
 
 SYSTEM_USER = "postgres"
@@ -56,9 +57,7 @@ def find_bindir() -> Path | None:
 
 def unavailable(reason: str) -> None:
     """Skip, or fail under CI where a missing PostgreSQL is a broken machine, not a choice."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL not available: {reason}")
+    missing(f"PostgreSQL no disponible: {reason}")
 
 
 @dataclass

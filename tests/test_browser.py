@@ -31,6 +31,7 @@ from kb.accounts.users_file import Accounts
 from kb.panel.view import tip_text
 from tests.conftest import ROOT, build_site_into
 from tests.support.chromium import ARM_CLOCK, CHROMIUM, CHROMIUM_ARGS
+from tests.support.parts import missing
 from tests.support.waits import CEILING_MS, free_port, page_wait, stop_process, wait_http, wait_until
 
 pytestmark = pytest.mark.browser
@@ -86,10 +87,7 @@ def snapshot_project(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
     if not Path(CHROMIUM).is_file():
-        message = f"No está {CHROMIUM} (apt-get install chromium)."
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"No está {CHROMIUM} (apt-get install chromium).")
     return CHROMIUM
 
 

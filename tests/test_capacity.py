@@ -12,7 +12,6 @@ same with PostgreSQL restarted and the replica most agents use killed mid-run.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from pathlib import Path
 
@@ -22,20 +21,13 @@ from benchmarks.capacity import Point, Stack, check_stored, fault_events, measur
 from benchmarks.capacity_agents import Plan
 from tests.conftest import SMALL, make_docs
 from tests.pg import PostgresServer, postgres_server  # noqa: F401
+from tests.support.parts import required
 from tests.support.waits import CEILING
 
 QUERIES = ("el cliente me grita y no me deja hablar", "quiere que le devolvamos el dinero")
 """Situations the two-guide project answers with confidence (so the panel draws cards and 👍 buttons)."""
 AGENTS = 3
 SEARCHES_EACH = 3
-
-
-def required(what: str, present: bool) -> None:
-    if present:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} is required under CI=true", pytrace=False)
-    pytest.skip(f"{what} not available")
 
 
 @pytest.fixture(scope="module")

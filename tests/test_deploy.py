@@ -16,7 +16,6 @@ the browser test is skipped saying why; under CI=true it fails instead.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -37,6 +36,7 @@ from tests.conftest import ROOT, SMALL, build_site_into, make_docs
 from tests.pg import PostgresServer, postgres_server  # noqa: F401
 from tests.support import pii
 from tests.support.localdeploy import NGINX_CONF, LocalDeployment, free_ports, render_nginx
+from tests.support.parts import required
 from tests.support.waits import CEILING_MS, wait_until
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SEARCH_BOX, VIEWPORT, search
 
@@ -45,14 +45,6 @@ FIRST_SEARCH_BOUND_MS = 3_000
 """A cold panel (model loaded at the first Enter) takes several times this; BENCHMARKS.md has the
 measured figure. On a busy machine the bound grows with a later, warm search in the same run."""
 WARM_RATIO = 4
-
-
-def required(what: str, present: bool) -> None:
-    if present:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} is required under CI=true", pytrace=False)
-    pytest.skip(f"{what} not available")
 
 
 def small_project(tmp: Path) -> Path:
@@ -164,18 +156,13 @@ def deployment(deploy_tools, postgres_server, embedder, settings, tmp_path_facto
         accounts.add(name, PASSWORD, role)
     (tmp / "nginx").mkdir()
     stack = LocalDeployment(prefix=tmp / "nginx", env={}, replicas=2, site_dir=site_dir, api=True)
-    stack.env = dict(
-        os.environ,
+    stack.env = stack.signed_in_env(
+        url,
+        tmp / "usuarios.json",
         KB_HOME=str(project),
         KB_DOCS=str(project / "docs"),
         KB_INDEX=str(index_dir),
         KB_SITE_DIR=str(site_dir),
-        KB_SITE_URL=f"{stack.url}/manual/",
-        KB_DATABASE_URL=url,
-        KB_FEEDBACK_DB=str(tmp / "no-se-usa.db"),
-        KB_HOST="127.0.0.1",
-        KB_BEHIND_PROXY="1",
-        KB_USERS_FILE=str(tmp / "usuarios.json"),
     )
     stack.start_panels()
     build_site_into(settings.with_(root=project, docs_dir=project / "docs"), site_dir)  # while they load

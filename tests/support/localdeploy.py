@@ -147,6 +147,20 @@ class LocalDeployment:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def signed_in_env(self, database_url: str, users_file: Path, **settings: str) -> dict[str, str]:
+        """The environment of the shipped set-up: this process's, plus sign-in on behind nginx, the
+        accounts in `users_file`, feedback in PostgreSQL at `database_url`, and any other `settings`."""
+        return dict(
+            os.environ,
+            **settings,
+            KB_SITE_URL=f"{self.url}/manual/",
+            KB_DATABASE_URL=database_url,
+            KB_FEEDBACK_DB=str(users_file.parent / "no-se-usa.db"),
+            KB_HOST="127.0.0.1",
+            KB_BEHIND_PROXY="1",
+            KB_USERS_FILE=str(users_file),
+        )
+
     @property
     def certificate(self) -> Path:
         return self_signed_certificate(self.prefix / "tls")[0]
