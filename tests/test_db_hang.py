@@ -22,7 +22,8 @@ from streamlit.testing.v1 import AppTest
 
 from kb.api import create_app
 from kb.api.server import start_api_thread
-from kb.feedback.rows import search_row, vote_row
+from kb.feedback.database import MAX_QUERY_BYTES
+from kb.feedback.rows import Row, search_row, vote_row
 from kb.feedback.store import FeedbackStore
 from tests.conftest import ROOT
 from tests.pg import PostgresServer, postgres_server  # noqa: F401 - fixture
@@ -91,6 +92,45 @@ def test_a_write_the_database_refuses_for_good_is_reported_and_the_queue_goes_on
     assert refused.state == "failed" and "No se ha podido guardar" in str(refused.error)
     assert after.stored and column(url, "SELECT query FROM searches") == ["me grita"]
     assert store.outbox.dropped == 1
+    store.close()
+
+
+def pasted_blob(n: int = 2_950) -> str:
+    """What an agent pastes from an e-mail: base64 that does not compress (so PostgreSQL cannot shrink
+    it under its index-entry limit), inside an ordinary sentence."""
+    import base64
+    import random
+
+    blob = base64.b64encode(random.Random(7).randbytes(n)).decode()[:n]
+    return "el cliente me manda esto por correo: " + blob
+
+
+def test_a_long_paste_is_stored_clipped_and_the_writes_after_it_go_on(postgres_server):  # noqa: F811
+    """A paste up to the box's limit is a search like any other: stored (cut at db.MAX_QUERY_BYTES) and
+    never in the way of the votes queued after it."""
+    url = postgres_server.fresh_database()
+    store = FeedbackStore(url, timeout_s=2)
+    paste = store.later(search_row(pasted_blob()))
+    vote = store.later(vote_row("me grita", CARD, 1, 0.5, 1))
+    assert paste.wait(CEILING) and vote.wait(CEILING)
+    assert paste.stored and vote.stored and store.outbox.dropped == 0
+    (stored,) = column(url, "SELECT query FROM searches")
+    assert len(stored.encode()) <= MAX_QUERY_BYTES and pasted_blob().startswith(stored)
+    assert column(url, "SELECT query FROM feedback") == ["me grita"]
+    store.close()
+
+
+def test_an_index_entry_postgresql_refuses_is_given_up_not_retried_forever(postgres_server):  # noqa: F811
+    """Past the clip (a row built by hand), PostgreSQL's «index row size exceeds» is a program limit:
+    another try cannot fix it, so that write is dropped and reported, and the queue goes on."""
+    url = postgres_server.fresh_database()
+    store = FeedbackStore(url, timeout_s=2)
+    row = search_row("x")
+    huge = Row(row.table, {**row.values, "query": pasted_blob(6_000)})
+    refused = store.later(huge)
+    after = store.later(search_row("me grita"))
+    assert after.wait(CEILING) and refused.wait(CEILING)
+    assert refused.state == "failed" and after.stored and store.outbox.dropped == 1
     store.close()
 
 

@@ -32,6 +32,12 @@ from kb.text import iso_utc
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_COMMENT = 1000
+MAX_QUERY_BYTES = 2000
+"""Most UTF-8 bytes of a stored query: PostgreSQL indexes the column (searches, learned), and an index
+entry holds at most 2,704 bytes, so a longer paste that does not compress would be refused for good."""
+PERMANENT_SQLSTATES = ("22", "23", "42", "54")
+"""PostgreSQL error classes that another try cannot fix: bad data, a broken constraint, a wrong
+statement, a program limit (an index entry too large)."""
 WRITE_TRIES = 4
 """Attempts per write; with `BACKOFF_S` that is ~2 s before the user is told."""
 BACKOFF_S = (0.25, 0.5, 1.0)
@@ -191,6 +197,9 @@ def transient(exc: BaseException, dialect: str) -> bool:
     if dialect == "sqlite":
         text = str(exc.orig).lower()
         return "locked" in text or "busy" in text
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if sqlstate[:2] in PERMANENT_SQLSTATES:
+        return False
     return isinstance(exc, (OperationalError, InterfaceError))
 
 

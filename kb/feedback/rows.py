@@ -32,9 +32,18 @@ def clip_comment(comment: str | None) -> str:
     return redact((comment or "").strip())[: db.MAX_COMMENT]  # redacted whole: a cut must not split a number
 
 
+def clip_query(query: str) -> str:
+    """A query as stored: redacted whole, then cut to db.MAX_QUERY_BYTES of UTF-8 at a character boundary
+    (what the report needs is what the agent meant, and the model itself reads far less of a paste)."""
+    text = redact(query)
+    data = text.encode("utf-8")
+    return text if len(data) <= db.MAX_QUERY_BYTES else data[: db.MAX_QUERY_BYTES].decode("utf-8", "ignore")
+
+
 def _logged(table: sa.Table, query: str, session: str | None, **columns: Any) -> Row:
-    """When (UTC), which session, what was asked (redacted), and the rest."""
-    return Row(table, {"created_at": db.iso_utc(db._utcnow()), "session": session, "query": redact(query), **columns})
+    """When (UTC), which session, what was asked (redacted, clipped), and the rest."""
+    stamp = db.iso_utc(db._utcnow())
+    return Row(table, {"created_at": stamp, "session": session, "query": clip_query(query), **columns})
 
 
 def search_row(
