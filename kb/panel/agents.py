@@ -202,11 +202,11 @@ def page() -> None:
             SEARCH_LABEL, key="query", placeholder="p. ej.: me grita y no me deja hablar", max_chars=MAX_QUERY_CHARS
         )
         fase.selectbox("Fase", fase_choices(), key="fase")
-        go.form_submit_button("Buscar", type="primary", on_click=on_submit, use_container_width=True)
+        go.form_submit_button("Buscar", type="primary", on_click=on_submit, width="stretch")
     with st.container(key="quick"):
         cols = st.columns(4)
         for i, (label, query) in enumerate(QUICK_SITUATIONS):
-            cols[i % 4].button(label, key=f"quick-{i}", on_click=on_quick, args=(query,), use_container_width=True)
+            cols[i % 4].button(label, key=f"quick-{i}", on_click=on_quick, args=(query,), width="stretch")
     if current_searcher(user) is not None:
         show_response(state.get("response"), state.get("error"), vote, save_comment)
         report_writes()

@@ -76,7 +76,7 @@ def page() -> None:
         who, go = st.columns([6, 1.4], vertical_alignment="bottom")
         who.radio("Quién habla", list(SPEAKERS), format_func=SPEAKERS.get, key="speaker", horizontal=True)
         st.text_area(TURN_LABEL, key="turn", height=100, max_chars=MAX_QUERY_CHARS)
-        go.form_submit_button("Añadir", type="primary", on_click=add_turn, use_container_width=True)
+        go.form_submit_button("Añadir", type="primary", on_click=add_turn, width="stretch")
     if state.get("conv_error"):
         st.info(state.conv_error, icon="✍️")
     conversation = _conversation()

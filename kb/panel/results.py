@@ -61,7 +61,7 @@ def card_body(result: Result, on_vote: Vote, on_comment: Comment) -> None:
         args=(result, 1),
         disabled=voted is not None,
         help="Me ha servido",
-        use_container_width=True,
+        width="stretch",
     )
     down.button(
         "👎 No útil",
@@ -70,7 +70,7 @@ def card_body(result: Result, on_vote: Vote, on_comment: Comment) -> None:
         args=(result, -1),
         disabled=voted is not None,
         help="No me ha servido",
-        use_container_width=True,
+        width="stretch",
     )
     if voted is not None and len(voted) == 2:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")

@@ -115,7 +115,7 @@ def gaps(since_label: str) -> None:
     st.dataframe(
         [{"búsquedas": g.size, "ejemplos": " · ".join(g.examples)} for g in groups],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         key="gap-groups",
     )
 
@@ -179,7 +179,7 @@ def audit_trail() -> None:
     st.dataframe(
         [{"fecha": r["created_at"], "quién": r["who"], "acción": r["action"], "detalle": r["detail"]} for r in rows],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         key="audit",
     )
 
@@ -208,10 +208,7 @@ def page() -> None:
         gaps(label)
         st.markdown("#### Consultas más frecuentes")
         st.dataframe(
-            [{"consulta": q, "veces": n} for q, n in report.top_queries],
-            hide_index=True,
-            use_container_width=True,
-            key="top",
+            [{"consulta": q, "veces": n} for q, n in report.top_queries], hide_index=True, width="stretch", key="top"
         )
         if st.button("Descargar CSV", key="csv"):
             export(report, user, label)
