@@ -34,7 +34,7 @@ from tests.pg import PostgresServer, start_server
 from tests.support.localdeploy import LocalDeployment, cpu_seconds, machine_cpu_seconds, tree
 from tests.support.waits import wait_until
 
-PASSWORD = "clave-de-carga-2026"
+PASSWORD = "clave-de-carga-2026"  # pragma: allowlist secret (accounts made in a throwaway users file)
 TAG = re.compile(r"caso ([pa]\d+x\d+n\d+)")
 
 
