@@ -14,16 +14,20 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
-
-DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+from stdnum.es import dni as stdnum_dni
+from stdnum.es import nie as stdnum_nie
 
 
 def dni(number: int) -> str:
-    return f"{number:08d}{DNI_LETTERS[number % 23]}"
+    """A valid DNI: the number and its check letter (python-stdnum, as kb's redactor validates it)."""
+    digits = f"{number:08d}"
+    return digits + stdnum_dni.calc_check_digit(digits)
 
 
 def nie(prefix: str, number: int) -> str:
-    return f"{prefix}{number:07d}{DNI_LETTERS[int('XYZ'.index(prefix) * 10**7 + number) % 23]}"
+    """A valid NIE: X, Y or Z, seven digits and the check letter."""
+    body = f"{prefix}{number:07d}"
+    return body + stdnum_nie.calc_check_digit(body)
 
 
 VALUES: dict[str, str] = {
