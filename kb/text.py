@@ -165,17 +165,21 @@ def comparable(text: str) -> str:
     >>> comparable("¿Me  GRITA, está enfadadísimo?")
     'me grita esta enfadadisimo'
     """
-    return " ".join(re.sub(r"[^\w\s]", " ", _unaccented(text.lower())).split())
+    return " ".join(re.sub(r"[^\w\s]", " ", unaccented(text.lower())).split())
 
 
 def fold(text: str) -> str:
     """`query_form` with accents removed: «Atención», «atencion» and «ATENCIÓOON» are one word for
     keyword matching and the letters' view."""
-    return _unaccented(query_form(text))
+    return unaccented(query_form(text))
 
 
-def _unaccented(text: str) -> str:
-    """The one accent folding of kb: decompose, then drop the combining marks («ó» → «o», «ñ» → «n»)."""
+def unaccented(text: str) -> str:
+    """The one accent folding of kb: decompose, then drop the combining marks («ó» → «o», «ñ» → «n»).
+
+    >>> unaccented("Atención, año")
+    'Atencion, ano'
+    """
     text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.text import _unaccented
+from kb.text import unaccented
 
 SITUATIONS = {
     "me ha dicho que sabe dónde vivo y que me va a esperar a la salida del trabajo": (
@@ -29,7 +29,7 @@ SITUATIONS = {
 
 def said(card) -> str:
     """The action and the limit, lower case and without accents, as one text."""
-    return _unaccented(f"{card.action} {card.limit or ''}".lower())
+    return unaccented(f"{card.action} {card.limit or ''}".lower())
 
 
 @pytest.mark.parametrize("situation", sorted(SITUATIONS))

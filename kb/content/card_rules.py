@@ -25,14 +25,11 @@ from kb.config import COUNTRIES
 from kb.content.body import SentenceBlock, sentence_blocks
 from kb.content.cards import section_card
 from kb.content.model import Guide, Problem, Section
-from kb.content.rules import legal_signoff
+from kb.content.rules import is_gerund, is_infinitive, legal_signoff
 
 _SENTENCE_BREAK = re.compile(r"[.!?…]+[»\"')\]]*\s+(?=[¿¡«\"(]*[A-ZÁÉÍÓÚÑÜ])")
 """Where a sentence ends and another starts: end punctuation, a space and a capital («Sr. García» counts as two)."""
 _WORDS = re.compile(r"[A-Za-zÁÉÍÓÚÑÜáéíóúñü]+")
-_CLITICS = r"(?:me|te|se|le|les|lo|la|los|las|nos)"
-_INFINITIVE = re.compile(rf"^[a-záéíóúñü]+?(?:ar|er|ir|ír){_CLITICS}{{0,2}}$")
-_GERUND = re.compile(rf"^[a-záéíóúñü]+?(?:ando|ándo|iendo|iéndo|yendo|yéndo){_CLITICS}{{0,2}}$")
 _LEADING = {"no", "nunca", "jamás", "tampoco", "primero", "ahora", "siempre", "ya"}
 """Words an imperative may come after: «No prometas…», «Primero escucha…»."""
 _PRONOUNS = {"me", "te", "se", "le", "les", "lo", "la", "los", "las", "nos"}
@@ -82,7 +79,7 @@ def imperative_problem(text: str) -> str | None:
         return "no tiene ningún verbo; escribe lo que hay que hacer, como «Avisa a tu supervisor…»"
     if lower in _CLAUSES:
         return f"empieza por «{word}» sin coma: separa la condición con una coma y sigue con el verbo («Si…, avisa…»)"
-    if lower in _DESCRIPTIVE or _INFINITIVE.match(lower) or _GERUND.match(lower):
+    if lower in _DESCRIPTIVE or is_infinitive(lower) or is_gerund(lower):
         return (
             f"empieza por «{word}» y no por una orden; empieza por el verbo en imperativo, "
             "como «Avisa…», «Pide…», «Ofrece…» o «No prometas…»"

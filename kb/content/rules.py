@@ -31,10 +31,23 @@ _OPENING_DIRECTION = re.compile(r"^\s*\(")
 _TRAILING_DIRECTION = re.compile(r"\([^()]*\)\s*[.!?]?\s*$")
 """A stage direction in brackets at either end («(con calma) …», «… (pausa)»): it would be read aloud."""
 _FIRST_WORD = re.compile(r"^[¿¡«\"'\s]*([A-Za-zÁÉÍÓÚÑÜáéíóúñü]+)")
-_INFINITIVE = re.compile(r"^[a-záéíóúñü]+(?:ar|er|ir|ír)(?:se|le|les|lo|la|los|las)?$")
-"""An Evitar line that opens with an infinitive («Interrumpir al cliente») describes behaviour, not words."""
+_CLITICS = r"(?:me|te|se|le|les|lo|la|los|las|nos)"
+_INFINITIVE = re.compile(rf"^[a-záéíóúñü]+?(?:ar|er|ir|ír){_CLITICS}{{0,2}}$")
+_GERUND = re.compile(rf"^[a-záéíóúñü]+?(?:ando|ándo|iendo|iéndo|yendo|yéndo){_CLITICS}{{0,2}}$")
 _NOT_VERBS = {"ayer", "mujer", "placer", "lugar", "hogar", "mar", "par", "bar", "ser", "por", "ir", "tener"}
 """Words that end like an infinitive but open real speech often enough ("Ayer…", "Por…")."""
+
+
+def is_infinitive(word: str) -> bool:
+    """Whether `word` has the shape of an infinitive, with up to two pronouns («decirle», «dárselo»): a
+    line that opens with one describes behaviour («Interrumpir al cliente»), not words or an order. One
+    rule for the phrase checks here and the card's action (kb.content.card_rules)."""
+    return bool(_INFINITIVE.match(word.lower()))
+
+
+def is_gerund(word: str) -> bool:
+    """Whether `word` has the shape of a gerund («escuchando», «diciéndole»): a description, not an order."""
+    return bool(_GERUND.match(word.lower()))
 
 
 def _unclosed_slot(text: str) -> str | None:
@@ -110,7 +123,7 @@ def _one_phrase(rel: str, text: str, line: int, kind: str, label: str) -> list[P
     if kind == "avoid":
         match = _FIRST_WORD.match(text)
         word = match.group(1) if match else ""
-        if word[:1].isupper() and _INFINITIVE.match(word.lower()) and word.lower() not in _NOT_VERBS:
+        if word[:1].isupper() and is_infinitive(word) and word.lower() not in _NOT_VERBS:
             found.append(
                 Problem(
                     rel,
