@@ -162,6 +162,22 @@ def test_spell_check_finds_a_misspelling_at_its_line():
     assert unknown == [("a.md", 4, "herror")]
 
 
+def test_chat_register_passes_only_in_cuando_lines():
+    """Shorthand and missing accents pass in a «Cuándo» line; the same words in prose are flagged,
+    and a real misspelling is flagged in both."""
+    from kb.trainers.spelling import WORDS_FILE, SpellingUnavailable, chat_words, unknown_words
+
+    chat = "cte dice q la gestion no avanzo xq nadie le llamo, q hago con el herror"
+    texts = [("a.md", 7, chat), ("a.md", 20, chat)]
+    try:
+        unknown = unknown_words(texts, WORDS_FILE, chat_lines=frozenset({("a.md", 7)}))
+    except SpellingUnavailable as exc:
+        missing(str(exc))
+    assert {"q", "xq"} <= chat_words()
+    assert [w for f, n, w in unknown if n == 7] == ["herror"]
+    assert {w for f, n, w in unknown if n == 20} == {"q", "gestion", "xq", "herror"}
+
+
 # ---------------------------------------------------------------- the built site
 
 

@@ -176,16 +176,19 @@ def near_duplicates(
     return sorted(pairs, key=lambda p: -p[2])
 
 
+def _when_lines(guides: list[Guide]) -> frozenset[tuple[str, int]]:
+    """(file, line) of every «Cuándo» item: written in the chat register (kb.trainers.spelling)."""
+    return frozenset(
+        (g.rel, phrase.line) for g in guides for section in g.sections for phrase in split_body(section)[1]["when"]
+    )
+
+
 def spelling_problems(guides: list[Guide]) -> list[Problem]:
     """Words hunspell (es_ES + kb/data/palabras.txt) does not know, as warnings at their line."""
-    texts = [
-        (g.rel, n, line)
-        for g in guides
-        if g.indexed
-        for n, line in enumerate(g.lines[g.body_start - 1 :], g.body_start)
-    ]
+    indexed = [g for g in guides if g.indexed]
+    texts = [(g.rel, n, line) for g in indexed for n, line in enumerate(g.lines[g.body_start - 1 :], g.body_start)]
     try:
-        unknown = unknown_words(texts)
+        unknown = unknown_words(texts, chat_lines=_when_lines(indexed))
     except SpellingUnavailable as exc:
         where = guides[0].rel if guides else "docs"
         return [Problem(where, 1, f"no se ha revisado la ortografía: {exc}", "warning")]
