@@ -84,11 +84,11 @@ def test_the_report_breaks_the_real_register_down_by_split_kind_and_country():
     assert "Por país (kb):" in text and "Por tipo de fuente (kb):" in text
 
 
-REAL_TEST_FLOORS = {"hit1": 0.33, "hit3": 0.59, "oos_recall": 0.65}
-"""One query under the figures measured on real/test (0.351, 0.610, 0.684; 77 in scope, 19 out), with
-the action-first guides and the three safety cards, labels repeated for them (data/real/README.md).
-Before them: 0.403, 0.571, 0.684 on the same labels (McNemar on hit@1: p = 0.39; BENCHMARKS.md)."""
-REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.08  # measured 0.065 (5 of 77), as before the safety cards
+REAL_TEST_FLOORS = {"hit1": 0.38, "hit3": 0.64, "oos_recall": 0.57}
+"""One query under the figures measured on real/test (0.403, 0.662, 0.632; 77 in scope, 19 out) with the
+second round of real-register «Cuándo» lines (2026-12-05). Before the issue-29 guides: 0.403, 0.571,
+0.684 on the same labels; one out-of-scope question fewer is flagged (BENCHMARKS.md, paired tests)."""
+REAL_TEST_CEILING_IN_SCOPE_FLAGGED = 0.08  # measured 0.039 (3 of 77); 0.065 before the issue-29 guides
 
 
 @pytest.fixture(scope="module")
