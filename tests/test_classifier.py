@@ -107,7 +107,9 @@ def test_the_classifier_reorders_candidates_but_confidence_stays_on_meaning():
     )
     before, after = plain.top(query, 2), voting.top(query, 2)
     assert {c.card: c.dense for c in before} == pytest.approx({c.card: c.dense for c in after})
-    assert after[0].card == 1 and after[0].score > after[0].dense  # the group outvotes one close line
+    assert after[0].card == 1  # the group outvotes one close line
+    assert after[0].score == pytest.approx(after[0].dense)  # by taking from the card it believes less,
+    assert after[1].score < after[1].dense  # never by adding to the best one
 
 
 def test_an_incremental_build_ranks_like_a_full_one(project, embedder, tmp_path):

@@ -23,13 +23,13 @@ def test_each_cards_lines_are_dealt_over_every_fold_the_same_way_each_time():
 
 
 def test_the_lines_cross_validation_of_the_real_guides(built_index):
-    """The figures BENCHMARKS.md cites for today's settings: 1,423 lines, hit@1 0.655, hit@3 0.809, MRR 0.748.
+    """The figures BENCHMARKS.md cites for today's settings: 2,367 lines, hit@1 0.700, hit@3 0.875, MRR 0.795.
     A floor just under them catches a change that makes search worse on the trainers' own lines."""
     result = crossval.run(built_index, "cards")
     figures = result.metrics()
     index = load_index(built_index.index_dir)
     assert figures["lines"] == sum(len(card.when) for card in index.cards)
-    assert figures["hit1"] >= 0.64 and figures["hit3"] >= 0.80 and figures["mrr"] >= 0.74
+    assert figures["hit1"] >= 0.69 and figures["hit3"] >= 0.86 and figures["mrr"] >= 0.78
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists() or not shutil.which("git"), reason="needs the git history")

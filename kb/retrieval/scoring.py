@@ -6,10 +6,11 @@ no file and loads no model, so the same ranking serves search, calibration and e
 A card's dense score is WHEN_WEIGHT × (best match among its situations, written in the
 agent's words) + (1 − WHEN_WEIGHT) × (match with its text). Short situations match what
 agents type far better than advice prose does (see BENCHMARKS.md). Two terms then reorder
-the candidates: the probability that the query belongs to the card, from a classifier
-trained on all the card's situations (`kb.retrieval.classifier`), and a keyword bonus
-relative to the best candidate. Neither says whether the knowledge base answers the query
-at all: confidence is judged on the dense score only (`is_low_confidence`).
+the candidates: how much less likely than the best candidate the query belongs to the card,
+as a log-probability from a classifier trained on all the card's situations
+(`kb.retrieval.classifier`), and a keyword bonus relative to the best candidate. Neither
+says whether the knowledge base answers the query at all: confidence is judged on the dense
+score only (`is_low_confidence`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ WHEN_WEIGHT = 0.7
 KEYWORD_WEIGHT = 0.1
 """Weight of BM25 (normalised to the best candidate) added to the dense score: it catches the exact
 words (twitter, jefe, reembolso) that small embedding models blur (BENCHMARKS.md, «De dónde sale cada constante»)."""
-CLASSIFIER_WEIGHT = 1.0
-"""Weight of p(card | query) (0–1) added to the dense score, chosen on the Cuándo lines' cross-validation,
-never on the eval set: the middle of a flat plateau (BENCHMARKS.md, «De dónde sale cada constante»)."""
-MAX_SCORE = 1.0 + CLASSIFIER_WEIGHT + KEYWORD_WEIGHT
-"""Upper bound of `Candidate.score` (meaning ≤ 1, probability ≤ 1, keyword bonus ≤ KEYWORD_WEIGHT):
-the score orders results and is comparable within one index, it is not a probability."""
+CLASSIFIER_WEIGHT = 0.15
+"""Weight of the classifier's evidence, log p(card | query) minus the best candidate's (the views pooled as
+a product of experts, `CardClassifier.log_probabilities`), added to the dense score. Chosen on the Cuándo
+lines' cross-validation by commits and real/dev, never on the eval set: the middle of a flat plateau
+(BENCHMARKS.md, «De dónde sale cada constante»)."""
+CLASSIFIER_POOLING = "product-of-experts"
+"""How the classifier's views are pooled before they reach the score (recorded in the manifest)."""
+MAX_SCORE = 1.0 + KEYWORD_WEIGHT
+"""Upper bound of `Candidate.score` (meaning ≤ 1, keyword bonus ≤ KEYWORD_WEIGHT, classifier evidence ≤ 0:
+it only takes from the cards the classifier believes less than the best one). The score orders results
+and is comparable within one query, it is not a probability."""
 CONFIDENCE_TOP = 3
 """Confidence is the best dense score among this many top results (what an agent looks at)."""
 
@@ -51,6 +57,7 @@ def scoring_signature() -> dict[str, object]:
         "keywords": KEYWORDS_VERSION,
         "classifier_weight": CLASSIFIER_WEIGHT,
         "classifier_version": CLASSIFIER_VERSION,
+        "classifier_pooling": CLASSIFIER_POOLING,
         "query_form": QUERY_FORM,
     }
 
@@ -66,7 +73,7 @@ def situation_rows(cards: list[Card]) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One scored card: `score` orders results (meaning + classifier + keywords), `dense` is meaning only."""
+    """One scored card: `score` orders results (meaning + classifier evidence + keywords), `dense` is meaning only."""
 
     card: int
     score: float
@@ -156,8 +163,8 @@ class HybridScorer:
     def top(self, query: np.ndarray, n: int, words: str | None = None) -> list[Candidate]:
         """The n best candidates for one query vector (shape (1, dim)), best first.
 
-        The classifier's probability and, with the query text (`words`), the keyword bonus
-        re-score the candidates; `Candidate.dense` stays the meaning score alone."""
+        The classifier's evidence and, with the query text (`words`), the keyword bonus re-score the
+        candidates, both relative to the best candidate; `Candidate.dense` stays the meaning score alone."""
         total = self.text_index.ntotal
         if total == 0:
             return []
@@ -165,7 +172,8 @@ class HybridScorer:
         ids = list(dense)
         bonus = self.keywords.bonus(words, ids, KEYWORD_WEIGHT) if words and KEYWORD_WEIGHT else np.zeros(len(ids))
         if self.classifier is not None and CLASSIFIER_WEIGHT:
-            bonus = bonus + CLASSIFIER_WEIGHT * self.classifier.probabilities(query, words)[ids]
+            evidence = self.classifier.log_probabilities(query, words)[ids]
+            bonus = bonus + CLASSIFIER_WEIGHT * (evidence - evidence.max())
         ranked = sorted(
             (Candidate(c, dense[c] + float(b), dense[c]) for c, b in zip(ids, bonus)), key=lambda cand: -cand.score
         )

@@ -20,8 +20,9 @@ from kb.retrieval.store import LoadedIndex, docs_fingerprint, load_index
 from kb.search.searcher import Searcher
 
 SCENARIO_MARGIN = 0.1
-"""A runner-up scoring within this of the scenario's card (scores reach MAX_SCORE = 2.1: meaning up to 1,
-the classifier's probability up to 1, keywords up to 0.1) means the engine is torn between the two.
+"""A runner-up scoring within this of the scenario's card (meaning up to 1, keywords up to 0.1, and the
+classifier's evidence taking CLASSIFIER_WEIGHT for each factor of e the runner-up is less likely) means
+the engine is torn between the two.
 How many of the guides' own `situaciones` this would flag is in BENCHMARKS.md («Práctica»)."""
 LOOK = 5
 """Results read per scenario: a card not among them is reported as not found."""
