@@ -26,6 +26,7 @@ from benchmarks.sections import replace_section
 from kb.config import Settings, load_settings
 from kb.content import cards_of, read_guides
 from kb.content.practice import practice_cards
+from kb.embedding.kernel import cpuinfo
 from kb.site.build import build_site
 from kb.site.closeness import ENGINE, Closeness
 from kb.site.drills import CLOSE_SHARE, CONFUSED_SHARE, SITUATION_MARGIN, Chooser, related_cards
@@ -141,9 +142,7 @@ def report(settings: Settings) -> str:
     lines = [
         SECTION,
         "",
-        f"Medido el {time.strftime('%Y-%m-%d %H:%M %Z')} con `python -m benchmarks.practice` (máquina de arriba; "
-        f"carga media al terminar: {os.getloadavg()[0]:.1f} en {os.cpu_count()} núcleos, así que los tiempos son "
-        "de un equipo ocupado).",
+        f"Medido el {time.strftime('%Y-%m-%d %H:%M %Z')} con `python -m benchmarks.practice` ({_machine_state()}).",
         "",
         "| qué | valor |",
         "|---|---|",
@@ -167,6 +166,14 @@ def report(settings: Settings) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _machine_state() -> str:
+    """Which CPU and how busy it was: the times below only compare within one run."""
+    cpu = (cpuinfo() or {}).get("model name", "CPU desconocida")
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    busy = "equipo ocupado: los tiempos son de un equipo cargado" if load >= cores else "sin otra carga notable"
+    return f"{cpu}, {cores} núcleos; carga media al terminar: {load:.1f}, {busy}"
 
 
 def main(argv: list[str] | None = None) -> int:
