@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench import machine
 from benchmarks.sections import replace_section
 from kb.config import Settings, load_settings
 from kb.content import cards_of, read_guides
 from kb.content.practice import practice_cards
-from kb.embedding.kernel import cpuinfo
 from kb.site.build import build_site
 from kb.site.closeness import ENGINE, Closeness
 from kb.site.drills import CLOSE_SHARE, CONFUSED_SHARE, SITUATION_MARGIN, Chooser, related_cards
@@ -170,10 +170,10 @@ def report(settings: Settings) -> str:
 
 def _machine_state() -> str:
     """Which CPU and how busy it was: the times below only compare within one run."""
-    cpu = (cpuinfo() or {}).get("model name", "CPU desconocida")
+    info = machine()
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    busy = "equipo ocupado: los tiempos son de un equipo cargado" if load >= cores else "sin otra carga notable"
-    return f"{cpu}, {cores} núcleos; carga media al terminar: {load:.1f}, {busy}"
+    busy = "equipo ocupado" if load >= cores else "sin otra carga notable"
+    return f"{info['cpu']}, {info['núcleos']} núcleos; carga media al terminar: {load:.1f}, {busy}"
 
 
 def main(argv: list[str] | None = None) -> int:

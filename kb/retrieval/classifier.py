@@ -108,7 +108,7 @@ class CardClassifier:
             total += part.weight / weights * np.log(_softmax(logits) + FLOOR)
         if self.characters is not None and text:
             total = (1 - letters.SHARE) * total + letters.SHARE * np.log(self.characters.probabilities(text) + FLOOR)
-        return total - (total.max() + np.log(np.exp(total - total.max()).sum()))
+        return np.log(_softmax(total))  # no underflow: FLOOR keeps every view within log(1/FLOOR) of its best
 
     def probabilities(self, query: np.ndarray, text: str | None = None) -> np.ndarray:
         """p(card | query), the pooled views of `log_probabilities`: one value a card, sum 1."""
