@@ -18,7 +18,7 @@ from kb.api import create_app
 from kb.cli import main
 from kb.cli.query import _print_human
 from kb.config import load_settings
-from kb.content import Card, cards_of, read_guide
+from kb.content import Card, cards_of, load_docs, read_guide
 from kb.content.card_rules import imperative_problem, sentences
 from kb.errors import ConfigError, IndexStale
 from kb.retrieval.build import build_index, memory_index
@@ -26,6 +26,8 @@ from kb.retrieval.store import current_path, load_index
 from kb.search.searcher import Result, Searcher, SearchResponse
 from kb.site.hooks import country_legal
 from kb.trainers.check import lint
+from kb.trainers.evaluate import EvalQuery, with_current_ids
+from kb.trainers.learning import with_learned
 from tests.conftest import HEAD, ROOT, build_site_into, make_docs
 
 SIGNED = HEAD.replace("responsable: Equipo de pruebas", "responsable: Ana Ruiz, Equipo de pruebas")
@@ -138,6 +140,18 @@ def test_an_example_of_the_format_inside_a_code_block_is_not_a_block(tmp_path):
     assert set(card_in(root, "guias/amenazas.md").legal) == {"ES"}
 
 
+def test_a_merged_card_answers_for_the_ids_it_replaced(tmp_path, encoder):
+    """Two duplicates merged into one (`data-antes`): labels, votes and learned searches written for the
+    card that went keep counting, for the card that took it in."""
+    merged = CRYING.replace("## Cliente que llora", '## Cliente que llora { data-antes="guias/vieja#llanto" }')
+    docs = load_docs(make_docs(tmp_path, {"guias/nueva.md": SIGNED + merged}) / "docs")
+    assert docs.renamed == {"guias/vieja#llanto": "guias/nueva#cliente-que-llora"}
+    query = EvalQuery("llora sin parar", ["guias/vieja#llanto", "guias/nueva#cliente-que-llora"], "")
+    assert with_current_ids([query], docs.renamed)[0].expected == ["guias/nueva#cliente-que-llora"]
+    taught = with_learned(docs.cards, {"guias/vieja#llanto": ["no para de llorar"]}, encoder)
+    assert taught[0].learned == ["no para de llorar"]
+
+
 def test_the_action_changes_the_content_hash_so_a_build_embeds_it_again(tmp_path):
     root = make_docs(tmp_path, {"guias/amenazas.md": GOOD})
     before = card_in(root, "guias/amenazas.md").content_hash()
@@ -229,6 +243,14 @@ FAULTS = {
         [("  ES: [", 1, "cada fuente de ES se escribe «Título — https://…»")],
     ),
     "equipo.md": (HEAD + CRYING, [("responsable:", 1, "una persona y su equipo")]),
+    "antes-mal.md": (
+        SIGNED + CRYING.replace("## Cliente que llora", '## Cliente que llora { data-antes="guias/vieja" }'),
+        [("## Cliente que llora", 1, "'data-antes' espera ids de tarjeta como 'guias/pagina#ancla'")],
+    ),
+    "antes-vivo.md": (
+        SIGNED + CRYING.replace("## Cliente que llora", '## Cliente que llora { data-antes="bien#cliente-que-llora" }'),
+        [("## Cliente que llora", 1, "nombra 'bien#cliente-que-llora', que sigue existiendo")],
+    ),
 }
 
 

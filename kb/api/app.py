@@ -139,18 +139,20 @@ def suggest_(body: SuggestIn, state: State) -> Any:
     return result.to_dict(state.settings, body.conversation_id)
 
 
-def _card_fase(state: ApiState, card_id: str) -> str | None:
-    """The phase of the voted card; an unknown id is the caller's error (400), while an index that is
-    still loading only costs the phase: the vote is kept all the same."""
+def _voted_card(state: ApiState, card_id: str) -> tuple[str, str | None]:
+    """The voted card's current id and phase. An id a merge retired (`data-antes`) counts for the card it went
+    into; an unknown id is the caller's error (400), while an index that is still loading only costs the
+    phase: the vote is kept all the same."""
     try:
-        cards = {c.id: c for c in state.searcher().cards}
+        cards = state.searcher().cards
     except KbError as exc:
         if status_for(exc) == 400:
             raise
-        return None
-    if card_id not in cards:
+        return card_id, None
+    by_id = {old: c for c in cards for old in c.former} | {c.id: c for c in cards}
+    if card_id not in by_id:
         raise QueryError(f"No existe la tarjeta «{card_id}».")
-    return cards[card_id].fase
+    return by_id[card_id].id, by_id[card_id].fase
 
 
 @api.post(
@@ -167,13 +169,13 @@ async def feedback(body: FeedbackIn, state: State, who: Caller) -> Any:
     Espera a la base de datos como mucho `KB_DB_TIMEOUT` segundos: si no ha confirmado, la valoración
     se retira (no se guardará) y la respuesta es 503; se puede repetir sin duplicarla."""
     query, _ = clean_query(body.query)  # whitespace only or no words: 400, and nothing stored
-    fase = await run_in_threadpool(_card_fase, state, body.card_id)
+    card_id, fase = await run_in_threadpool(_voted_card, state, body.card_id)
     comment = without_controls(body.comment or "").strip()
     store = state.feedback_store()
     pending = store.later(
         vote_row(
             redact(query),
-            body.card_id,
+            card_id,
             body.rank,
             body.score,
             body.vote,

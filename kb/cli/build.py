@@ -132,7 +132,8 @@ def learned_summary(settings: Settings) -> str:
     learned = learned_for(settings, lambda message: click.echo(message, err=True))
     if not learned:
         return ""
-    ids = {c.id for c in load_cards(settings.docs_dir, settings.root)}
+    cards = load_cards(settings.docs_dir, settings.root)
+    ids = {c.id for c in cards} | {old for c in cards for old in c.former}  # a merged card keeps what it was taught
     for card_id in sorted(set(learned) - ids):
         click.echo(f"aviso: {len(learned[card_id])} situaciones aprendidas son de «{card_id}», que ya no existe")
     total = sum(len(v) for v in learned.values())

@@ -10,7 +10,17 @@ The format is documented for trainers in `docs/formadores.md`.
 """
 
 from kb.content.body import FENCE, code_lines, prose_text, split_body, strip_markup
-from kb.content.cards import Docs, cards_of, guide_files, load_cards, load_docs, read_guides
+from kb.content.cards import (
+    Docs,
+    cards_of,
+    current_ids,
+    former_problems,
+    guide_files,
+    load_cards,
+    load_docs,
+    read_guides,
+    renamed_ids,
+)
 from kb.content.mkdocs import GENERATED_PAGES, PHRASEBOOK_PAGE, MkdocsConfig, read_mkdocs
 from kb.content.model import FASES, Card, ContentError, Guide, Phrase, Problem, Section
 from kb.content.parse import read_guide
@@ -30,6 +40,9 @@ __all__ = [
     "Problem",
     "Section",
     "cards_of",
+    "current_ids",
+    "former_problems",
+    "renamed_ids",
     "guide_files",
     "load_cards",
     "load_docs",

@@ -46,6 +46,7 @@ def section_card(guide: Guide, section: Section) -> Card | None:
         action=action,
         limit=next((b.text for b in lead if b.kind == "limit" and b.text), None),
         legal=_legal(lead),
+        former=list(section.former),
     )
 
 
@@ -89,6 +90,22 @@ class Docs:
         """Every `situaciones` entry of the indexed guides: real in-scope questions for calibration."""
         return [s for g in self.guides for s in g.situaciones]
 
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Former card id → the card it was merged into (see `current_ids`)."""
+        return renamed_ids(self.cards)
+
+
+def renamed_ids(cards: list[Card]) -> dict[str, str]:
+    """Former card id → the card that now answers for it, from each card's `data-antes`."""
+    return {old: card.id for card in cards for old in card.former}
+
+
+def current_ids(ids: list[str], renamed: dict[str, str]) -> list[str]:
+    """Labels, votes or learned searches written for merged cards, pointed at the card that replaced them
+    (order kept, repeats dropped): a merge must not make old evidence count against the engine."""
+    return list(dict.fromkeys(renamed.get(i, i) for i in ids))
+
 
 def load_docs(docs_dir: Path, root: Path | None = None, mkdocs: MkdocsConfig | None = None) -> Docs:
     """Parse docs/ once; raises ContentError listing every error if any guide is broken."""
@@ -109,9 +126,28 @@ def load_docs(docs_dir: Path, root: Path | None = None, mkdocs: MkdocsConfig | N
             file, _, line = card.source.rpartition(":")
             duplicated.append(Problem(file, int(line), f"id de tarjeta repetido '{card.id}' (ya en {seen[card.id]})"))
         seen[card.id] = card.source
+    duplicated += former_problems(cards)
     if duplicated:
         raise ContentError(duplicated)
     return Docs(guides, cards)
+
+
+def former_problems(cards: list[Card]) -> list[Problem]:
+    """A `data-antes` id that is still a card, or that two cards claim, cannot say where old labels go."""
+    live = {card.id: card.source for card in cards}
+    problems: list[Problem] = []
+    claimed: dict[str, str] = {}
+    for card in cards:
+        file, _, line = card.source.rpartition(":")
+        for old in card.former:
+            if old in live:
+                problems.append(
+                    Problem(file, int(line), f"'data-antes' nombra '{old}', que sigue existiendo ({live[old]})")
+                )
+            elif old in claimed:
+                problems.append(Problem(file, int(line), f"'data-antes' nombra '{old}', que ya reclama {claimed[old]}"))
+            claimed.setdefault(old, card.source)
+    return problems
 
 
 def load_cards(docs_dir: Path, root: Path | None = None) -> list[Card]:

@@ -83,6 +83,9 @@ class Section:
     fase: str | None = None
     parent: Section | None = None
     children: list[Section] = field(default_factory=list)
+    former: list[str] = field(default_factory=list)
+    """Ids of cards merged into this one (`{ data-antes="guias/x#y" }`), so old labels, votes and
+    learned searches still find it."""
 
     @property
     def path(self) -> str:
@@ -115,6 +118,7 @@ class Card:
     action: str = ""  # what to do now, one imperative sentence (the "Haz" block); '' when the card has none
     limit: str | None = None  # what not to go beyond, one or two sentences (the "Límite" block)
     legal: dict[str, str] = field(default_factory=dict)  # country code → its legal lines ("Legal ES" blocks)
+    former: list[str] = field(default_factory=list)  # ids of cards merged into this one (`data-antes`)
 
     def overdue(self, today: date) -> bool:
         """The guide's review is late: the panel marks the card «pendiente de revisión»."""

@@ -23,6 +23,8 @@ from kb.errors import os_reason
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _ATTRS = re.compile(r"\s*\{:?\s*([^{}]*)\}\s*$")
 _ATTR_KV = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
+CARD_ID = re.compile(r"[a-z0-9][a-z0-9/_-]*#[a-z0-9][a-z0-9_-]*")
+"""A card's id: the page, «#», the heading's anchor (what `data-antes` names)."""
 
 
 def _split_front_matter(lines: list[str], rel: str) -> tuple[str, int, list[Problem]]:
@@ -95,6 +97,16 @@ def _heading_attrs(raw: str) -> tuple[str, dict[str, str]]:
     for kv in _ATTR_KV.finditer(match.group(1)):
         attrs[kv.group(1)] = next(g for g in kv.groups()[1:] if g is not None)
     return raw[: match.start()].strip(), attrs
+
+
+def _former(guide: Guide, lineno: int, raw: str) -> list[str]:
+    """The card ids a heading says it replaces (`data-antes`, separated by spaces); a malformed one is a problem."""
+    ids = raw.split()
+    for bad in [i for i in ids if not CARD_ID.fullmatch(i)]:
+        guide.problems.append(
+            Problem(guide.rel, lineno, f"'data-antes' espera ids de tarjeta como 'guias/pagina#ancla', no '{bad}'")
+        )
+    return [i for i in ids if CARD_ID.fullmatch(i)]
 
 
 def _anchors(text: str, config: MkdocsConfig) -> list[tuple[int, str, str]]:
@@ -202,6 +214,7 @@ def _read_sections(guide: Guide, mkdocs: MkdocsConfig) -> None:
         while stack and stack[-1].level >= level:
             stack.pop()
         section = Section(level, text, anchor, lineno, body, fase, stack[-1] if stack else None)
+        section.former = _former(guide, lineno, attrs.get("data-antes", ""))
         if section.parent is not None:
             section.parent.children.append(section)
         stack.append(section)

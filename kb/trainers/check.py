@@ -30,6 +30,7 @@ from kb.content import (
     Problem,
     cards_of,
     code_lines,
+    former_problems,
     load_docs,
     read_guides,
     read_mkdocs,
@@ -255,6 +256,7 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
                     "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría un agente",
                 )
             )
+    problems += former_problems([c for g in clean for c in cards_of(g)])
     problems += spelling_problems(clean)
     problems += outside_problems(clean, docs_dir, root)
     problems += scenario_problems(guides, settings, embedder)

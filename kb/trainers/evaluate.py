@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kb.config import Settings
-from kb.content import Card, load_docs
+from kb.content import Card, current_ids, load_docs
 from kb.embedding.encoders import load_embedder
 from kb.errors import UsageError
 from kb.retrieval.build import memory_index
@@ -112,6 +112,12 @@ def load_eval_set(data_dir: Path) -> list[EvalQuery]:
             row.source = f"{file.name}:{n}"
             out.append(row)
     return out
+
+
+def with_current_ids(queries: list[EvalQuery], renamed: dict[str, str]) -> list[EvalQuery]:
+    """The queries with labels that name a merged card pointed at the card it went into (`data-antes`),
+    so the sets stay as they were written and a merge is measured, not relabelled."""
+    return [replace(q, expected=current_ids(q.expected, renamed)) for q in queries]
 
 
 def _metrics(
@@ -249,6 +255,7 @@ def run_eval(settings: Settings, queries: list[EvalQuery], models: list[str]) ->
 def run_sets(settings: Settings, sets: dict[str, list[EvalQuery]], models: list[str]) -> dict[str, list[EvalReport]]:
     """Each set of queries against each model and BM25, one in-memory index per model for all sets."""
     docs = load_docs(settings.docs_dir, settings.root)
+    sets = {name: with_current_ids(queries, docs.renamed) for name, queries in sets.items()}
     reports: dict[str, list[EvalReport]] = {name: [] for name in sets}
     for model in models:
         embedder = load_embedder(model)

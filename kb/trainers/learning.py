@@ -119,7 +119,8 @@ def with_learned(cards: Sequence[Card], learned: Mapping[str, list[str]], encode
     out = []
     for card in cards:
         own_lines = {comparable(w) for w in card.when}
-        queries = [q for q in learned.get(card.id, []) if comparable(q) not in own_lines]
+        taught = [q for key in (card.id, *card.former) for q in learned.get(key, [])]  # a merged card keeps its own
+        queries = [q for q in dict.fromkeys(taught) if comparable(q) not in own_lines]
         if not queries:
             out.append(card)
             continue
