@@ -34,8 +34,7 @@ def test_there_are_enough_scripts_and_long_messages_with_labels():
 def test_labelled_card_ids_exist(settings):
     from kb.content import load_cards
 
-    cards = load_cards(settings.docs_dir, settings.root)
-    ids = {card.id for card in cards}
+    ids = {card.id for card in load_cards(settings.docs_dir, settings.root)}
     for script in conversations() + long_messages():
         for expected, _ in script.expect:
             assert expected <= ids, (script.name, expected - ids)

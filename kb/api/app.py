@@ -23,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 
 from kb.accounts.users_file import Accounts
 from kb.config import Settings
-from kb.content import FASES
+from kb.content import FASES, renamed_ids
 from kb.errors import IndexStale, KbError, QueryError, StoreError
 from kb.feedback.outbox import Pending
 from kb.feedback.redact import redact
@@ -149,10 +149,11 @@ def _voted_card(state: ApiState, card_id: str) -> tuple[str, str | None]:
         if status_for(exc) == 400:
             raise
         return card_id, None
-    by_id = {old: c for c in cards for old in c.former} | {c.id: c for c in cards}
-    if card_id not in by_id:
+    current = renamed_ids(cards).get(card_id, card_id)
+    fase = next((c.fase for c in cards if c.id == current), None)
+    if fase is None:
         raise QueryError(f"No existe la tarjeta «{card_id}».")
-    return by_id[card_id].id, by_id[card_id].fase
+    return current, fase
 
 
 @api.post(

@@ -126,14 +126,14 @@ def check(ctx: click.Context, run_golden: bool, docs_dir: Path | None, no_model:
 def learned_summary(settings: Settings) -> str:
     """What the centre's accepted searches add to the guides (kb.trainers.learning), and any that name a card
     no longer in them (a renamed or removed section: re-decide it with `kb learn`)."""
-    from kb.content import load_cards
+    from kb.content import load_cards, renamed_ids
     from kb.trainers.learning import learned_for
 
     learned = learned_for(settings, lambda message: click.echo(message, err=True))
     if not learned:
         return ""
     cards = load_cards(settings.docs_dir, settings.root)
-    ids = {c.id for c in cards} | {old for c in cards for old in c.former}  # a merged card keeps what it was taught
+    ids = {c.id for c in cards} | set(renamed_ids(cards))  # a merged card keeps what it was taught
     for card_id in sorted(set(learned) - ids):
         click.echo(f"aviso: {len(learned[card_id])} situaciones aprendidas son de «{card_id}», que ya no existe")
     total = sum(len(v) for v in learned.values())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kb.config import Settings
-from kb.content import Card, current_ids, load_docs
+from kb.content import Card, current_ids, load_docs, renamed_ids
 from kb.embedding.encoders import load_embedder
 from kb.errors import UsageError
 from kb.retrieval.build import memory_index
@@ -206,6 +206,7 @@ def _grouped(
 
 
 def eval_searcher(searcher: Searcher, queries: list[EvalQuery], system: str) -> EvalReport:
+    queries = with_current_ids(queries, renamed_ids(searcher.cards))
     ranked, flagged = [], []
     started = time.perf_counter()
     for q in queries:
@@ -237,6 +238,7 @@ class BM25Baseline:
         return float(scores.max()) if len(scores) else 0.0
 
     def evaluate(self, queries: list[EvalQuery]) -> EvalReport:
+        queries = with_current_ids(queries, renamed_ids(self.cards))
         ranked, flagged = [], []
         started = time.perf_counter()
         for q in queries:
@@ -255,7 +257,6 @@ def run_eval(settings: Settings, queries: list[EvalQuery], models: list[str]) ->
 def run_sets(settings: Settings, sets: dict[str, list[EvalQuery]], models: list[str]) -> dict[str, list[EvalReport]]:
     """Each set of queries against each model and BM25, one in-memory index per model for all sets."""
     docs = load_docs(settings.docs_dir, settings.root)
-    sets = {name: with_current_ids(queries, docs.renamed) for name, queries in sets.items()}
     reports: dict[str, list[EvalReport]] = {name: [] for name in sets}
     for model in models:
         embedder = load_embedder(model)
