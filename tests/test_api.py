@@ -220,6 +220,14 @@ def test_feedback_for_an_unknown_card_is_400(client):
     assert r.status_code == 400
 
 
+def test_a_vote_for_a_merged_card_is_kept_for_the_card_that_took_it_in(client, searcher):
+    merged = next(c for c in searcher.cards if c.former)  # a heading with `data-antes` in the real guides
+    r = client.post("/api/feedback", json={"query": "le llamo", "card_id": merged.former[0], "rank": 1, "vote": 1})
+    assert r.status_code == 201
+    row = client.store.rows("feedback")[-1]
+    assert row["card_id"] == merged.id and row["fase"] == merged.fase
+
+
 @pytest.mark.parametrize("vote", [0, 2, "sí", None])
 def test_feedback_vote_must_be_plus_or_minus_one(client, vote):
     r = client.post("/api/feedback", json={"query": "x", "card_id": CARD, "rank": 1, "vote": vote})
