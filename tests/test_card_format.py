@@ -335,10 +335,38 @@ def test_a_guide_committed_after_its_review_is_a_warning_at_the_review_line(hist
         "docs/guias/tarde.md": [
             f"{line_of(text, 'revisado: ')}: la guía cambió el 2026-03-01 (según git), después de su revisión del "
             "2026-02-01: revisa el texto y actualiza 'revisado'",
-            f"{line_of(text, 'revisado_legal:')}: la guía cambió el 2026-03-01 (según git), después de la revisión "
-            "legal del 2026-02-01: que vuelva a revisar los bloques 'Legal' y actualiza 'revisado_legal'",
+            f"{line_of(text, 'revisado_legal:')}: los bloques 'Legal' o las 'fuentes_legales' cambiaron después de "
+            "la revisión legal del 2026-02-01 (según git): que vuelva a revisarlos y actualiza 'revisado_legal'",
         ]
     }
+
+
+def signed_then_edited(history: Path, old: str, new: str) -> dict[str, list[str]]:
+    """al-dia.md signed off on 2026-03-15, then `old` replaced by `new` in a commit of 2026-04-01."""
+    guide = history / "docs" / "guias" / "al-dia.md"
+    text = guide.read_text(encoding="utf-8")
+    assert old in text
+    guide.write_text(text.replace(old, new), encoding="utf-8")
+    git(history, "commit", "-qam", "edición", when="2026-04-01T10:00:00")
+    return review_warnings(load_settings(history))
+
+
+def test_an_edit_outside_the_legal_lines_asks_for_the_review_not_for_the_legal_sign_off(history):
+    warnings = signed_then_edited(history, "Mantén la voz tranquila", "Habla con voz tranquila")
+    assert [w.split(": ", 1)[1] for w in warnings["docs/guias/al-dia.md"]] == [
+        "la guía cambió el 2026-04-01 (según git), después de su revisión del 2026-03-15: "
+        "revisa el texto y actualiza 'revisado'"
+    ]
+
+
+def test_an_edited_legal_line_asks_for_the_legal_sign_off_again(history):
+    warnings = signed_then_edited(history, "tu empresa decide si denuncia", "la empresa decide si denuncia")
+    assert any("cambiaron después de la revisión legal del 2026-03-15" in w for w in warnings["docs/guias/al-dia.md"])
+
+
+def test_an_edited_legal_source_asks_for_the_legal_sign_off_again(history):
+    warnings = signed_then_edited(history, "Ley Federal de Protección al Consumidor", "LFPC")
+    assert any("'fuentes_legales' cambiaron" in w for w in warnings["docs/guias/al-dia.md"])
 
 
 def test_uncommitted_edits_count_as_a_change_today(history):

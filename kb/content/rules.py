@@ -10,7 +10,9 @@ rest of `kb check`. Nothing here reads files, the clock or the model: callers pa
   checked (`revisado`) and how often it must be checked again (`revisar_cada`, days).
 - `overdue_guides`: guides whose review is due, with the due date (for the report and the panel).
 - `changed_since_review`: the guide changed (as git tells, kb.trainers.history) after its `revisado`
-  date, or after the legal sign-off date of `revisado_legal`: a warning, the review did not see that text.
+  date: a warning, the review did not see that text.
+- `legal_changed_since_signoff`: the same for the legal lines and their sources against `revisado_legal`
+  (the caller compares them with what git held on the sign-off day).
 """
 
 from __future__ import annotations
@@ -249,31 +251,37 @@ def legal_signoff(guide: Guide) -> tuple[str, date] | None:
 
 
 def changed_since_review(guide: Guide, changed: date, uncommitted: bool) -> list[Problem]:
-    """Warnings when the guide changed on `changed` (git's last commit, or today with `uncommitted` edits)
-    after its `revisado` date or its legal sign-off: the footer would certify a review that did not cover
-    the text it shows."""
-    how = "tiene cambios sin confirmar en git" if uncommitted else f"cambió el {changed.isoformat()} (según git)"
-    problems: list[Problem] = []
+    """A warning when the guide changed on `changed` (git's last commit, or today with `uncommitted` edits)
+    after its `revisado` date: the footer would certify a review that did not cover the text it shows."""
     checked = as_date(guide.meta.get("revisado"))
-    if checked is not None and changed > checked:
-        problems.append(
-            Problem(
-                guide.rel,
-                guide.meta_lines.get("revisado", 1),
-                f"la guía {how}, después de su revisión del {checked.isoformat()}: "
-                "revisa el texto y actualiza 'revisado'",
-                "warning",
-            )
+    if checked is None or changed <= checked:
+        return []
+    how = "tiene cambios sin confirmar en git" if uncommitted else f"cambió el {changed.isoformat()} (según git)"
+    return [
+        Problem(
+            guide.rel,
+            guide.meta_lines.get("revisado", 1),
+            f"la guía {how}, después de su revisión del {checked.isoformat()}: revisa el texto y actualiza 'revisado'",
+            "warning",
         )
+    ]
+
+
+def legal_changed_since_signoff(guide: Guide, uncommitted: bool) -> list[Problem]:
+    """A warning that the legal lines or their sources differ from what the legal reviewer signed off.
+
+    Only those: `revisado_legal` certifies the «Legal XX» blocks and `fuentes_legales`, so a new link or a
+    reworded tip elsewhere in the guide is the ordinary review's business (`revisado`), not the lawyer's."""
     signed = legal_signoff(guide)
-    if signed is not None and changed > signed[1] and "revisado_legal" in guide.meta_lines:
-        problems.append(
-            Problem(
-                guide.rel,
-                guide.meta_lines["revisado_legal"],
-                f"la guía {how}, después de la revisión legal del {signed[1].isoformat()}: "
-                "que vuelva a revisar los bloques 'Legal' y actualiza 'revisado_legal'",
-                "warning",
-            )
+    if signed is None or "revisado_legal" not in guide.meta_lines:
+        return []
+    how = "(cambios sin confirmar en git)" if uncommitted else "(según git)"
+    return [
+        Problem(
+            guide.rel,
+            guide.meta_lines["revisado_legal"],
+            f"los bloques 'Legal' o las 'fuentes_legales' cambiaron después de la revisión legal del "
+            f"{signed[1].isoformat()} {how}: que vuelva a revisarlos y actualiza 'revisado_legal'",
+            "warning",
         )
-    return problems
+    ]

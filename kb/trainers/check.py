@@ -15,6 +15,7 @@ one clear answer (kb.trainers.scenarios).
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from itertools import count
@@ -27,21 +28,23 @@ from kb.content import (
     GENERATED_PAGES,
     Card,
     Guide,
+    MkdocsConfig,
     Problem,
     cards_of,
     code_lines,
     former_problems,
     load_docs,
+    read_guide,
     read_guides,
     read_mkdocs,
     split_body,
 )
 from kb.content.card_rules import card_format_problems, signoff_problems
-from kb.content.rules import changed_since_review
+from kb.content.rules import changed_since_review, legal_changed_since_signoff, legal_signoff
 from kb.embedding.encoders import Encoder
 from kb.retrieval.calibration import OUTSIDE_FILE, numbered_questions
 from kb.search.searcher import Searcher
-from kb.trainers.history import last_change
+from kb.trainers.history import last_change, text_on
 from kb.trainers.measures import first_hit
 from kb.trainers.scenarios import guides_index, scenario_problems
 from kb.trainers.spelling import SpellingUnavailable, unknown_words
@@ -222,12 +225,37 @@ def outside_problems(guides: list[Guide], docs_dir: Path, root: Path) -> list[Pr
     ]
 
 
-def _review_history(guide: Guide, root: Path, today: date) -> list[Problem]:
-    """Warnings when git shows the guide changed after it was reviewed (nothing without git)."""
+def _review_history(guide: Guide, root: Path, today: date, mkdocs: MkdocsConfig) -> list[Problem]:
+    """Warnings when git shows the guide, or its legal lines, changed after they were reviewed (nothing
+    without git)."""
     if not guide.indexed and "revisado_legal" not in guide.meta:
         return []
     change = last_change(guide.file, root, today)
-    return changed_since_review(guide, *change) if change is not None else []
+    if change is None:
+        return []
+    problems = changed_since_review(guide, *change)
+    signed = legal_signoff(guide)
+    if signed is not None and change[0] > signed[1]:
+        before = text_on(guide.file, root, signed[1])
+        if before is not None and legal_content(_guide_from_text(before, guide, mkdocs)) != legal_content(guide):
+            problems += legal_changed_since_signoff(guide, change[1])
+    return problems
+
+
+def legal_content(guide: Guide) -> tuple[str, dict[tuple[str, str], str]]:
+    """What a legal sign-off covers: the sources (`fuentes_legales`) and each card's lines per country."""
+    lines = {(card.id, country): text for card in cards_of(guide) for country, text in card.legal.items()}
+    return repr(guide.meta.get("fuentes_legales")), lines
+
+
+def _guide_from_text(text: str, guide: Guide, mkdocs: MkdocsConfig) -> Guide:
+    """An earlier version of `guide`, parsed at the same page path so that its card ids match."""
+    with tempfile.TemporaryDirectory(prefix="kb-revision-") as tmp:
+        docs_dir = Path(tmp) / "docs"
+        file = docs_dir / f"{guide.page}.md"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+        return read_guide(file, docs_dir, Path(tmp), mkdocs)
 
 
 def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem]:
@@ -244,10 +272,11 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
     problems += _link_problems(guides, docs_dir)
     clean = [g for g in guides if g.ok]
     today = date.today()
+    mkdocs = read_mkdocs(settings.mkdocs_yml)
     for guide in clean:
         problems += _section_problems(guide)
         problems += card_format_problems(guide) + signoff_problems(guide, today)
-        problems += _review_history(guide, root, today)
+        problems += _review_history(guide, root, today, mkdocs)
         if guide.indexed and isinstance(guide.meta.get("situaciones"), list) and not guide.meta["situaciones"]:
             problems.append(
                 Problem(

@@ -41,3 +41,20 @@ def last_change(file: Path, root: Path, today: date) -> tuple[date, bool] | None
         return date.fromisoformat(stamp), False
     except ValueError:
         return None
+
+
+def text_on(file: Path, root: Path, day: date) -> str | None:
+    """The file as committed at the end of `day`: '' when it did not exist yet, None without evidence.
+
+    Why a whole version and not a diff: the caller compares what a reviewer saw that day with what is
+    there now, whatever happened in between (a change made and undone leaves nothing to review)."""
+    try:
+        rel = file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+    commit = _git(root, "log", "-1", "--format=%H", f"--until={day.isoformat()}T23:59:59", "--", rel)
+    if commit is None:
+        return None
+    if not commit.strip():
+        return ""
+    return _git(root, "show", f"{commit.strip()}:./{rel}")
