@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb.content import current_ids, renamed_ids
 from kb.search.conversation import Conversation, Turn, parse_transcript
 
 DATA = Path(__file__).resolve().parent / "data" / "conversaciones"
@@ -31,6 +32,17 @@ def _labels(path: Path, script: Script) -> Script:
     return script
 
 
+def with_current_ids(scripts: list[Script], cards) -> list[Script]:
+    """The scripts with each expected id that a card took in (`data-antes`) replaced by that card's id."""
+    renamed = renamed_ids(cards)
+    return [
+        Script(
+            s.name, s.turns, [(set(current_ids(sorted(ids), renamed)), by) for ids, by in s.expect], s.stages, s.text
+        )
+        for s in scripts
+    ]
+
+
 def conversations() -> list[Script]:
     return [
         _labels(p, Script(p.stem, parse_transcript(p.read_text(encoding="utf-8")))) for p in sorted(DATA.glob("*.txt"))
@@ -48,7 +60,7 @@ def long_messages() -> list[Script]:
 def measure_conversations(searcher, scripts: list[Script], k: int = 3) -> dict[str, float]:
     """Share of expectations met by their turn, and share of stage labels matched."""
     met = total = stage_ok = stage_total = 0
-    for script in scripts:
+    for script in with_current_ids(scripts, searcher.cards):
         shown_by: dict[str, int] = {}
         fases: dict[int, str] = {}
         conv = Conversation()
@@ -77,7 +89,7 @@ def measure_conversations(searcher, scripts: list[Script], k: int = 3) -> dict[s
 def measure_long(searcher, scripts: list[Script], k: int = 3) -> dict[str, float]:
     """hit@k of the long-text path (Searcher.search) on the long messages."""
     hits = 0
-    for script in scripts:
+    for script in with_current_ids(scripts, searcher.cards):
         ids = {r.card.id for r in searcher.search(script.text, k).results}
         hits += all(bool(ids & expected) for expected, _ in script.expect)
     return {"hit": hits / max(len(scripts), 1), "messages": len(scripts)}
