@@ -117,6 +117,16 @@ def test_report_totals_gaps_worst_cards_and_fases(store):
     assert compute_report(store, limit=1).worst_cards == [("guias/b#y", 2, 0)]
 
 
+def test_votes_for_a_merged_cards_old_id_count_for_the_card_that_took_it_in(store):
+    fill(store)
+    store.record_vote("me grita", "guias/viejo#z", 2, 0.7, -1, fase="desahogo")
+    store.record_vote("me grita", "guias/viejo#z", 1, 0.7, -1, fase="desahogo")
+    assert compute_report(store).worst_cards == [("guias/b#y", 2, 0), ("guias/viejo#z", 2, 0), ("guias/a#x", 1, 1)]
+    merged = compute_report(store, renamed={"guias/viejo#z": "guias/a#x"})
+    assert merged.worst_cards == [("guias/a#x", 3, 1), ("guias/b#y", 2, 0)]
+    assert compute_report(store, limit=1, renamed={"guias/viejo#z": "guias/a#x"}).worst_cards == [("guias/a#x", 3, 1)]
+
+
 def test_report_since(store, monkeypatch):
     at(monkeypatch, T0 - timedelta(days=40))
     fill(store)

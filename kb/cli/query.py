@@ -161,15 +161,16 @@ def report(ctx: click.Context, db_path: Path | None, csv_path: Path | None, limi
     """Informe para formadores: consultas frecuentes, huecos de contenido y tarjetas con más 👎."""
     from datetime import date
 
-    from kb.content import read_guides
+    from kb.content import cards_of, read_guides, renamed_ids
     from kb.content.rules import overdue_guides
     from kb.feedback.report import compute_report
 
     settings = settings_of(ctx)
-    result = compute_report(db_path or settings.database, limit)
+    guides = read_guides(settings.docs_dir, settings.root)
+    renamed = renamed_ids([card for g in guides if g.ok for card in cards_of(g)])
+    result = compute_report(db_path or settings.database, limit, renamed=renamed)
     result.overdue = [
-        (g.rel, str(g.meta.get("responsable", "")), due.isoformat())
-        for g, due in overdue_guides(read_guides(settings.docs_dir, settings.root), date.today())
+        (g.rel, str(g.meta.get("responsable", "")), due.isoformat()) for g, due in overdue_guides(guides, date.today())
     ]
     click.echo(result.to_markdown())
     if csv_path:

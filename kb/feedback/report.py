@@ -82,13 +82,21 @@ class Report:
         )
 
 
-def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10, since: datetime | None = None) -> Report:
+def compute_report(
+    store_or_url: FeedbackStore | Path | str,
+    limit: int = 10,
+    since: datetime | None = None,
+    renamed: dict[str, str] | None = None,
+) -> Report:
     """Aggregate the feedback database (a store, a SQLite path or a URL), optionally from `since` on.
+
+    `renamed` (kb.content.renamed_ids) folds the votes stored under a merged card's old id into the card
+    that took it in, so a merge neither hides a card's 👎 nor lists a card that no longer exists.
 
     Raises StoreError (alias ReportError) if it is missing or unreadable. A SQLite path that
     does not exist is an error rather than a new empty database: a typo in --db should say so."""
     if isinstance(store_or_url, FeedbackStore):
-        return _report(store_or_url, limit, since)
+        return _report(store_or_url, limit, since, renamed or {})
     if not is_url(store_or_url) and not Path(store_or_url).is_file():
         raise StoreError(
             f"No existe la base de datos de valoraciones {store_or_url}. "
@@ -96,12 +104,23 @@ def compute_report(store_or_url: FeedbackStore | Path | str, limit: int = 10, si
         )
     store = FeedbackStore(store_or_url)
     try:
-        return _report(store, limit, since)
+        return _report(store, limit, since, renamed or {})
     finally:
         store.close()
 
 
-def _report(store: FeedbackStore, limit: int, since: datetime | None) -> Report:
+def fold_votes(rows: list[tuple[Any, ...]], renamed: dict[str, str], limit: int) -> list[tuple[str, int, int]]:
+    """(card, 👎, 👍) per current card, old ids added to the card that took them in; cards with a 👎, worst first."""
+    totals: dict[str, tuple[int, int]] = {}
+    for card_id, n_down, n_up in rows:
+        key = renamed.get(card_id, card_id)
+        was_down, was_up = totals.get(key, (0, 0))
+        totals[key] = (was_down + int(n_down or 0), was_up + int(n_up or 0))
+    ranked = sorted(((c, d, u) for c, (d, u) in totals.items() if d > 0), key=lambda r: (-r[1], r[2], r[0]))
+    return ranked[:limit]
+
+
+def _report(store: FeedbackStore, limit: int, since: datetime | None, renamed: dict[str, str]) -> Report:
     s, f = searches, feedback
     # SUM(vote = -1) is SQLite-only (PostgreSQL has no boolean sum): count with CASE on both.
     down = sa.func.sum(sa.case((f.c.vote == -1, 1), else_=0))
@@ -121,16 +140,8 @@ def _report(store: FeedbackStore, limit: int, since: datetime | None) -> Report:
         report = Report(
             top_queries=rows(frequent()),
             gaps=rows(frequent(s.c.low_confidence == 1)),
-            worst_cards=rows(
-                select_since(
-                    sa.select(f.c.card_id, d, u)
-                    .group_by(f.c.card_id)
-                    .having(down > 0)
-                    .order_by(d.desc(), u.asc(), f.c.card_id)
-                    .limit(limit),
-                    f,
-                    since,
-                )
+            worst_cards=fold_votes(
+                rows(select_since(sa.select(f.c.card_id, d, u).group_by(f.c.card_id), f, since)), renamed, limit
             ),
         )
         by_search = dict(

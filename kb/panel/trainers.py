@@ -14,7 +14,7 @@ from datetime import date
 import streamlit as st
 
 from kb.accounts.identity import TRAINER, User
-from kb.content import FASES, Card, read_guides
+from kb.content import FASES, Card, read_guides, renamed_ids
 from kb.content.rules import overdue_guides
 from kb.errors import StoreError, UsageError
 from kb.feedback.insights import RANGES, down_comments, gap_groups, gap_queries, since_days
@@ -192,7 +192,9 @@ def page() -> None:
     st.subheader("Lo que buscan los agentes")
     label = st.segmented_control("Periodo", list(RANGES), default=DEFAULT_RANGE, key="range") or DEFAULT_RANGE
     try:
-        report = compute_report(feedback_store(), since=since_days(RANGES[label]))
+        report = compute_report(
+            feedback_store(), since=since_days(RANGES[label]), renamed=renamed_ids(list(cards_by_id().values()))
+        )
     except StoreError as exc:
         st.error(str(exc), icon="⚠️")
         return
