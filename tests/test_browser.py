@@ -375,6 +375,25 @@ def test_link_opens_the_exact_section_of_the_site(page, stack):
     guide.close()
 
 
+def test_an_old_anchor_of_a_merged_card_opens_the_card_that_took_it_in(browser, stack):
+    """A bookmark to a section merged into another guide (`data-antes`) lands on the card that answers now."""
+    from kb.content import renamed_ids
+
+    cards = {card.id: card for card in stack["searcher"].cards}
+    old, new = next(
+        (o, n) for o, n in sorted(renamed_ids(list(cards.values())).items()) if o.split("#")[0] != n.split("#")[0]
+    )
+    page_path, _, anchor = old.partition("#")
+    visit = browser.new_page()
+    try:
+        visit.goto(f"{stack['site_url']}{page_path}/#{anchor}")
+        visit.wait_for_url(stack["site_url"] + cards[new].path, timeout=CEILING_MS)
+        target = cards[new].path.split("#", 1)[1]
+        expect(visit.locator(f'[id="{target}"]')).to_be_visible(timeout=CEILING_MS)
+    finally:
+        visit.close()
+
+
 def test_thumbs_up_is_stored_in_sqlite(page, stack):
     top = stack["searcher"].search(QUERY, 3).results[0]
     page.get_by_role("button", name="👍 Útil").first.click()

@@ -519,3 +519,20 @@ def test_the_panel_shows_the_action_then_the_limit_whole_then_the_rest(panel):
     assert tip.startswith("Una amenaza de daño") and len(tip) <= 121  # under an action the why gets about one line
     html = "\n".join(h.proto.body for h in at.get("html"))
     assert "Voy a dejar constancia" in html  # then the phrases, as before
+
+
+def test_a_merged_cards_old_anchor_points_from_its_old_page_to_the_card_that_took_it_in():
+    from kb.site.hooks import moved_anchors, relative_href
+
+    def card(card_id: str, former: list[str]) -> Card:
+        page, anchor = card_id.split("#")
+        return Card(
+            card_id, "Guía", anchor, "", "escucha", [], [], [], f"{page}/#{anchor}", f"docs/{page}.md:1", former=former
+        )
+
+    cards = [card("guias/a#nueva", ["guias/a#vieja", "guias/b#otra"]), card("guias/b#sigue", [])]
+    moved = moved_anchors(cards)
+    assert moved == {"guias/a": {"vieja": "guias/a/#nueva"}, "guias/b": {"otra": "guias/a/#nueva"}}
+    assert relative_href("guias/a/", moved["guias/a"]["vieja"]) == "#nueva"
+    assert relative_href("guias/b/", moved["guias/b"]["otra"]) == "../a/#nueva"
+    assert relative_href("", "guias/a/#nueva") == "guias/a/#nueva"

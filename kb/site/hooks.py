@@ -5,17 +5,19 @@ The phrasebook is never written by hand and never stored in docs/: it is built f
 `Decir`/`Evitar` blocks that the panel shows, through kb.content, so the site,
 the panel and the index cannot disagree about a phrase. Of the `Legal XX` blocks, a page keeps only
 the country of KB_COUNTRY (like the panel and the API), titled with its name, and its footer lists
-that country's sources (`fuentes_legales`).
+that country's sources (`fuentes_legales`). A page that held a card since merged into another
+(`data-antes`) sends a visitor who arrives at the old anchor on to that card (overrides/main.html).
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from pathlib import Path
 
 from kb.config import COUNTRIES, load_settings
-from kb.content import FASES, PHRASEBOOK_PAGE, Card, Guide, cards_of, read_guides
+from kb.content import FASES, PHRASEBOOK_PAGE, Card, Guide, cards_of, read_guides, renamed_ids
 from kb.content.body import SLOT, code_lines
 from kb.errors import KbError
 from kb.site.practice import PAGE as PRACTICE_PAGE
@@ -87,12 +89,36 @@ def _generate(files, config, page: str, content: str) -> None:
     files.append(File.generated(config, page, content=content))
 
 
+def moved_anchors(cards: list[Card]) -> dict[str, dict[str, str]]:
+    """Page of a merged card's old id → {its old anchor: the site path of the card that took it in}.
+
+    Why: a bookmark or a link pasted in a chat still names the old section; the page that held it sends
+    the reader on to the card that now answers for it instead of leaving them at the top of the page."""
+    by_id = {card.id: card for card in cards}
+    moved: dict[str, dict[str, str]] = {}
+    for old, new in renamed_ids(cards).items():
+        page, _, anchor = old.partition("#")
+        moved.setdefault(page, {})[anchor] = by_id[new].path
+    return moved
+
+
+def relative_href(from_url: str, site_path: str) -> str:
+    """`site_path` ("guias/x/#a") as a link from the page at `from_url` ("guias/y/"), like mkdocs writes them."""
+    target, _, anchor = site_path.partition("#")
+    if target == from_url:
+        return f"#{anchor}"
+    rel = posixpath.relpath(target or ".", from_url or ".")
+    return f"{rel}/#{anchor}" if rel != "." else f"./#{anchor}"
+
+
 def on_files(files, config):
     """Add the generated phrasebook and practice page to the build (mkdocs calls this before the nav)."""
     docs_dir = Path(config["docs_dir"])
     root = Path(config["config_file_path"]).parent
     guides = read_guides(docs_dir, root)
-    _generate(files, config, PAGE, phrasebook_markdown(phrasebook_cards(docs_dir, root, guides), docs_dir))
+    cards = phrasebook_cards(docs_dir, root, guides)
+    config["extra"]["kb_moved"] = moved_anchors(cards)
+    _generate(files, config, PAGE, phrasebook_markdown(cards, docs_dir))
     practice = build_practice(docs_dir, root, _index_dir(root), guides)
     _log.info("Práctica: %d ejercicios; %s.", len(practice.drills), practice.close.reason)
     _generate(files, config, PRACTICE_PAGE, practice_markdown(practice))
@@ -205,6 +231,8 @@ def on_page_markdown(markdown, page, config, files):
     page.meta["kb_fuentes"] = legal_sources(page.meta, country)
     page.meta["kb_pais"] = COUNTRIES.get(country, country)
     src = page.file.src_uri
+    moved = config["extra"].get("kb_moved", {}).get(src.removesuffix(".md"), {})
+    page.meta["kb_antes"] = {anchor: relative_href(page.url, path) for anchor, path in moved.items()}
     if src.startswith("guias/") or src == "index.md":
         return highlight_slots(strip_scenarios(markdown))
     if src == PAGE:
