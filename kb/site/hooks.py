@@ -12,7 +12,6 @@ that country's sources (`fuentes_legales`). A page that held a card since merged
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
 from pathlib import Path
 
@@ -104,11 +103,12 @@ def moved_anchors(cards: list[Card]) -> dict[str, dict[str, str]]:
 
 def relative_href(from_url: str, site_path: str) -> str:
     """`site_path` ("guias/x/#a") as a link from the page at `from_url` ("guias/y/"), like mkdocs writes them."""
+    from mkdocs.utils import get_relative_url
+
     target, _, anchor = site_path.partition("#")
     if target == from_url:
         return f"#{anchor}"
-    rel = posixpath.relpath(target or ".", from_url or ".")
-    return f"{rel}/#{anchor}" if rel != "." else f"./#{anchor}"
+    return f"{get_relative_url(target, from_url)}#{anchor}"
 
 
 def on_files(files, config):

@@ -266,13 +266,13 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
     docs_dir, root = settings.docs_dir, settings.root
     if not docs_dir.is_dir():
         return [Problem(str(docs_dir), 1, "no existe la carpeta de guías; revisa KB_DOCS")]
-    guides = read_guides(docs_dir, root)
+    mkdocs = read_mkdocs(settings.mkdocs_yml)
+    guides = read_guides(docs_dir, root, mkdocs)
     problems = [p for g in guides for p in g.problems]
-    problems += read_mkdocs(settings.mkdocs_yml).nav_problems(root, docs_dir)
+    problems += mkdocs.nav_problems(root, docs_dir)
     problems += _link_problems(guides, docs_dir)
     clean = [g for g in guides if g.ok]
     today = date.today()
-    mkdocs = read_mkdocs(settings.mkdocs_yml)
     for guide in clean:
         problems += _section_problems(guide)
         problems += card_format_problems(guide) + signoff_problems(guide, today)
@@ -285,12 +285,12 @@ def lint(settings: Settings, *, embedder: Encoder | None = None) -> list[Problem
                     "la guía no tiene 'situaciones': añade de 5 a 10 frases como las que escribiría un agente",
                 )
             )
-    problems += former_problems([c for g in clean for c in cards_of(g)])
+    cards = [c for g in clean for c in cards_of(g)]
+    problems += former_problems(cards)
     problems += spelling_problems(clean)
     problems += outside_problems(clean, docs_dir, root)
     problems += scenario_problems(guides, settings, embedder)
     if embedder is not None:
-        cards = [c for g in clean for c in cards_of(g)]
         for a, b, sim in near_duplicates(cards, embedder):
             file, _, line = a.source.rpartition(":")
             problems.append(
